@@ -1,0 +1,4 @@
+//! Who decides: the actix actors (registry, infrastructure, VM), the pure `decide`
+//! functions, the cloud connectors (trait + Dummy) and contextualization.
+//!
+//! This crate knows `infralog-events` and actix, never actix-web.

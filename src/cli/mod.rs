@@ -1,0 +1,34 @@
+//! The `infralog` command line: `serve`, `radl`, and the offline tools.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod radl;
+pub mod serve;
+
+/// infralog: an event-sourced infrastructure manager that speaks the IM REST API.
+#[derive(Debug, Parser)]
+#[command(name = "infralog", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the HTTP server.
+    Serve(serve::ServeArgs),
+    /// Check and format RADL documents.
+    #[command(subcommand)]
+    Radl(radl::RadlCommand),
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Radl(command) => radl::run(command),
+    }
+}

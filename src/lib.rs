@@ -1,0 +1,18 @@
+//! infralog: an infrastructure manager that speaks the REST API of GRyCAP's IM and keeps
+//! its whole state as an append-only event log.
+//!
+//! # Layout
+//!
+//! - [`radl`]: RADL text and RADL-JSON: lexer, parser, AST, printer, checks. Pure.
+//! - [`api`]: the IM REST API, content negotiation and error bodies.
+//! - [`projections`]: read models fed by committed events, rebuilt from the log at start.
+//! - [`transfer`]: IM-compatible export and import, full-history export and import.
+//! - [`cli`]: the `infralog` command and its subcommands.
+//!
+//! The event log lives in the `infralog-events` crate, the actors in `infralog-actors`.
+
+pub mod api;
+pub mod cli;
+pub mod projections;
+pub mod radl;
+pub mod transfer;

@@ -1,0 +1,1 @@
+//! Read models fed by committed events; rebuilt from the log at start.

@@ -1,0 +1,1 @@
+//! IM-compatible `/data` export and import; full-history export and import.
