@@ -1,0 +1,388 @@
+//! IM's route table, matched the way FastAPI (Starlette) matches it.
+//!
+//! Clients see FastAPI's routing behaviour: routes are tried in registration order, a
+//! path that matches a route of another method answers 405 naming that route's method,
+//! a path that matches nothing answers 404, unless toggling its trailing slash would
+//! match, which answers 307. Path parameters match any non-empty segment; their
+//! values are validated later (422), after the route has been chosen.
+
+use actix_web::http::Method;
+
+/// A matched route with its raw path parameters (validated by the handlers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Docs,
+    OpenApi,
+    Redoc,
+    ListInfrastructures,
+    CreateInfrastructure,
+    ImportInfrastructure,
+    GetInfrastructure { inf: String },
+    DestroyInfrastructure { inf: String },
+    GetInfrastructureProperty { inf: String, prop: String },
+    AddResources { inf: String },
+    Reconfigure { inf: String },
+    OperateInfrastructure { inf: String, op: String },
+    ChangeOwners { inf: String },
+    GetVm { inf: String, vm: String },
+    RemoveVms { inf: String, vm: String },
+    AlterVm { inf: String, vm: String },
+    GetVmProperty { inf: String, vm: String, prop: String },
+    OperateVm { inf: String, vm: String, op: String },
+    Snapshot { inf: String, vm: String, disk: String },
+    CloudInfo { cloud: String, param: String },
+    Stats,
+    Oai,
+    Version,
+    Static { filename: String },
+    /// infralog's own: the event history of an infrastructure (not in IM).
+    InfrastructureEvents { inf: String },
+    /// infralog's own: the full-history transfer document (not in IM).
+    InfrastructureHistory { inf: String },
+}
+
+/// Why a request matched no route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRoute {
+    /// 404 `{"detail":"Not Found"}`.
+    NotFound,
+    /// 405 `{"detail":"Method Not Allowed"}` with `Allow` naming these methods.
+    MethodNotAllowed { allow: &'static str },
+    /// 307 to the same URL with the trailing slash toggled.
+    RedirectTo { path: String },
+}
+
+/// One entry of the table: a method and a pattern whose `*` segments are parameters.
+struct Pattern {
+    method: &'static str,
+    segments: &'static [&'static str],
+    build: fn(&[&str]) -> Route,
+}
+
+/// The table, in IM's (FastAPI's) registration order. infralog's own routes come
+/// first because IM's `/infrastructures/{id}/{prop}` would otherwise claim them.
+const TABLE: &[Pattern] = &[
+    Pattern {
+        method: "GET",
+        segments: &["openapi.json"],
+        build: |_| Route::OpenApi,
+    },
+    Pattern {
+        method: "GET",
+        segments: &[""],
+        build: |_| Route::Docs,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["redoc"],
+        build: |_| Route::Redoc,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures", "*", "events"],
+        build: |p| Route::InfrastructureEvents { inf: p[0].into() },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures", "*", "history"],
+        build: |p| Route::InfrastructureHistory { inf: p[0].into() },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures"],
+        build: |_| Route::ListInfrastructures,
+    },
+    Pattern {
+        method: "POST",
+        segments: &["infrastructures"],
+        build: |_| Route::CreateInfrastructure,
+    },
+    Pattern {
+        method: "PUT",
+        segments: &["infrastructures"],
+        build: |_| Route::ImportInfrastructure,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures", "*"],
+        build: |p| Route::GetInfrastructure { inf: p[0].into() },
+    },
+    Pattern {
+        method: "DELETE",
+        segments: &["infrastructures", "*"],
+        build: |p| Route::DestroyInfrastructure { inf: p[0].into() },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures", "*", "*"],
+        build: |p| Route::GetInfrastructureProperty {
+            inf: p[0].into(),
+            prop: p[1].into(),
+        },
+    },
+    Pattern {
+        method: "POST",
+        segments: &["infrastructures", "*"],
+        build: |p| Route::AddResources { inf: p[0].into() },
+    },
+    Pattern {
+        method: "PUT",
+        segments: &["infrastructures", "*", "reconfigure"],
+        build: |p| Route::Reconfigure { inf: p[0].into() },
+    },
+    Pattern {
+        method: "PUT",
+        segments: &["infrastructures", "*", "*"],
+        build: |p| Route::OperateInfrastructure {
+            inf: p[0].into(),
+            op: p[1].into(),
+        },
+    },
+    Pattern {
+        method: "POST",
+        segments: &["infrastructures", "*", "authorization"],
+        build: |p| Route::ChangeOwners { inf: p[0].into() },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures", "*", "vms", "*"],
+        build: |p| Route::GetVm {
+            inf: p[0].into(),
+            vm: p[1].into(),
+        },
+    },
+    Pattern {
+        method: "DELETE",
+        segments: &["infrastructures", "*", "vms", "*"],
+        build: |p| Route::RemoveVms {
+            inf: p[0].into(),
+            vm: p[1].into(),
+        },
+    },
+    Pattern {
+        method: "PUT",
+        segments: &["infrastructures", "*", "vms", "*"],
+        build: |p| Route::AlterVm {
+            inf: p[0].into(),
+            vm: p[1].into(),
+        },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["infrastructures", "*", "vms", "*", "*"],
+        build: |p| Route::GetVmProperty {
+            inf: p[0].into(),
+            vm: p[1].into(),
+            prop: p[2].into(),
+        },
+    },
+    Pattern {
+        method: "PUT",
+        segments: &["infrastructures", "*", "vms", "*", "*"],
+        build: |p| Route::OperateVm {
+            inf: p[0].into(),
+            vm: p[1].into(),
+            op: p[2].into(),
+        },
+    },
+    Pattern {
+        method: "PUT",
+        segments: &["infrastructures", "*", "vms", "*", "disks", "*", "snapshot"],
+        build: |p| Route::Snapshot {
+            inf: p[0].into(),
+            vm: p[1].into(),
+            disk: p[2].into(),
+        },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["clouds", "*", "*"],
+        build: |p| Route::CloudInfo {
+            cloud: p[0].into(),
+            param: p[1].into(),
+        },
+    },
+    Pattern {
+        method: "GET",
+        segments: &["stats"],
+        build: |_| Route::Stats,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["oai"],
+        build: |_| Route::Oai,
+    },
+    Pattern {
+        method: "POST",
+        segments: &["oai"],
+        build: |_| Route::Oai,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["version"],
+        build: |_| Route::Version,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["static", "*"],
+        build: |p| Route::Static {
+            filename: p[0].into(),
+        },
+    },
+];
+
+/// Chooses the route for a request, as FastAPI would. `path` is the percent-decoded
+/// request path.
+pub fn match_route(method: &Method, path: &str) -> Result<Route, NoRoute> {
+    let mut first_partial: Option<&'static str> = None;
+    for pattern in TABLE {
+        if let Some(params) = match_segments(pattern.segments, path) {
+            if pattern.method == method.as_str() {
+                return Ok((pattern.build)(&params));
+            }
+            first_partial.get_or_insert(pattern.method);
+        }
+    }
+    if let Some(allow) = first_partial {
+        return Err(NoRoute::MethodNotAllowed { allow });
+    }
+    if path != "/" {
+        let toggled = match path.strip_suffix('/') {
+            Some(_) => path.trim_end_matches('/').to_string(),
+            None => format!("{path}/"),
+        };
+        if TABLE
+            .iter()
+            .any(|p| match_segments(p.segments, &toggled).is_some())
+        {
+            return Err(NoRoute::RedirectTo { path: toggled });
+        }
+    }
+    Err(NoRoute::NotFound)
+}
+
+/// Matches `/seg/seg/...` against a pattern; `*` takes one non-empty segment.
+fn match_segments<'p>(pattern: &[&str], path: &'p str) -> Option<Vec<&'p str>> {
+    let rest = path.strip_prefix('/')?;
+    let mut params = Vec::new();
+    let mut parts = rest.split('/');
+    for expected in pattern {
+        let part = parts.next()?;
+        if *expected == "*" {
+            if part.is_empty() {
+                return None;
+            }
+            params.push(part);
+        } else if part != *expected {
+            return None;
+        }
+    }
+    parts.next().is_none().then_some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> Result<Route, NoRoute> {
+        match_route(&Method::GET, path)
+    }
+
+    #[test]
+    fn infrastructure_routes_take_their_parameters() {
+        assert_eq!(
+            get("/infrastructures/abc/vms/0/state"),
+            Ok(Route::GetVmProperty {
+                inf: "abc".into(),
+                vm: "0".into(),
+                prop: "state".into()
+            })
+        );
+        assert_eq!(
+            match_route(&Method::PUT, "/infrastructures/abc/vms/1/disks/0/snapshot"),
+            Ok(Route::Snapshot {
+                inf: "abc".into(),
+                vm: "1".into(),
+                disk: "0".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_vms_property_is_an_infrastructure_property_as_in_fastapi() {
+        assert_eq!(
+            get("/infrastructures/x/vms"),
+            Ok(Route::GetInfrastructureProperty {
+                inf: "x".into(),
+                prop: "vms".into()
+            })
+        );
+    }
+
+    #[test]
+    fn reconfigure_wins_over_the_generic_operation() {
+        assert_eq!(
+            match_route(&Method::PUT, "/infrastructures/x/reconfigure"),
+            Ok(Route::Reconfigure { inf: "x".into() })
+        );
+        assert_eq!(
+            match_route(&Method::PUT, "/infrastructures/x/foo"),
+            Ok(Route::OperateInfrastructure {
+                inf: "x".into(),
+                op: "foo".into()
+            })
+        );
+    }
+
+    #[test]
+    fn authorization_post_is_reached_past_partial_matches() {
+        assert_eq!(
+            match_route(&Method::POST, "/infrastructures/x/authorization"),
+            Ok(Route::ChangeOwners { inf: "x".into() })
+        );
+    }
+
+    #[test]
+    fn wrong_methods_name_the_first_partial_match() {
+        assert_eq!(
+            match_route(&Method::DELETE, "/version"),
+            Err(NoRoute::MethodNotAllowed { allow: "GET" })
+        );
+        assert_eq!(
+            match_route(&Method::HEAD, "/infrastructures"),
+            Err(NoRoute::MethodNotAllowed { allow: "GET" })
+        );
+        assert_eq!(
+            match_route(&Method::PATCH, "/infrastructures/x"),
+            Err(NoRoute::MethodNotAllowed { allow: "GET" })
+        );
+    }
+
+    #[test]
+    fn trailing_slashes_redirect_and_unknown_paths_are_not_found() {
+        assert_eq!(
+            get("/infrastructures/"),
+            Err(NoRoute::RedirectTo {
+                path: "/infrastructures".into()
+            })
+        );
+        assert_eq!(
+            get("/version//"),
+            Err(NoRoute::RedirectTo {
+                path: "/version".into()
+            })
+        );
+        assert_eq!(get("//infrastructures"), Err(NoRoute::NotFound));
+        assert_eq!(get("/health"), Err(NoRoute::NotFound));
+        assert_eq!(get("/docs"), Err(NoRoute::NotFound));
+        assert_eq!(get("/infrastructures//vms/0"), Err(NoRoute::NotFound));
+    }
+
+    #[test]
+    fn history_routes_are_infralogs_own() {
+        assert_eq!(
+            get("/infrastructures/x/events"),
+            Ok(Route::InfrastructureEvents { inf: "x".into() })
+        );
+    }
+}
