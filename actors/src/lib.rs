@@ -2,3 +2,6 @@
 //! functions, the cloud connectors (trait + Dummy) and contextualization.
 //!
 //! This crate knows `infralog-events` and actix, never actix-web.
+
+pub mod contextualization;
+pub mod decide;

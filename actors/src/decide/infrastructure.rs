@@ -1,0 +1,666 @@
+//! Decisions of an infrastructure: which events a command appends.
+
+use infralog_events::domain::infrastructure::{
+    ContextualizationPlan, Contextualization, FailedLaunch, InfrastructureEvent,
+    InfrastructurePhase, InfrastructureState, LiveInfrastructure, PlannedVm, SlotPhase,
+};
+use infralog_events::domain::{CloudRef, OwnerRecord, VmId};
+
+use super::DomainError;
+use crate::contextualization::{FINISH_LINES, START_LINES};
+
+/// Resources to add, prepared by the API layer (which knows RADL): the RADL the
+/// infrastructure will have, and one entry per VM to launch, in deploy order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRequest {
+    pub radl: String,
+    pub vms: Vec<RequestedVm>,
+    pub context: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedVm {
+    pub system: String,
+    pub cloud: CloudRef,
+}
+
+/// What can be asked of an infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfrastructureCommand {
+    Create {
+        owners: Vec<OwnerRecord>,
+        tosca: Option<String>,
+        resources: ResourceRequest,
+    },
+    /// Add resources; `expected_version` is the version the request was prepared
+    /// against (its RADL merge depends on the stored RADL).
+    RequestResources {
+        expected_version: u64,
+        resources: ResourceRequest,
+    },
+    RecordLaunches {
+        launched: Vec<VmId>,
+        failed: Vec<FailedLaunch>,
+    },
+    /// Start a contextualization run over `vm_ids` (all live VMs when `None`).
+    StartContextualization {
+        plan: ContextualizationPlan,
+        now_ms: i64,
+        vm_ids: Option<Vec<VmId>>,
+    },
+    /// End a run (a timer fired). Stale runs are ignored.
+    FinishContextualization { run: u32 },
+    RequestRemoval { vm_ids: Vec<VmId>, context: bool },
+    RecordRemovals { vm_ids: Vec<VmId> },
+    UpdateRadl {
+        expected_version: u64,
+        radl: String,
+    },
+    ChangeOwners {
+        expected_version: u64,
+        owners: Vec<OwnerRecord>,
+    },
+    StartDestruction { force: bool },
+    FinishDestruction,
+    Evict,
+}
+
+/// Decides the events of `command` on `state`.
+pub fn decide(
+    state: &InfrastructureState,
+    command: InfrastructureCommand,
+) -> Result<Vec<InfrastructureEvent>, DomainError> {
+    use InfrastructureCommand as C;
+    match command {
+        C::Create {
+            owners,
+            tosca,
+            resources,
+        } => {
+            if matches!(
+                state.phase,
+                InfrastructurePhase::Live(_) | InfrastructurePhase::Destroying { .. }
+            ) {
+                return Err(DomainError::AlreadyExists);
+            }
+            Ok(vec![
+                InfrastructureEvent::Created { owners, tosca },
+                request_event(VmId(0), resources),
+            ])
+        }
+        C::RequestResources {
+            expected_version,
+            resources,
+        } => {
+            let live = live_for_change(state)?;
+            check_version(state, expected_version)?;
+            Ok(vec![request_event(live.next_vm_id(), resources)])
+        }
+        C::RecordLaunches { launched, failed } => {
+            existing(state)?;
+            Ok(vec![InfrastructureEvent::ResourcesLaunched { launched, failed }])
+        }
+        C::StartContextualization {
+            plan,
+            now_ms,
+            vm_ids,
+        } => {
+            let live = live(state)?;
+            let run = live.contextualization.last_run() + 1;
+            let vm_ids = vm_ids.unwrap_or_else(|| launched_vm_ids(live));
+            let mut events = vec![InfrastructureEvent::ContextualizationStarted {
+                run,
+                plan,
+                started_at_ms: now_ms,
+                vm_ids,
+            }];
+            match plan {
+                ContextualizationPlan::Disabled => {
+                    events.push(InfrastructureEvent::ContextualizationFinished {
+                        run,
+                        configured: true,
+                    });
+                }
+                ContextualizationPlan::Simulated { .. } => {
+                    events.extend(START_LINES.iter().map(|line| {
+                        InfrastructureEvent::ContextualizationProgressed {
+                            run,
+                            message: line.to_string(),
+                        }
+                    }));
+                }
+            }
+            Ok(events)
+        }
+        C::FinishContextualization { run } => {
+            let live = live(state)?;
+            match &live.contextualization {
+                Contextualization::Running { run: current, .. } if *current == run => {
+                    let mut events: Vec<InfrastructureEvent> = FINISH_LINES
+                        .iter()
+                        .map(|line| InfrastructureEvent::ContextualizationProgressed {
+                            run,
+                            message: line.to_string(),
+                        })
+                        .collect();
+                    events.push(InfrastructureEvent::ContextualizationFinished {
+                        run,
+                        configured: true,
+                    });
+                    Ok(events)
+                }
+                _ => Ok(Vec::new()),
+            }
+        }
+        C::RequestRemoval { vm_ids, context } => {
+            let live = live_for_change(state)?;
+            // Every id is checked before anything is removed.
+            for vm in &vm_ids {
+                match live.slot(*vm).map(|slot| slot.phase) {
+                    None => return Err(DomainError::InvalidVmId),
+                    Some(SlotPhase::Removing | SlotPhase::Removed) => {
+                        return Err(DomainError::DeletedVm)
+                    }
+                    Some(_) => {}
+                }
+            }
+            let mut unique = Vec::with_capacity(vm_ids.len());
+            for vm in vm_ids {
+                if !unique.contains(&vm) {
+                    unique.push(vm);
+                }
+            }
+            Ok(vec![InfrastructureEvent::RemovalRequested {
+                vm_ids: unique,
+                context,
+            }])
+        }
+        C::RecordRemovals { vm_ids } => {
+            existing(state)?;
+            Ok(vec![InfrastructureEvent::ResourcesRemoved { vm_ids }])
+        }
+        C::UpdateRadl {
+            expected_version,
+            radl,
+        } => {
+            live_for_change(state)?;
+            check_version(state, expected_version)?;
+            Ok(vec![InfrastructureEvent::RadlUpdated { radl }])
+        }
+        C::ChangeOwners {
+            expected_version,
+            owners,
+        } => {
+            live(state)?;
+            check_version(state, expected_version)?;
+            Ok(vec![InfrastructureEvent::OwnersChanged { owners }])
+        }
+        C::StartDestruction { force } => match &state.phase {
+            InfrastructurePhase::Live(live) if !live.adding.is_empty() => {
+                Err(DomainError::IncorrectState)
+            }
+            InfrastructurePhase::Live(_) => {
+                Ok(vec![InfrastructureEvent::DestructionStarted { force }])
+            }
+            // A destruction already under way just goes on.
+            InfrastructurePhase::Destroying { .. } => Ok(Vec::new()),
+            _ => Err(DomainError::NotFound),
+        },
+        C::FinishDestruction => match &state.phase {
+            InfrastructurePhase::Destroying { .. } => Ok(vec![InfrastructureEvent::Destroyed]),
+            _ => Err(DomainError::NotFound),
+        },
+        C::Evict => {
+            live(state)?;
+            Ok(vec![InfrastructureEvent::Evicted])
+        }
+    }
+}
+
+fn request_event(first_id: VmId, resources: ResourceRequest) -> InfrastructureEvent {
+    let vms = resources
+        .vms
+        .into_iter()
+        .enumerate()
+        .map(|(offset, vm)| PlannedVm {
+            vm_id: VmId(first_id.0 + offset as u32),
+            system: vm.system,
+            cloud: vm.cloud,
+        })
+        .collect();
+    InfrastructureEvent::ResourcesRequested {
+        radl: resources.radl,
+        vms,
+        context: resources.context,
+    }
+}
+
+fn launched_vm_ids(live: &LiveInfrastructure) -> Vec<VmId> {
+    live.vms
+        .iter()
+        .enumerate()
+        .filter(|(_, slot)| slot.phase == SlotPhase::Launched)
+        .map(|(i, _)| VmId(i as u32))
+        .collect()
+}
+
+fn live(state: &InfrastructureState) -> Result<&LiveInfrastructure, DomainError> {
+    state.live().ok_or(DomainError::NotFound)
+}
+
+/// Live, and not being destroyed: what changes of resources need.
+fn live_for_change(state: &InfrastructureState) -> Result<&LiveInfrastructure, DomainError> {
+    match &state.phase {
+        InfrastructurePhase::Live(live) => Ok(live),
+        InfrastructurePhase::Destroying { .. } => Err(DomainError::BeingDestroyed),
+        _ => Err(DomainError::NotFound),
+    }
+}
+
+fn existing(state: &InfrastructureState) -> Result<&LiveInfrastructure, DomainError> {
+    state.existing().ok_or(DomainError::NotFound)
+}
+
+fn check_version(state: &InfrastructureState, expected: u64) -> Result<(), DomainError> {
+    if state.version == expected {
+        Ok(())
+    } else {
+        Err(DomainError::Conflict {
+            expected,
+            actual: state.version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infralog_events::domain::infrastructure::{evolve, fold};
+    use InfrastructureCommand as C;
+    use InfrastructureEvent as E;
+
+    fn dummy() -> CloudRef {
+        CloudRef {
+            id: "dummy".into(),
+            kind: "Dummy".into(),
+            host: String::new(),
+        }
+    }
+
+    fn owner() -> OwnerRecord {
+        OwnerRecord {
+            username: "u".into(),
+            salt: [1; 16],
+            digest: [2; 32],
+            via_token: false,
+        }
+    }
+
+    fn request(systems: &[&str]) -> ResourceRequest {
+        ResourceRequest {
+            radl: format!("radl with {}", systems.join(",")),
+            vms: systems
+                .iter()
+                .map(|s| RequestedVm {
+                    system: s.to_string(),
+                    cloud: dummy(),
+                })
+                .collect(),
+            context: true,
+        }
+    }
+
+    fn planned(id: u32, system: &str) -> PlannedVm {
+        PlannedVm {
+            vm_id: VmId(id),
+            system: system.into(),
+            cloud: dummy(),
+        }
+    }
+
+    fn created_with(systems: &[&str]) -> Vec<E> {
+        vec![
+            E::Created {
+                owners: vec![owner()],
+                tosca: None,
+            },
+            E::ResourcesRequested {
+                radl: format!("radl with {}", systems.join(",")),
+                vms: systems
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| planned(i as u32, s))
+                    .collect(),
+                context: true,
+            },
+        ]
+    }
+
+    /// Given these events, when this command: the decision.
+    fn given_when(given: &[E], when: C) -> Result<Vec<E>, DomainError> {
+        decide(&fold(given), when)
+    }
+
+    fn launched(systems: &[&str]) -> Vec<E> {
+        let mut events = created_with(systems);
+        events.push(E::ResourcesLaunched {
+            launched: (0..systems.len() as u32).map(VmId).collect(),
+            failed: vec![],
+        });
+        events
+    }
+
+    #[test]
+    fn creating_records_the_owners_and_the_vms_in_deploy_order() {
+        let events = given_when(
+            &[],
+            C::Create {
+                owners: vec![owner()],
+                tosca: None,
+                resources: request(&["front", "wn", "wn"]),
+            },
+        );
+        assert_eq!(events, Ok(created_with(&["front", "wn", "wn"])));
+    }
+
+    #[test]
+    fn creating_an_existing_infrastructure_is_refused() {
+        let events = given_when(
+            &created_with(&["a"]),
+            C::Create {
+                owners: vec![owner()],
+                tosca: None,
+                resources: request(&["a"]),
+            },
+        );
+        assert_eq!(events, Err(DomainError::AlreadyExists));
+    }
+
+    #[test]
+    fn added_vms_take_the_next_ids_never_reused() {
+        let mut given = launched(&["a", "b", "c"]);
+        given.push(E::RemovalRequested {
+            vm_ids: vec![VmId(1), VmId(2)],
+            context: true,
+        });
+        given.push(E::ResourcesRemoved {
+            vm_ids: vec![VmId(1), VmId(2)],
+        });
+        let version = given.len() as u64;
+        let events = given_when(
+            &given,
+            C::RequestResources {
+                expected_version: version,
+                resources: request(&["b"]),
+            },
+        );
+        assert_eq!(
+            events,
+            Ok(vec![E::ResourcesRequested {
+                radl: "radl with b".into(),
+                vms: vec![planned(3, "b")],
+                context: true,
+            }])
+        );
+    }
+
+    #[test]
+    fn an_add_prepared_against_an_old_version_conflicts() {
+        let events = given_when(
+            &launched(&["a"]),
+            C::RequestResources {
+                expected_version: 2,
+                resources: request(&["a"]),
+            },
+        );
+        assert_eq!(
+            events,
+            Err(DomainError::Conflict {
+                expected: 2,
+                actual: 3
+            })
+        );
+    }
+
+    #[test]
+    fn adding_during_destruction_is_refused_as_ims_does() {
+        let mut given = launched(&["a"]);
+        given.push(E::DestructionStarted { force: false });
+        let events = given_when(
+            &given,
+            C::RequestResources {
+                expected_version: 4,
+                resources: request(&["a"]),
+            },
+        );
+        assert_eq!(events, Err(DomainError::BeingDestroyed));
+    }
+
+    #[test]
+    fn a_request_without_deploys_fails_the_infrastructure_state_flag() {
+        let state = fold(&created_with(&[]));
+        assert_eq!(state.live().and_then(|l| l.configured), Some(false));
+    }
+
+    #[test]
+    fn disabled_contextualization_starts_and_finishes_at_once() {
+        let events = given_when(
+            &launched(&["a", "b"]),
+            C::StartContextualization {
+                plan: ContextualizationPlan::Disabled,
+                now_ms: 5,
+                vm_ids: None,
+            },
+        );
+        assert_eq!(
+            events,
+            Ok(vec![
+                E::ContextualizationStarted {
+                    run: 1,
+                    plan: ContextualizationPlan::Disabled,
+                    started_at_ms: 5,
+                    vm_ids: vec![VmId(0), VmId(1)],
+                },
+                E::ContextualizationFinished {
+                    run: 1,
+                    configured: true
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn a_simulated_run_begins_with_master_selection_and_ends_configured() {
+        let plan = ContextualizationPlan::Simulated { duration_ms: 2000 };
+        let mut given = launched(&["a"]);
+        let started = decide(
+            &fold(&given),
+            C::StartContextualization {
+                plan,
+                now_ms: 0,
+                vm_ids: None,
+            },
+        )
+        .expect("a live infrastructure starts contextualizing");
+        assert_eq!(
+            started[1],
+            E::ContextualizationProgressed {
+                run: 1,
+                message: "Select master VM".into()
+            }
+        );
+        given.extend(started);
+        let finished = given_when(&given, C::FinishContextualization { run: 1 })
+            .expect("the running run finishes");
+        assert_eq!(
+            finished.last(),
+            Some(&E::ContextualizationFinished {
+                run: 1,
+                configured: true
+            })
+        );
+        given.extend(finished);
+        assert_eq!(
+            fold(&given).live().and_then(|l| l.configured),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_timer_of_a_superseded_run_changes_nothing() {
+        let plan = ContextualizationPlan::Simulated { duration_ms: 2000 };
+        let mut given = launched(&["a"]);
+        for now_ms in [0, 10] {
+            let events = decide(
+                &fold(&given),
+                C::StartContextualization {
+                    plan,
+                    now_ms,
+                    vm_ids: None,
+                },
+            )
+            .expect("starts");
+            given.extend(events);
+        }
+        assert_eq!(
+            given_when(&given, C::FinishContextualization { run: 1 }),
+            Ok(vec![])
+        );
+        assert!(!given_when(&given, C::FinishContextualization { run: 2 })
+            .expect("the current run finishes")
+            .is_empty());
+    }
+
+    #[test]
+    fn removal_validates_every_id_before_removing_any() {
+        let mut given = launched(&["a", "b"]);
+        assert_eq!(
+            given_when(
+                &given,
+                C::RequestRemoval {
+                    vm_ids: vec![VmId(0), VmId(7)],
+                    context: true
+                }
+            ),
+            Err(DomainError::InvalidVmId)
+        );
+        given.push(E::RemovalRequested {
+            vm_ids: vec![VmId(1)],
+            context: true,
+        });
+        given.push(E::ResourcesRemoved {
+            vm_ids: vec![VmId(1)],
+        });
+        assert_eq!(
+            given_when(
+                &given,
+                C::RequestRemoval {
+                    vm_ids: vec![VmId(0), VmId(1)],
+                    context: true
+                }
+            ),
+            Err(DomainError::DeletedVm)
+        );
+        assert_eq!(
+            given_when(
+                &given,
+                C::RequestRemoval {
+                    vm_ids: vec![VmId(0), VmId(0)],
+                    context: false
+                }
+            ),
+            Ok(vec![E::RemovalRequested {
+                vm_ids: vec![VmId(0)],
+                context: false
+            }])
+        );
+    }
+
+    #[test]
+    fn destroying_while_adding_is_an_incorrect_state() {
+        assert_eq!(
+            given_when(&created_with(&["a"]), C::StartDestruction { force: false }),
+            Err(DomainError::IncorrectState)
+        );
+    }
+
+    #[test]
+    fn destruction_goes_from_started_to_destroyed_and_then_nothing_is_found() {
+        let mut given = launched(&["a"]);
+        let started = given_when(&given, C::StartDestruction { force: true });
+        assert_eq!(started, Ok(vec![E::DestructionStarted { force: true }]));
+        given.push(E::DestructionStarted { force: true });
+        assert_eq!(
+            given_when(&given, C::StartDestruction { force: false }),
+            Ok(vec![])
+        );
+        assert_eq!(
+            given_when(&given, C::FinishDestruction),
+            Ok(vec![E::Destroyed])
+        );
+        given.push(E::Destroyed);
+        assert_eq!(
+            given_when(&given, C::StartDestruction { force: false }),
+            Err(DomainError::NotFound)
+        );
+        assert_eq!(
+            given_when(&given, C::Evict),
+            Err(DomainError::NotFound)
+        );
+    }
+
+    #[test]
+    fn commands_on_an_unborn_infrastructure_are_not_found() {
+        for command in [
+            C::FinishDestruction,
+            C::Evict,
+            C::FinishContextualization { run: 1 },
+            C::RequestRemoval {
+                vm_ids: vec![VmId(0)],
+                context: true,
+            },
+        ] {
+            assert_eq!(given_when(&[], command), Err(DomainError::NotFound));
+        }
+    }
+
+    #[test]
+    fn owners_change_only_against_the_version_they_were_prepared_on() {
+        let given = launched(&["a"]);
+        let new_owners = vec![owner(), owner()];
+        assert_eq!(
+            given_when(
+                &given,
+                C::ChangeOwners {
+                    expected_version: 3,
+                    owners: new_owners.clone()
+                }
+            ),
+            Ok(vec![E::OwnersChanged {
+                owners: new_owners.clone()
+            }])
+        );
+        let state = evolve(
+            fold(&given),
+            &E::OwnersChanged {
+                owners: new_owners.clone(),
+            },
+        );
+        assert_eq!(state.live().map(|l| l.owners.len()), Some(2));
+    }
+
+    #[test]
+    fn an_evicted_infrastructure_can_be_created_again() {
+        let mut given = launched(&["a"]);
+        given.push(E::Evicted);
+        let events = given_when(
+            &given,
+            C::Create {
+                owners: vec![owner()],
+                tosca: None,
+                resources: request(&[]),
+            },
+        );
+        assert!(events.is_ok());
+    }
+}

@@ -1,0 +1,72 @@
+//! Small, RADL-agnostic facts that events carry: owners (never passwords) and
+//! feature values a connector set on a VM.
+
+use serde::{Deserialize, Serialize};
+
+/// An owner as the log keeps it: a username and a salted slow digest of the
+/// password (Argon2id, computed by the API layer). IM matches owners on username and
+/// password; the digest lets us do the same without storing the password.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OwnerRecord {
+    pub username: String,
+    pub salt: [u8; 16],
+    pub digest: [u8; 32],
+    /// Owners created by token users are only matched by requests carrying a token.
+    pub via_token: bool,
+}
+
+impl std::fmt::Debug for OwnerRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerRecord")
+            .field("username", &self.username)
+            .field("via_token", &self.via_token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A comparison of a RADL feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    Eq,
+    Ge,
+    Le,
+    Gt,
+    Lt,
+}
+
+/// The value of a RADL feature as a connector or an alteration set it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FactValue {
+    Text(String),
+    /// A number as written, with its unit (`2048` and `M` for `2048M`).
+    Number { literal: String, unit: String },
+}
+
+/// "Set this feature of the VM's system", replacing any feature of the same name in
+/// place (or appending it when absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureFact {
+    pub name: String,
+    pub comparison: Comparison,
+    pub value: FactValue,
+}
+
+impl FeatureFact {
+    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
+        FeatureFact {
+            name: name.into(),
+            comparison: Comparison::Eq,
+            value: FactValue::Text(value.into()),
+        }
+    }
+}
+
+/// Which cloud a VM lives in: the credential line's id and the connector type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CloudRef {
+    pub id: String,
+    pub kind: String,
+    /// The endpoint from the credential's `host` (IM keeps server, port, protocol and
+    /// path with each VM); empty for clouds without one, such as Dummy.
+    pub host: String,
+}

@@ -1,0 +1,136 @@
+//! Identifiers of infrastructures and VMs, and the names of their streams.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An infrastructure id: a UUID, printed lower-case and hyphenated as IM prints its
+/// (version 1) ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InfId(Uuid);
+
+impl InfId {
+    /// A fresh id. IM uses time-based (version 1) UUIDs; so do we, with a random node
+    /// id, so ids sort roughly by creation time and never collide across instances.
+    pub fn new_v1(node_id: &[u8; 6]) -> Self {
+        InfId(Uuid::now_v1(node_id))
+    }
+
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        InfId(uuid)
+    }
+
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+
+    /// The stream holding this infrastructure's own events.
+    pub fn stream_name(&self) -> String {
+        format!("{INFRASTRUCTURE_STREAM_PREFIX}{}", self.0.hyphenated())
+    }
+
+    /// The stream holding the events of one of its VMs.
+    pub fn vm_stream_name(&self, vm: VmId) -> String {
+        format!("{VM_STREAM_PREFIX}{}-{}", self.0.hyphenated(), vm.0)
+    }
+}
+
+/// Streams of infrastructures are named `infrastructure-<uuid>`.
+pub const INFRASTRUCTURE_STREAM_PREFIX: &str = "infrastructure-";
+/// Streams of VMs are named `vm-<infrastructure uuid>-<vm id>`.
+pub const VM_STREAM_PREFIX: &str = "vm-";
+
+impl fmt::Display for InfId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.hyphenated())
+    }
+}
+
+/// Why a text is not an infrastructure id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an infrastructure id")]
+pub struct InvalidInfId;
+
+impl FromStr for InfId {
+    type Err = InvalidInfId;
+
+    /// Only the canonical hyphenated form is an id: IM compares ids as strings, so
+    /// `{…}` or upper-case spellings name no infrastructure.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let uuid = Uuid::try_parse(s).map_err(|_| InvalidInfId)?;
+        if uuid.hyphenated().to_string() == s {
+            Ok(InfId(uuid))
+        } else {
+            Err(InvalidInfId)
+        }
+    }
+}
+
+/// A VM id: its position in the infrastructure's VM list, destroyed VMs included.
+/// Ids are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VmId(pub u32);
+
+impl fmt::Display for VmId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a stream name refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOwner {
+    Infrastructure(InfId),
+    Vm(InfId, VmId),
+}
+
+impl StreamOwner {
+    /// Reads a stream name written by [`InfId::stream_name`] or [`InfId::vm_stream_name`].
+    pub fn parse(stream: &str) -> Option<Self> {
+        if let Some(rest) = stream.strip_prefix(INFRASTRUCTURE_STREAM_PREFIX) {
+            return rest.parse().ok().map(StreamOwner::Infrastructure);
+        }
+        let rest = stream.strip_prefix(VM_STREAM_PREFIX)?;
+        let (inf, vm) = rest.rsplit_once('-')?;
+        let vm = vm.parse().ok()?;
+        Some(StreamOwner::Vm(inf.parse().ok()?, VmId(vm)))
+    }
+
+    pub fn infrastructure(&self) -> InfId {
+        match self {
+            StreamOwner::Infrastructure(inf) | StreamOwner::Vm(inf, _) => *inf,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_and_parse_in_canonical_form_only() {
+        let id = InfId::new_v1(&[1, 2, 3, 4, 5, 6]);
+        let text = id.to_string();
+        assert_eq!(text.parse::<InfId>(), Ok(id));
+        assert!(text.to_uppercase().parse::<InfId>().is_err());
+        assert!(text.replace('-', "").parse::<InfId>().is_err());
+        assert!("not-an-id".parse::<InfId>().is_err());
+        assert_eq!(id.as_uuid().get_version_num(), 1);
+    }
+
+    #[test]
+    fn stream_names_round_trip() {
+        let id = InfId::new_v1(&[9; 6]);
+        assert_eq!(
+            StreamOwner::parse(&id.stream_name()),
+            Some(StreamOwner::Infrastructure(id))
+        );
+        assert_eq!(
+            StreamOwner::parse(&id.vm_stream_name(VmId(12))),
+            Some(StreamOwner::Vm(id, VmId(12)))
+        );
+        assert_eq!(StreamOwner::parse("other-stream"), None);
+    }
+}

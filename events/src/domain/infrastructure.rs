@@ -1,0 +1,407 @@
+//! The infrastructure stream: what happened to an infrastructure as a whole, and the
+//! fold ([`evolve`]) that rebuilds the state its actor decides on.
+//!
+//! Side effects are recorded twice: as an intent before they start
+//! ([`InfrastructureEvent::ResourcesRequested`], `…RemovalRequested`,
+//! `DestructionStarted`, `ContextualizationStarted`) and as an outcome after they end,
+//! so a restart finds unfinished work in the log and resumes it.
+
+use serde::{Deserialize, Serialize};
+
+use super::facts::{CloudRef, OwnerRecord};
+use super::ids::VmId;
+
+/// The events of an infrastructure stream. Names are in the past tense.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InfrastructureEvent {
+    /// The infrastructure exists, owned by these owners.
+    Created {
+        owners: Vec<OwnerRecord>,
+        /// The TOSCA document it was created from, if any.
+        tosca: Option<String>,
+    },
+    /// Intent: launch these VMs. `radl` is the infrastructure's RADL from now on
+    /// (the stored RADL merged with the request, deploys replaced).
+    ResourcesRequested {
+        radl: String,
+        vms: Vec<PlannedVm>,
+        /// Whether contextualization follows (IM's `context` flag).
+        context: bool,
+    },
+    /// Outcome: the launches of the last request ended.
+    ResourcesLaunched {
+        launched: Vec<VmId>,
+        failed: Vec<FailedLaunch>,
+    },
+    /// Intent: finalize these VMs.
+    RemovalRequested { vm_ids: Vec<VmId>, context: bool },
+    /// Outcome: these VMs are gone.
+    ResourcesRemoved { vm_ids: Vec<VmId> },
+    /// The RADL changed without launching anything (reconfigure, add without deploys).
+    RadlUpdated { radl: String },
+    /// A contextualization run began; it replaces any run before it.
+    ContextualizationStarted {
+        run: u32,
+        plan: ContextualizationPlan,
+        /// When it began (milliseconds since the epoch), so a restart knows how long
+        /// is left.
+        started_at_ms: i64,
+        /// The VMs it configures.
+        vm_ids: Vec<VmId>,
+    },
+    /// A progress line of a run, for the contextualization log.
+    ContextualizationProgressed { run: u32, message: String },
+    /// A run ended.
+    ContextualizationFinished { run: u32, configured: bool },
+    /// The owners are now exactly these.
+    OwnersChanged { owners: Vec<OwnerRecord> },
+    /// Intent: destroy everything.
+    DestructionStarted { force: bool },
+    /// Outcome: destroyed. The id answers 404 from now on.
+    Destroyed,
+    /// Exported with `delete`: no longer served, but importable again.
+    Evicted,
+}
+
+impl InfrastructureEvent {
+    /// The stable name stored in the envelope.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            InfrastructureEvent::Created { .. } => "InfrastructureCreated",
+            InfrastructureEvent::ResourcesRequested { .. } => "ResourcesRequested",
+            InfrastructureEvent::ResourcesLaunched { .. } => "ResourcesLaunched",
+            InfrastructureEvent::RemovalRequested { .. } => "RemovalRequested",
+            InfrastructureEvent::ResourcesRemoved { .. } => "ResourcesRemoved",
+            InfrastructureEvent::RadlUpdated { .. } => "RadlUpdated",
+            InfrastructureEvent::ContextualizationStarted { .. } => "ContextualizationStarted",
+            InfrastructureEvent::ContextualizationProgressed { .. } => {
+                "ContextualizationProgressed"
+            }
+            InfrastructureEvent::ContextualizationFinished { .. } => "ContextualizationFinished",
+            InfrastructureEvent::OwnersChanged { .. } => "OwnersChanged",
+            InfrastructureEvent::DestructionStarted { .. } => "DestructionStarted",
+            InfrastructureEvent::Destroyed => "InfrastructureDestroyed",
+            InfrastructureEvent::Evicted => "InfrastructureEvicted",
+        }
+    }
+}
+
+/// A VM to launch: its id, the system it runs and the cloud chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedVm {
+    pub vm_id: VmId,
+    pub system: String,
+    pub cloud: CloudRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedLaunch {
+    pub vm_id: VmId,
+    pub message: String,
+}
+
+/// How a contextualization run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContextualizationPlan {
+    /// The RADL disables it (`contextualize ()`, non-Ansible items only, or every
+    /// configure empty): VMs are configured at once.
+    Disabled,
+    /// Simulated for the Dummy cloud: progress lines, then success after the delay.
+    Simulated { duration_ms: u64 },
+}
+
+/// A VM slot as the infrastructure sees it. Slots are never removed: a VM's id is
+/// its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSlot {
+    pub system: String,
+    pub cloud: CloudRef,
+    pub phase: SlotPhase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotPhase {
+    /// Requested, launch outcome not recorded yet.
+    Launching,
+    Launched,
+    Failed,
+    /// Removal requested, outcome not recorded yet.
+    Removing,
+    Removed,
+}
+
+impl SlotPhase {
+    /// Whether the VM still counts (IM's `get_vm_list()`: not destroyed).
+    pub fn is_live(self) -> bool {
+        !matches!(self, SlotPhase::Removed)
+    }
+}
+
+/// The contextualization of an infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contextualization {
+    /// No run yet.
+    NotStarted,
+    Running {
+        run: u32,
+        plan: ContextualizationPlan,
+        started_at_ms: i64,
+        vm_ids: Vec<VmId>,
+    },
+    Finished {
+        run: u32,
+        configured: bool,
+    },
+}
+
+impl Contextualization {
+    pub fn last_run(&self) -> u32 {
+        match self {
+            Contextualization::NotStarted => 0,
+            Contextualization::Running { run, .. } | Contextualization::Finished { run, .. } => {
+                *run
+            }
+        }
+    }
+}
+
+/// A live infrastructure: what decisions need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveInfrastructure {
+    pub owners: Vec<OwnerRecord>,
+    pub radl: String,
+    pub tosca: Option<String>,
+    pub vms: Vec<VmSlot>,
+    /// VMs of a request whose launches have not all been recorded (IM's "adding").
+    pub adding: Vec<VmId>,
+    /// VMs whose removal was requested and not yet recorded.
+    pub removing: Vec<VmId>,
+    pub contextualization: Contextualization,
+    /// IM's infrastructure-level `configured` flag.
+    pub configured: Option<bool>,
+}
+
+impl LiveInfrastructure {
+    fn new(owners: Vec<OwnerRecord>, tosca: Option<String>) -> Self {
+        LiveInfrastructure {
+            owners,
+            radl: String::new(),
+            tosca,
+            vms: Vec::new(),
+            adding: Vec::new(),
+            removing: Vec::new(),
+            contextualization: Contextualization::NotStarted,
+            configured: None,
+        }
+    }
+
+    /// The id the next VM gets.
+    pub fn next_vm_id(&self) -> VmId {
+        VmId(self.vms.len() as u32)
+    }
+
+    pub fn slot(&self, vm: VmId) -> Option<&VmSlot> {
+        self.vms.get(vm.0 as usize)
+    }
+
+    /// The ids of the VMs that still count, in id order.
+    pub fn live_vm_ids(&self) -> Vec<VmId> {
+        self.vms
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.phase.is_live())
+            .map(|(i, _)| VmId(i as u32))
+            .collect()
+    }
+}
+
+/// The lifecycle of an infrastructure; each phase holds only its own data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum InfrastructurePhase {
+    /// The stream is empty.
+    #[default]
+    Unborn,
+    Live(LiveInfrastructure),
+    /// Destruction under way.
+    Destroying {
+        infrastructure: LiveInfrastructure,
+        force: bool,
+    },
+    Destroyed,
+    /// Exported with `delete`: gone from this instance until imported again.
+    Evicted,
+}
+
+/// The state of one infrastructure stream after folding its events.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InfrastructureState {
+    /// The stream version the state reflects (its number of events).
+    pub version: u64,
+    pub phase: InfrastructurePhase,
+}
+
+impl InfrastructureState {
+    pub fn live(&self) -> Option<&LiveInfrastructure> {
+        match &self.phase {
+            InfrastructurePhase::Live(live) => Some(live),
+            _ => None,
+        }
+    }
+
+    /// The infrastructure data while it exists (live or being destroyed).
+    pub fn existing(&self) -> Option<&LiveInfrastructure> {
+        match &self.phase {
+            InfrastructurePhase::Live(live)
+            | InfrastructurePhase::Destroying {
+                infrastructure: live,
+                ..
+            } => Some(live),
+            _ => None,
+        }
+    }
+}
+
+/// Applies one event. Pure, total and without business rules: every decision was
+/// taken by `decide` before the event was written, so an event that does not fit
+/// the phase (which a correct log never holds) leaves the phase unchanged.
+pub fn evolve(mut state: InfrastructureState, event: &InfrastructureEvent) -> InfrastructureState {
+    state.version += 1;
+    state.phase = match (state.phase, event) {
+        (InfrastructurePhase::Unborn, InfrastructureEvent::Created { owners, tosca })
+        | (InfrastructurePhase::Evicted, InfrastructureEvent::Created { owners, tosca })
+        | (InfrastructurePhase::Destroyed, InfrastructureEvent::Created { owners, tosca }) => {
+            InfrastructurePhase::Live(LiveInfrastructure::new(owners.clone(), tosca.clone()))
+        }
+        (InfrastructurePhase::Live(mut live), event) => {
+            match event {
+                InfrastructureEvent::DestructionStarted { force } => {
+                    return InfrastructureState {
+                        version: state.version,
+                        phase: InfrastructurePhase::Destroying {
+                            infrastructure: live,
+                            force: *force,
+                        },
+                    }
+                }
+                InfrastructureEvent::Destroyed => {
+                    return InfrastructureState {
+                        version: state.version,
+                        phase: InfrastructurePhase::Destroyed,
+                    }
+                }
+                InfrastructureEvent::Evicted => {
+                    return InfrastructureState {
+                        version: state.version,
+                        phase: InfrastructurePhase::Evicted,
+                    }
+                }
+                other => apply_to_live(&mut live, other),
+            }
+            InfrastructurePhase::Live(live)
+        }
+        (
+            InfrastructurePhase::Destroying {
+                mut infrastructure,
+                force,
+            },
+            event,
+        ) => match event {
+            InfrastructureEvent::Destroyed => InfrastructurePhase::Destroyed,
+            other => {
+                apply_to_live(&mut infrastructure, other);
+                InfrastructurePhase::Destroying {
+                    infrastructure,
+                    force,
+                }
+            }
+        },
+        (phase, _) => phase,
+    };
+    state
+}
+
+fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
+    match event {
+        InfrastructureEvent::ResourcesRequested { radl, vms, .. } => {
+            live.radl.clone_from(radl);
+            for planned in vms {
+                live.vms.push(VmSlot {
+                    system: planned.system.clone(),
+                    cloud: planned.cloud.clone(),
+                    phase: SlotPhase::Launching,
+                });
+                live.adding.push(planned.vm_id);
+            }
+            if vms.is_empty() && live.configured.is_none() {
+                // IM: "Infrastructure without any deploy. Exiting."
+                live.configured = Some(false);
+            }
+        }
+        InfrastructureEvent::ResourcesLaunched { launched, failed } => {
+            for vm in launched {
+                set_slot_phase(live, *vm, SlotPhase::Launched);
+            }
+            for failure in failed {
+                set_slot_phase(live, failure.vm_id, SlotPhase::Failed);
+            }
+            live.adding.clear();
+        }
+        InfrastructureEvent::RemovalRequested { vm_ids, .. } => {
+            for vm in vm_ids {
+                set_slot_phase(live, *vm, SlotPhase::Removing);
+                if !live.removing.contains(vm) {
+                    live.removing.push(*vm);
+                }
+            }
+        }
+        InfrastructureEvent::ResourcesRemoved { vm_ids } => {
+            for vm in vm_ids {
+                set_slot_phase(live, *vm, SlotPhase::Removed);
+            }
+            live.removing.retain(|vm| !vm_ids.contains(vm));
+        }
+        InfrastructureEvent::RadlUpdated { radl } => live.radl.clone_from(radl),
+        InfrastructureEvent::ContextualizationStarted {
+            run,
+            plan,
+            started_at_ms,
+            vm_ids,
+        } => {
+            live.configured = None;
+            live.contextualization = Contextualization::Running {
+                run: *run,
+                plan: *plan,
+                started_at_ms: *started_at_ms,
+                vm_ids: vm_ids.clone(),
+            };
+        }
+        InfrastructureEvent::ContextualizationProgressed { .. } => {}
+        InfrastructureEvent::ContextualizationFinished { run, configured } => {
+            if live.contextualization.last_run() == *run {
+                live.configured = Some(*configured);
+                live.contextualization = Contextualization::Finished {
+                    run: *run,
+                    configured: *configured,
+                };
+            }
+        }
+        InfrastructureEvent::OwnersChanged { owners } => live.owners.clone_from(owners),
+        InfrastructureEvent::Created { .. }
+        | InfrastructureEvent::DestructionStarted { .. }
+        | InfrastructureEvent::Destroyed
+        | InfrastructureEvent::Evicted => {}
+    }
+}
+
+fn set_slot_phase(live: &mut LiveInfrastructure, vm: VmId, phase: SlotPhase) {
+    if let Some(slot) = live.vms.get_mut(vm.0 as usize) {
+        slot.phase = phase;
+    }
+}
+
+/// Folds a whole stream.
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a InfrastructureEvent>) -> InfrastructureState {
+    events
+        .into_iter()
+        .fold(InfrastructureState::default(), evolve)
+}

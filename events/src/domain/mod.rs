@@ -1,0 +1,16 @@
+//! The domain: identifiers, the events of infrastructure and VM streams, the states
+//! they fold into, and IM's state rules.
+//!
+//! Vocabulary: events are facts in the past tense (`VmLaunched`); commands, in the
+//! `infralog-actors` crate, are imperative (`LaunchVm`). Every event names its type
+//! for the envelope through `event_type()`.
+
+pub mod facts;
+pub mod ids;
+pub mod infrastructure;
+pub mod status;
+pub mod vm;
+
+pub use facts::{CloudRef, Comparison, FactValue, FeatureFact, OwnerRecord};
+pub use ids::{InfId, StreamOwner, VmId};
+pub use status::{aggregate_status, refine_vm_status, Status};

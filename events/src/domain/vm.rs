@@ -1,0 +1,158 @@
+//! The VM streams: what happened to one VM in its cloud, and the fold that rebuilds
+//! the state its actor decides on.
+
+use serde::{Deserialize, Serialize};
+
+use super::facts::{CloudRef, FeatureFact};
+
+/// The events of a VM stream. Names are in the past tense.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum VmEvent {
+    /// The cloud created the VM.
+    Launched {
+        cloud: CloudRef,
+        /// The cloud's own id for the VM.
+        cloud_vm_id: String,
+        /// What the connector set on the VM's system (provider type, addresses,
+        /// credentials), in the order it set them.
+        facts: Vec<FeatureFact>,
+        /// The password IM asks the VM to change to (`disk.0.os.credentials.new.password`),
+        /// generated when the system had a password but no new one.
+        new_password: Option<String>,
+    },
+    /// The cloud could not create the VM.
+    LaunchFailed { cloud: CloudRef, message: String },
+    Stopped,
+    Started,
+    Rebooted,
+    /// The VM was resized; these features now hold.
+    Altered { facts: Vec<FeatureFact> },
+    /// A disk image was taken.
+    SnapshotTaken {
+        disk: u32,
+        image_url: String,
+        /// Delete the image when the infrastructure is destroyed.
+        auto_delete: bool,
+    },
+    /// The cloud finalized the VM.
+    Destroyed,
+}
+
+impl VmEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            VmEvent::Launched { .. } => "VmLaunched",
+            VmEvent::LaunchFailed { .. } => "VmLaunchFailed",
+            VmEvent::Stopped => "VmStopped",
+            VmEvent::Started => "VmStarted",
+            VmEvent::Rebooted => "VmRebooted",
+            VmEvent::Altered { .. } => "VmAltered",
+            VmEvent::SnapshotTaken { .. } => "VmSnapshotTaken",
+            VmEvent::Destroyed => "VmDestroyed",
+        }
+    }
+}
+
+/// A VM the cloud knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudVm {
+    pub cloud: CloudRef,
+    pub cloud_vm_id: String,
+    pub snapshots: Vec<Snapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub disk: u32,
+    pub image_url: String,
+    pub auto_delete: bool,
+}
+
+/// The lifecycle of a VM; each phase holds only its own data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum VmPhase {
+    /// Nothing recorded yet (the launch is the infrastructure's intent).
+    #[default]
+    Unlaunched,
+    Running(CloudVm),
+    Stopped(CloudVm),
+    LaunchFailed { cloud: CloudRef, message: String },
+    Destroyed,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VmState {
+    pub version: u64,
+    pub phase: VmPhase,
+}
+
+impl VmState {
+    /// The cloud VM while it exists.
+    pub fn cloud_vm(&self) -> Option<&CloudVm> {
+        match &self.phase {
+            VmPhase::Running(vm) | VmPhase::Stopped(vm) => Some(vm),
+            _ => None,
+        }
+    }
+}
+
+/// Applies one event; like the infrastructure's, pure and free of business rules.
+pub fn evolve(mut state: VmState, event: &VmEvent) -> VmState {
+    state.version += 1;
+    state.phase = match (state.phase, event) {
+        (
+            VmPhase::Unlaunched,
+            VmEvent::Launched {
+                cloud, cloud_vm_id, ..
+            },
+        ) => VmPhase::Running(CloudVm {
+            cloud: cloud.clone(),
+            cloud_vm_id: cloud_vm_id.clone(),
+            snapshots: Vec::new(),
+        }),
+        (VmPhase::Unlaunched, VmEvent::LaunchFailed { cloud, message }) => VmPhase::LaunchFailed {
+            cloud: cloud.clone(),
+            message: message.clone(),
+        },
+        (VmPhase::Running(vm), VmEvent::Stopped) => VmPhase::Stopped(vm),
+        (VmPhase::Stopped(vm), VmEvent::Started) => VmPhase::Running(vm),
+        (
+            VmPhase::Running(mut vm),
+            VmEvent::SnapshotTaken {
+                disk,
+                image_url,
+                auto_delete,
+            },
+        ) => {
+            vm.snapshots.push(snapshot(*disk, image_url, *auto_delete));
+            VmPhase::Running(vm)
+        }
+        (
+            VmPhase::Stopped(mut vm),
+            VmEvent::SnapshotTaken {
+                disk,
+                image_url,
+                auto_delete,
+            },
+        ) => {
+            vm.snapshots.push(snapshot(*disk, image_url, *auto_delete));
+            VmPhase::Stopped(vm)
+        }
+        (_, VmEvent::Destroyed) => VmPhase::Destroyed,
+        (phase, _) => phase,
+    };
+    state
+}
+
+fn snapshot(disk: u32, image_url: &str, auto_delete: bool) -> Snapshot {
+    Snapshot {
+        disk,
+        image_url: image_url.to_string(),
+        auto_delete,
+    }
+}
+
+/// Folds a whole stream.
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a VmEvent>) -> VmState {
+    events.into_iter().fold(VmState::default(), evolve)
+}
