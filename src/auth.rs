@@ -352,7 +352,11 @@ fn check_token(token: &str) -> Result<(), InvalidUser> {
             return Err(InvalidUser::TokenExpired);
         }
     }
-    if claims.get("iss").and_then(serde_json::Value::as_str).is_none() {
+    if claims
+        .get("iss")
+        .and_then(serde_json::Value::as_str)
+        .is_none()
+    {
         return Err(InvalidUser::UndecodableToken("'iss'".to_string()));
     }
     Ok(())
@@ -429,7 +433,9 @@ mod tests {
 
     #[test]
     fn a_single_json_line_is_a_credential_list() {
-        let parsed = lines(r#"[{"id": "im", "type": "InfrastructureManager", "username": "u", "password": "p"}, {"id": "dummy", "type": "Dummy"}]"#);
+        let parsed = lines(
+            r#"[{"id": "im", "type": "InfrastructureManager", "username": "u", "password": "p"}, {"id": "dummy", "type": "Dummy"}]"#,
+        );
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].get("username"), Some("u"));
         let identity = authenticate(&parsed).expect("valid identity");
@@ -459,7 +465,10 @@ mod tests {
         );
         assert!(parse_authorization("id = 1im; type = Dummy").is_err());
         assert!(parse_authorization("id = .x-y_z9; type = Dummy").is_ok());
-        assert!(parse_authorization("id = ; type = Dummy").is_ok(), "an empty id is not checked");
+        assert!(
+            parse_authorization("id = ; type = Dummy").is_ok(),
+            "an empty id is not checked"
+        );
     }
 
     #[test]
@@ -492,7 +501,9 @@ mod tests {
     #[test]
     fn openid_usernames_are_reserved() {
         assert_eq!(
-            authenticate(&lines("type = InfrastructureManager; username = __OPENID__x")),
+            authenticate(&lines(
+                "type = InfrastructureManager; username = __OPENID__x"
+            )),
             Err(InvalidUser::ReservedUsername)
         );
     }
@@ -509,7 +520,10 @@ mod tests {
         let expired = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(br#"{"iss": "https://issuer", "exp": 1}"#);
         let header = format!("type = InfrastructureManager; token = h.{expired}.s");
-        assert_eq!(authenticate(&lines(&header)), Err(InvalidUser::TokenExpired));
+        assert_eq!(
+            authenticate(&lines(&header)),
+            Err(InvalidUser::TokenExpired)
+        );
         let undecodable = authenticate(&lines("type = InfrastructureManager; token = nope"));
         assert!(matches!(undecodable, Err(InvalidUser::UndecodableToken(_))));
     }

@@ -3,5 +3,6 @@
 //!
 //! This crate knows `infralog-events` and actix, never actix-web.
 
+pub mod connectors;
 pub mod contextualization;
 pub mod decide;

@@ -321,7 +321,9 @@ mod tests {
     fn credentials_are_401_only_on_the_four_ims_endpoints() {
         let failure = Failure::InvalidUser(InvalidUser::NoImCredentials);
         assert_eq!(
-            Endpoint::ListInfrastructures.error(failure.clone()).status(),
+            Endpoint::ListInfrastructures
+                .error(failure.clone())
+                .status(),
             StatusCode::UNAUTHORIZED
         );
         let error = Endpoint::GetInfrastructure.error(failure);
@@ -365,7 +367,10 @@ mod tests {
         let error = Endpoint::GetVmProperty.error(Failure::InvalidVmId);
         assert_eq!(
             error,
-            ApiError::im(StatusCode::NOT_FOUND, "Error Getting VM. property: Invalid VM ID")
+            ApiError::im(
+                StatusCode::NOT_FOUND,
+                "Error Getting VM. property: Invalid VM ID"
+            )
         );
     }
 

@@ -73,7 +73,10 @@ impl std::fmt::Display for UnsupportedAccept {
 
 /// IM's negotiation: the first Accept item that is JSON (`application/json`,
 /// `application/*`) or the default (the default type, `*/*`, `text/*`) decides.
-pub fn negotiate(accept: &[String], default: DefaultType) -> Result<Representation, UnsupportedAccept> {
+pub fn negotiate(
+    accept: &[String],
+    default: DefaultType,
+) -> Result<Representation, UnsupportedAccept> {
     if accept.is_empty() {
         return Ok(match default {
             DefaultType::Json => Representation::Json,
@@ -169,7 +172,10 @@ mod tests {
             ACCEPT,
             HeaderValue::from_static("text/plain;q=0.9, application/x-yaml , application/yaml"),
         );
-        assert_eq!(accept(&headers), list(&["text/plain", "application/x-yaml", "text/yaml"]));
+        assert_eq!(
+            accept(&headers),
+            list(&["text/plain", "application/x-yaml", "text/yaml"])
+        );
     }
 
     #[test]
@@ -205,7 +211,9 @@ mod tests {
     #[test]
     fn json_only_properties_print_the_list_as_python_does() {
         assert_eq!(
-            require_json(&list(&["text/plain"])).unwrap_err().to_string(),
+            require_json(&list(&["text/plain"]))
+                .unwrap_err()
+                .to_string(),
             "Unsupported Accept Media Types: ['text/plain']"
         );
         assert!(require_json(&list(&["text/html", "*/*"])).is_ok());

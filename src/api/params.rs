@@ -244,6 +244,9 @@ mod tests {
             issues[0].0["msg"],
             "Input should be 'start', 'stop' or 'reboot'"
         );
-        assert_eq!(issues[0].0["ctx"]["expected"], "'start', 'stop' or 'reboot'");
+        assert_eq!(
+            issues[0].0["ctx"]["expected"],
+            "'start', 'stop' or 'reboot'"
+        );
     }
 }

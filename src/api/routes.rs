@@ -17,28 +17,74 @@ pub enum Route {
     ListInfrastructures,
     CreateInfrastructure,
     ImportInfrastructure,
-    GetInfrastructure { inf: String },
-    DestroyInfrastructure { inf: String },
-    GetInfrastructureProperty { inf: String, prop: String },
-    AddResources { inf: String },
-    Reconfigure { inf: String },
-    OperateInfrastructure { inf: String, op: String },
-    ChangeOwners { inf: String },
-    GetVm { inf: String, vm: String },
-    RemoveVms { inf: String, vm: String },
-    AlterVm { inf: String, vm: String },
-    GetVmProperty { inf: String, vm: String, prop: String },
-    OperateVm { inf: String, vm: String, op: String },
-    Snapshot { inf: String, vm: String, disk: String },
-    CloudInfo { cloud: String, param: String },
+    GetInfrastructure {
+        inf: String,
+    },
+    DestroyInfrastructure {
+        inf: String,
+    },
+    GetInfrastructureProperty {
+        inf: String,
+        prop: String,
+    },
+    AddResources {
+        inf: String,
+    },
+    Reconfigure {
+        inf: String,
+    },
+    OperateInfrastructure {
+        inf: String,
+        op: String,
+    },
+    ChangeOwners {
+        inf: String,
+    },
+    GetVm {
+        inf: String,
+        vm: String,
+    },
+    RemoveVms {
+        inf: String,
+        vm: String,
+    },
+    AlterVm {
+        inf: String,
+        vm: String,
+    },
+    GetVmProperty {
+        inf: String,
+        vm: String,
+        prop: String,
+    },
+    OperateVm {
+        inf: String,
+        vm: String,
+        op: String,
+    },
+    Snapshot {
+        inf: String,
+        vm: String,
+        disk: String,
+    },
+    CloudInfo {
+        cloud: String,
+        param: String,
+    },
     Stats,
     Oai,
     Version,
-    Static { filename: String },
+    Static {
+        filename: String,
+    },
     /// infralog's own: the event history of an infrastructure (not in IM).
-    InfrastructureEvents { inf: String },
+    InfrastructureEvents {
+        inf: String,
+    },
     /// infralog's own: the full-history transfer document (not in IM).
-    InfrastructureHistory { inf: String },
+    InfrastructureHistory {
+        inf: String,
+    },
 }
 
 /// Why a request matched no route.

@@ -1,7 +1,7 @@
 //! Decisions of an infrastructure: which events a command appends.
 
 use infralog_events::domain::infrastructure::{
-    ContextualizationPlan, Contextualization, FailedLaunch, InfrastructureEvent,
+    Contextualization, ContextualizationPlan, FailedLaunch, InfrastructureEvent,
     InfrastructurePhase, InfrastructureState, LiveInfrastructure, PlannedVm, SlotPhase,
 };
 use infralog_events::domain::{CloudRef, OwnerRecord, VmId};
@@ -49,9 +49,16 @@ pub enum InfrastructureCommand {
         vm_ids: Option<Vec<VmId>>,
     },
     /// End a run (a timer fired). Stale runs are ignored.
-    FinishContextualization { run: u32 },
-    RequestRemoval { vm_ids: Vec<VmId>, context: bool },
-    RecordRemovals { vm_ids: Vec<VmId> },
+    FinishContextualization {
+        run: u32,
+    },
+    RequestRemoval {
+        vm_ids: Vec<VmId>,
+        context: bool,
+    },
+    RecordRemovals {
+        vm_ids: Vec<VmId>,
+    },
     UpdateRadl {
         expected_version: u64,
         radl: String,
@@ -60,7 +67,9 @@ pub enum InfrastructureCommand {
         expected_version: u64,
         owners: Vec<OwnerRecord>,
     },
-    StartDestruction { force: bool },
+    StartDestruction {
+        force: bool,
+    },
     FinishDestruction,
     Evict,
 }
@@ -98,7 +107,10 @@ pub fn decide(
         }
         C::RecordLaunches { launched, failed } => {
             existing(state)?;
-            Ok(vec![InfrastructureEvent::ResourcesLaunched { launched, failed }])
+            Ok(vec![InfrastructureEvent::ResourcesLaunched {
+                launched,
+                failed,
+            }])
         }
         C::StartContextualization {
             plan,
@@ -500,10 +512,7 @@ mod tests {
             })
         );
         given.extend(finished);
-        assert_eq!(
-            fold(&given).live().and_then(|l| l.configured),
-            Some(true)
-        );
+        assert_eq!(fold(&given).live().and_then(|l| l.configured), Some(true));
     }
 
     #[test]
@@ -603,10 +612,7 @@ mod tests {
             given_when(&given, C::StartDestruction { force: false }),
             Err(DomainError::NotFound)
         );
-        assert_eq!(
-            given_when(&given, C::Evict),
-            Err(DomainError::NotFound)
-        );
+        assert_eq!(given_when(&given, C::Evict), Err(DomainError::NotFound));
     }
 
     #[test]

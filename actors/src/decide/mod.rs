@@ -5,7 +5,6 @@
 pub mod infrastructure;
 pub mod vm;
 
-
 /// Why a command is refused. The texts are IM's where IM has one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {

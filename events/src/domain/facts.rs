@@ -39,7 +39,10 @@ pub enum Comparison {
 pub enum FactValue {
     Text(String),
     /// A number as written, with its unit (`2048` and `M` for `2048M`).
-    Number { literal: String, unit: String },
+    Number {
+        literal: String,
+        unit: String,
+    },
 }
 
 /// "Set this feature of the VM's system", replacing any feature of the same name in
@@ -47,15 +50,18 @@ pub enum FactValue {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureFact {
     pub name: String,
-    pub comparison: Comparison,
+    /// `None` keeps the comparison of the feature it replaces (`=` for a new one), as
+    /// IM's `setValue` does; `Some` replaces the whole feature.
+    pub comparison: Option<Comparison>,
     pub value: FactValue,
 }
 
 impl FeatureFact {
+    /// `name = 'value'`.
     pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
         FeatureFact {
             name: name.into(),
-            comparison: Comparison::Eq,
+            comparison: Some(Comparison::Eq),
             value: FactValue::Text(value.into()),
         }
     }

@@ -128,35 +128,62 @@ mod tests {
 
     #[test]
     fn the_first_vm_wins_for_stopped_and_configured() {
-        assert_eq!(aggregate_status([Stopped, Configured, Configured], None, false), Stopped);
-        assert_eq!(aggregate_status([Configured, Stopped, Configured], None, false), Configured);
+        assert_eq!(
+            aggregate_status([Stopped, Configured, Configured], None, false),
+            Stopped
+        );
+        assert_eq!(
+            aggregate_status([Configured, Stopped, Configured], None, false),
+            Configured
+        );
         assert_eq!(aggregate_status([Off, Stopped], None, false), Off);
     }
 
     #[test]
     fn failed_and_unknown_stop_the_walk() {
-        assert_eq!(aggregate_status([Running, Failed, Unknown], None, false), Failed);
-        assert_eq!(aggregate_status([Configured, Unknown, Failed], None, false), Unknown);
+        assert_eq!(
+            aggregate_status([Running, Failed, Unknown], None, false),
+            Failed
+        );
+        assert_eq!(
+            aggregate_status([Configured, Unknown, Failed], None, false),
+            Unknown
+        );
     }
 
     #[test]
     fn pending_sticks_against_running_but_not_against_later_pending_rules() {
         assert_eq!(aggregate_status([Pending, Running], None, false), Pending);
         assert_eq!(aggregate_status([Running, Pending], None, false), Pending);
-        assert_eq!(aggregate_status([Configured, Running], None, false), Running);
+        assert_eq!(
+            aggregate_status([Configured, Running], None, false),
+            Running
+        );
         assert_eq!(aggregate_status([Stopped, Running], None, false), Running);
     }
 
     #[test]
     fn unconfigured_overrides_configured_only() {
-        assert_eq!(aggregate_status([Configured, Unconfigured], None, false), Unconfigured);
-        assert_eq!(aggregate_status([Stopped, Unconfigured], None, false), Stopped);
-        assert_eq!(aggregate_status([Unconfigured, Configured], None, false), Unconfigured);
+        assert_eq!(
+            aggregate_status([Configured, Unconfigured], None, false),
+            Unconfigured
+        );
+        assert_eq!(
+            aggregate_status([Stopped, Unconfigured], None, false),
+            Stopped
+        );
+        assert_eq!(
+            aggregate_status([Unconfigured, Configured], None, false),
+            Unconfigured
+        );
     }
 
     #[test]
     fn deleting_vms_are_ignored() {
-        assert_eq!(aggregate_status([Deleting, Configured], None, false), Configured);
+        assert_eq!(
+            aggregate_status([Deleting, Configured], None, false),
+            Configured
+        );
         assert_eq!(aggregate_status([Deleting], Some(true), false), Unknown);
     }
 

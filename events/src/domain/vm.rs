@@ -21,12 +21,17 @@ pub enum VmEvent {
         new_password: Option<String>,
     },
     /// The cloud could not create the VM.
-    LaunchFailed { cloud: CloudRef, message: String },
+    LaunchFailed {
+        cloud: CloudRef,
+        message: String,
+    },
     Stopped,
     Started,
     Rebooted,
     /// The VM was resized; these features now hold.
-    Altered { facts: Vec<FeatureFact> },
+    Altered {
+        facts: Vec<FeatureFact>,
+    },
     /// A disk image was taken.
     SnapshotTaken {
         disk: u32,
@@ -76,7 +81,10 @@ pub enum VmPhase {
     Unlaunched,
     Running(CloudVm),
     Stopped(CloudVm),
-    LaunchFailed { cloud: CloudRef, message: String },
+    LaunchFailed {
+        cloud: CloudRef,
+        message: String,
+    },
     Destroyed,
 }
 

@@ -1,0 +1,184 @@
+//! Cloud connectors: how infralog talks to a cloud. One trait, one implementation per
+//! cloud type; the Dummy cloud is IM's test connector.
+//!
+//! # Guarantees and assumptions
+//!
+//! - Connectors are called only by the actors' shells, after `decide` allowed the
+//!   call and before the outcome is recorded. Replay, verify and import never call
+//!   them.
+//! - A call may be repeated after a crash (the intent was logged, the outcome was
+//!   not), so connectors must tolerate a repeated call for the same VM.
+//! - Cloud credentials arrive with each request and are never stored; they reach a
+//!   connector through [`CloudCredentials`], whose `Debug` hides every value.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use infralog_events::domain::{CloudRef, FeatureFact, VmId};
+
+pub mod dummy;
+
+/// What a connector call returns, later.
+pub type CloudFuture<T> = Pin<Box<dyn Future<Output = Result<T, ConnectorError>> + Send>>;
+
+/// Why a cloud call failed. The message is shown to the client, so it must not carry
+/// credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectorError {
+            message: message.into(),
+        }
+    }
+}
+
+/// The key/value pairs of a cloud credential line, hidden from `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CloudCredentials {
+    values: HashMap<String, String>,
+}
+
+impl CloudCredentials {
+    pub fn new(values: HashMap<String, String>) -> Self {
+        CloudCredentials { values }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+}
+
+impl fmt::Debug for CloudCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut keys: Vec<&str> = self.values.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        f.debug_struct("CloudCredentials")
+            .field("keys", &keys)
+            .finish()
+    }
+}
+
+/// A VM to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub vm_id: VmId,
+    pub system: String,
+    pub cloud: CloudRef,
+}
+
+/// A VM the cloud created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchedVm {
+    pub cloud_vm_id: String,
+    /// What the cloud set on the VM's system, in order.
+    pub facts: Vec<FeatureFact>,
+}
+
+/// A VM the cloud knows, for the calls that act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudVmRef {
+    pub cloud: CloudRef,
+    pub cloud_vm_id: String,
+}
+
+/// A resize request, with what the API layer read from the RADL body.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlterRequest {
+    /// The requested `cpu.count` value as written (its comparison stays the VM's).
+    pub cpu_count: Option<String>,
+    /// The requested `memory.size`, in bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// An image a cloud offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudImage {
+    pub uri: String,
+    pub name: String,
+}
+
+/// The use and limit of one quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaUsage {
+    pub used: u64,
+    pub limit: u64,
+}
+
+/// A cloud's quotas, in the order the cloud lists them.
+pub type Quotas = Vec<(String, QuotaUsage)>;
+
+/// A cloud.
+pub trait CloudConnector: Send + Sync {
+    /// The credential `type` this connector serves (`Dummy`).
+    fn kind(&self) -> &'static str;
+    fn launch(
+        &self,
+        request: LaunchRequest,
+        credentials: &CloudCredentials,
+    ) -> CloudFuture<LaunchedVm>;
+    fn stop(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    fn start(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    fn reboot(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    /// Resizes; returns the facts that now hold on the VM's system.
+    fn alter(
+        &self,
+        vm: &CloudVmRef,
+        request: AlterRequest,
+        credentials: &CloudCredentials,
+    ) -> CloudFuture<Vec<FeatureFact>>;
+    /// Takes an image of a disk; returns its URL.
+    fn snapshot(
+        &self,
+        vm: &CloudVmRef,
+        disk: u32,
+        image_name: &str,
+        credentials: &CloudCredentials,
+    ) -> CloudFuture<String>;
+    fn destroy(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    fn delete_image(&self, image_url: &str, credentials: &CloudCredentials) -> CloudFuture<()>;
+    fn images(&self, credentials: &CloudCredentials) -> CloudFuture<Vec<CloudImage>>;
+    fn quotas(&self, credentials: &CloudCredentials) -> CloudFuture<Quotas>;
+}
+
+/// The connectors this instance has, by credential type.
+#[derive(Clone, Default)]
+pub struct Connectors {
+    by_kind: HashMap<&'static str, Arc<dyn CloudConnector>>,
+}
+
+impl fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kinds: Vec<&str> = self.by_kind.keys().copied().collect();
+        kinds.sort_unstable();
+        f.debug_struct("Connectors").field("kinds", &kinds).finish()
+    }
+}
+
+impl Connectors {
+    /// The connectors infralog ships with.
+    pub fn builtin() -> Self {
+        let mut connectors = Connectors::default();
+        connectors.register(Arc::new(dummy::DummyConnector::new()));
+        connectors
+    }
+
+    pub fn register(&mut self, connector: Arc<dyn CloudConnector>) {
+        self.by_kind.insert(connector.kind(), connector);
+    }
+
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn CloudConnector>> {
+        self.by_kind.get(kind).cloned()
+    }
+
+    pub fn supports(&self, kind: &str) -> bool {
+        self.by_kind.contains_key(kind)
+    }
+}
