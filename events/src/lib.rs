@@ -2,4 +2,14 @@
 //! envelope, the codec, the [`EventStore`](store::EventStore) trait and the sled store.
 //!
 //! This crate knows no actix, no HTTP and no RADL.
+
+pub mod codec;
 pub mod domain;
+pub mod envelope;
+pub mod store;
+
+pub use envelope::{Envelope, Metadata, NewEvent, StreamId};
+pub use store::{
+    AppendRequest, Appended, EventStore, ExpectedVersion, PendingAppend, SledStore,
+    SledStoreConfig, StoreError, Subscription,
+};

@@ -1,6 +1,156 @@
 //! The IM REST API: one module per resource; content negotiation and error bodies.
+//!
+//! Every request goes through [`dispatch`], which matches IM's route table the way
+//! FastAPI does ([`routes`]) and hands the request to the resource's handler.
+//! Handlers validate everything (body, flags, Accept, ownership) before they send a
+//! command, so a request answered with an error leaves nothing behind.
 
 pub mod errors;
 pub mod media;
 pub mod params;
 pub mod routes;
+mod system;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use errors::ApiError;
+use params::Query;
+use routes::{NoRoute, Route};
+
+/// Limits on what a request may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bodies above this many bytes are refused with 413.
+    pub max_body_bytes: usize,
+    /// Header sections above this many bytes are refused with 431.
+    pub max_header_bytes: usize,
+    /// No request may deploy more VMs than this in total.
+    pub max_vms_per_request: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_vms_per_request: 1000,
+        }
+    }
+}
+
+/// What every handler needs to know about its request.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub request: HttpRequest,
+    pub accept: Vec<String>,
+    pub query: Query,
+    /// `scheme://host[:port]`, for the URIs IM returns.
+    pub base_url: String,
+}
+
+impl RequestContext {
+    fn new(request: HttpRequest) -> Self {
+        let accept = media::accept(request.headers());
+        let query = Query::parse(request.query_string());
+        let base_url = base_url(&request);
+        RequestContext {
+            request,
+            accept,
+            query,
+            base_url,
+        }
+    }
+
+    pub fn infrastructure_uri(&self, inf: &str) -> String {
+        format!("{}/infrastructures/{inf}", self.base_url)
+    }
+
+    pub fn vm_uri(&self, inf: &str, vm: impl std::fmt::Display) -> String {
+        format!("{}/infrastructures/{inf}/vms/{vm}", self.base_url)
+    }
+}
+
+/// IM builds URIs from the `Host` header as sent; the scheme is `https` only when a
+/// proxy on this machine says so (uvicorn trusts `X-Forwarded-Proto` from
+/// 127.0.0.1 only).
+fn base_url(request: &HttpRequest) -> String {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| request.connection_info().host().to_string());
+    let from_loopback = request
+        .peer_addr()
+        .map(|addr| addr.ip().is_loopback())
+        .unwrap_or(false);
+    let forwarded_https = from_loopback
+        && request
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .map(|proto| proto.trim().eq_ignore_ascii_case("https"))
+            .unwrap_or(false);
+    let scheme = if forwarded_https { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// The single entry point of the HTTP server.
+pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let limits = request
+        .app_data::<web::Data<Limits>>()
+        .map(|l| *l.get_ref())
+        .unwrap_or_default();
+    let context = RequestContext::new(request);
+    if header_bytes(&context.request) > limits.max_header_bytes {
+        return HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .content_type(errors::TEXT_PLAIN)
+            .body(format!(
+                "Request header fields too large: the limit is {} bytes",
+                limits.max_header_bytes
+            ));
+    }
+    let path = percent_encoding::percent_decode_str(context.request.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let route = match routes::match_route(context.request.method(), &path) {
+        Ok(route) => route,
+        Err(no_route) => return no_route_response(&context, no_route),
+    };
+    let _ = payload;
+    let result = handle(route, &context).await;
+    result.unwrap_or_else(|error| error.into_response(&context.accept))
+}
+
+async fn handle(route: Route, context: &RequestContext) -> Result<HttpResponse, ApiError> {
+    match route {
+        Route::Version => system::version(context),
+        _ => Err(ApiError::RouteNotFound),
+    }
+}
+
+fn no_route_response(context: &RequestContext, no_route: NoRoute) -> HttpResponse {
+    let error = match no_route {
+        NoRoute::NotFound => ApiError::RouteNotFound,
+        NoRoute::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow },
+        NoRoute::RedirectTo { path } => {
+            let query = context.request.query_string();
+            let location = if query.is_empty() {
+                format!("{}{path}", context.base_url)
+            } else {
+                format!("{}{path}?{query}", context.base_url)
+            };
+            ApiError::Redirect { location }
+        }
+    };
+    error.into_response(&context.accept)
+}
+
+fn header_bytes(request: &HttpRequest) -> usize {
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}

@@ -1,0 +1,119 @@
+//! Test helper for the crash test (`tests/crash.rs`): appends to the store from 16
+//! threads until it is killed, writing down each append it is about to make
+//! (`I stream from count`) and each one the store acknowledged (`A stream version`),
+//! the latter only after the store answered.
+//!
+//! Once the store is open it creates `JOURNAL.ready`, so the parent kills it while
+//! it appends rather than while it opens.
+//!
+//! Usage: `crash_appender DATA_DIR JOURNAL [THREADS] [STREAMS]`
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use infralog_events::store::contract::crash_payload as payload;
+use infralog_events::{
+    AppendRequest, EventStore, ExpectedVersion, NewEvent, SledStore, SledStoreConfig, StreamId,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: crash_appender DATA_DIR JOURNAL [THREADS] [STREAMS]");
+        std::process::exit(2);
+    }
+    let threads: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(16);
+    let streams: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let store = match SledStore::open(SledStoreConfig::new(&args[1])) {
+        Ok(store) => Arc::new(store),
+        Err(error) => {
+            eprintln!("cannot open the store: {error}");
+            std::process::exit(1);
+        }
+    };
+    let journal = match OpenOptions::new().create(true).append(true).open(&args[2]) {
+        Ok(file) => Arc::new(Mutex::new(file)),
+        Err(error) => {
+            eprintln!("cannot open the journal: {error}");
+            std::process::exit(1);
+        }
+    };
+    let ready = std::path::Path::new(&args[2]).with_extension("ready");
+    if std::fs::write(&ready, b"ready").is_err() {
+        eprintln!("cannot write {}", ready.display());
+        std::process::exit(1);
+    }
+    let handles: Vec<_> = (0..threads)
+        .map(|thread| {
+            let store = Arc::clone(&store);
+            let journal = Arc::clone(&journal);
+            std::thread::spawn(move || run_thread(thread, threads, streams, &store, &journal))
+        })
+        .collect();
+    for handle in handles {
+        let _ = handle.join();
+    }
+}
+
+fn note(journal: &Mutex<std::fs::File>, line: String) {
+    let mut file = journal.lock().unwrap_or_else(|p| p.into_inner());
+    // One write per line; the kernel keeps it across a SIGKILL of this process.
+    if file.write_all(line.as_bytes()).is_err() {
+        std::process::exit(1);
+    }
+}
+
+fn run_thread(
+    thread: usize,
+    threads: usize,
+    streams: usize,
+    store: &SledStore,
+    journal: &Mutex<std::fs::File>,
+) {
+    // Each thread owns the streams congruent to it, so it knows their versions.
+    let mine: Vec<String> = (0..streams)
+        .filter(|s| s % threads == thread)
+        .map(|s| format!("crash-{s}"))
+        .collect();
+    let mut versions: Vec<u64> = mine
+        .iter()
+        .map(|name| {
+            let id = StreamId::new(name.clone()).expect("valid stream id");
+            store.stream_version(&id).unwrap_or_else(|error| {
+                eprintln!("cannot read {name}: {error}");
+                std::process::exit(1)
+            })
+        })
+        .collect();
+    let mut seed =
+        (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ std::process::id() as u64;
+    loop {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let index = (seed % mine.len() as u64) as usize;
+        let count = (seed >> 32) % 5 + 1;
+        let name = &mine[index];
+        let from = versions[index] + 1;
+        note(journal, format!("I {name} {from} {count}\n"));
+        let events = (0..count)
+            .map(|i| NewEvent::new("CrashTest", 1, payload(name, from + i)))
+            .collect();
+        let request = AppendRequest {
+            stream: StreamId::new(name.clone()).expect("valid stream id"),
+            expected: ExpectedVersion::Exact(versions[index]),
+            events,
+        };
+        match store.append(request).wait() {
+            Ok(appended) => {
+                versions[index] = appended.version;
+                note(journal, format!("A {name} {}\n", appended.version));
+            }
+            Err(error) => {
+                eprintln!("append failed: {error}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The event store: the contract every backend keeps, and the sled backend.
+//!
+//! # Guarantees
+//!
+//! - An append that was answered `Ok` is durable: it survives `kill -9`.
+//! - Versions in a stream and positions in the log are gapless and unique.
+//! - Appends to one stream with the same expected version have exactly one winner;
+//!   the others get [`StoreError::WrongExpectedVersion`] with the actual version.
+//! - A multi-event append is all or nothing.
+//! - Resending an append with the same event ids (same content, same expected
+//!   version) succeeds with the original positions and writes nothing.
+//! - A record whose checksum fails is an error naming its position, never skipped.
+//!
+//! # Threads
+//!
+//! Appends are answered through [`PendingAppend`], which can be awaited from async
+//! code (an actor) without blocking its thread, or waited on from a plain thread.
+//! Reads are blocking calls: run them on a dedicated thread or a blocking pool, never
+//! on an actix or tokio worker.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use crate::envelope::{Envelope, InvalidStreamId, NewEvent, RecordError, StreamId};
+
+pub mod contract;
+mod sled_store;
+mod subscription;
+
+pub use sled_store::{RecoveryReport, SledStore, SledStoreConfig};
+pub use subscription::Subscription;
+
+/// What the stream's version must be for an append to go in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever it is.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must have exactly this many events (0: must not exist).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    fn admits(self, actual: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exact(expected) => expected == actual,
+        }
+    }
+}
+
+/// An append request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendRequest {
+    pub stream: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+/// Where an append went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stream's version after the append.
+    pub version: u64,
+    /// The positions of the events, in order.
+    pub positions: Vec<u64>,
+    /// Whether the events were already in the log (a retried append).
+    pub already_present: bool,
+}
+
+impl Appended {
+    /// The position of the last event (0 for an empty append).
+    pub fn last_position(&self) -> u64 {
+        self.positions.last().copied().unwrap_or(0)
+    }
+}
+
+/// Errors of the store boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("stream {stream} is at version {actual}, the append expected {expected:?}")]
+    WrongExpectedVersion {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        actual: u64,
+    },
+    #[error("event {event_id} is already in the log with different content or at another place")]
+    EventIdConflict { event_id: Uuid },
+    #[error(transparent)]
+    InvalidStreamId(#[from] InvalidStreamId),
+    #[error("the append is too large: {0}")]
+    TooLarge(String),
+    #[error("the record at position {position} is damaged: {problem}")]
+    Corrupt { position: u64, problem: RecordError },
+    #[error("the log is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("the store failed earlier and refuses writes until it is reopened: {0}")]
+    Failed(String),
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The answer to an append, awaitable or waitable.
+pub struct PendingAppend {
+    receiver: oneshot::Receiver<Result<Appended, StoreError>>,
+}
+
+impl PendingAppend {
+    pub(crate) fn new(receiver: oneshot::Receiver<Result<Appended, StoreError>>) -> Self {
+        PendingAppend { receiver }
+    }
+
+    /// An append that is already decided (refused before reaching the writer).
+    pub fn ready(result: Result<Appended, StoreError>) -> Self {
+        let (sender, receiver) = oneshot::channel();
+        let _ = sender.send(result);
+        PendingAppend { receiver }
+    }
+
+    /// Blocks the calling thread until the append is answered. Never call this from
+    /// an async context.
+    pub fn wait(self) -> Result<Appended, StoreError> {
+        self.receiver
+            .blocking_recv()
+            .unwrap_or(Err(StoreError::Closed))
+    }
+}
+
+impl Future for PendingAppend {
+    type Output = Result<Appended, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.receiver)
+            .poll(cx)
+            .map(|answer| answer.unwrap_or(Err(StoreError::Closed)))
+    }
+}
+
+/// What every event store offers. See the module documentation for the guarantees.
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends events to one stream.
+    fn append(&self, request: AppendRequest) -> PendingAppend;
+
+    /// Up to `max` events of `stream` with versions from `from_version` (from 1).
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        max: usize,
+    ) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Up to `max` events of the whole log from `from_position` (from 1), in order.
+    fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Envelope>, StoreError>;
+
+    /// The version of a stream (0 when it does not exist).
+    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError>;
+
+    /// Every stream with its version, in name order, from `after` (exclusive), at
+    /// most `max`.
+    fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        max: usize,
+    ) -> Result<Vec<(StreamId, u64)>, StoreError>;
+
+    /// The position of the last durable event (0 for an empty log).
+    fn head_position(&self) -> u64;
+
+    /// The durable head, for async code that waits for a position.
+    fn watch_head(&self) -> watch::Receiver<u64>;
+
+    /// Every event committed after `after_position`, exactly once, in order.
+    fn subscribe(&self, after_position: u64) -> Subscription;
+
+    /// This store's instance id (kept across restarts).
+    fn instance_id(&self) -> Uuid;
+}

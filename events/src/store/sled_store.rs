@@ -1,0 +1,869 @@
+//! The event store on sled 0.34.7.
+//!
+//! # Layout (one tree, so one `apply_batch` is atomic across everything)
+//!
+//! | key | value |
+//! |---|---|
+//! | `c` + be64(first position) | a chunk: the records of one group commit (see [`crate::envelope`]) |
+//! | `s` + stream + `\0` + be64(version) | be64(position) |
+//! | `n` + stream | empty: the stream exists (written by its first append) |
+//! | `m` + name | metadata: `format`, `instance`, `head` |
+//!
+//! Every key costs a sled insert, and sled 0.34 inserts (copy-on-write nodes) and
+//! iteration steps are what limit throughput, so a group commit writes its records
+//! as one chunk, and an event costs one more key, its stream index entry. A stream's
+//! version is read from its last index key; a retried append is recognised by
+//! reading the stream where its events would be.
+//!
+//! # Writes
+//!
+//! One dedicated thread owns every append. It takes all pending appends, checks them,
+//! writes the accepted ones in one batch, calls the blocking `flush()` once and only
+//! then answers them (group commit). `flush_async` is never used: it deadlocks in
+//! 0.34.7 with a few concurrent callers. If `flush()` fails, nothing pending is
+//! acknowledged and the store refuses writes until it is reopened (fail-stop).
+//!
+//! # Recovery
+//!
+//! sled recovers a prefix of whole batches. At open the store checks that its head
+//! matches the last record, verifies the last records' checksums, and compares the
+//! head with the acknowledged head it noted beside the log after each commit: a log
+//! that ends before that is reported (events acknowledged, then lost). Damage it
+//! cannot explain makes `open` fail with an error naming the position.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use chrono::Utc;
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use super::subscription::{LogReader, SubscriberHub};
+use super::{
+    AppendRequest, Appended, EventStore, ExpectedVersion, PendingAppend, StoreError, Subscription,
+};
+use crate::envelope::{decode_chunk, encode_chunk, payload_checksum, Envelope, NewEvent, StreamId};
+
+const FORMAT_VERSION: u32 = 1;
+const META_FORMAT: &[u8] = b"mformat";
+const META_INSTANCE: &[u8] = b"minstance";
+const META_HEAD: &[u8] = b"mhead";
+/// Beside the sled directory: the last acknowledged position, noted (not synced)
+/// after every commit, so a log that lost acknowledged events can say so.
+const ACKED_HEAD_FILE: &str = "acked-head";
+const LOG_DIR: &str = "log";
+
+/// The most events one append may carry.
+pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
+/// The largest payload of one event.
+pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
+/// How many trailing chunks `open` verifies.
+const VERIFIED_TAIL_CHUNKS: usize = 64;
+/// The most events one chunk holds.
+const MAX_CHUNK_EVENTS: usize = 1024;
+/// The most appends one group commit takes.
+const MAX_GROUP: usize = 4096;
+
+/// How to open a [`SledStore`].
+#[derive(Debug, Clone)]
+pub struct SledStoreConfig {
+    pub path: PathBuf,
+    /// sled's page cache; its default (1 GiB) is far more than an event log needs.
+    pub cache_capacity_bytes: u64,
+}
+
+impl SledStoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SledStoreConfig {
+            path: path.into(),
+            cache_capacity_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What `open` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The last position in the log.
+    pub head: u64,
+    /// The last position acknowledged before the previous shutdown or crash, as noted
+    /// beside the log (0 when unknown).
+    pub acknowledged_head: u64,
+    /// Acknowledged events the log no longer has (`acknowledged_head - head`).
+    pub lost_acknowledged: u64,
+    /// How many trailing events were verified.
+    pub verified_records: u64,
+}
+
+type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+
+/// The sled-backed event store. See the module documentation.
+pub struct SledStore {
+    db: sled::Db,
+    instance: Uuid,
+    head: Arc<AtomicU64>,
+    head_watch: watch::Receiver<u64>,
+    hub: Arc<SubscriberHub>,
+    sender: Mutex<Option<Sender<(AppendRequest, Reply)>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    report: RecoveryReport,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("instance", &self.instance)
+            .field("head", &self.head.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `config.path`.
+    pub fn open(config: SledStoreConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.path).map_err(|e| {
+            StoreError::Storage(format!(
+                "cannot create the data directory {}: {e}",
+                config.path.display()
+            ))
+        })?;
+        let db = open_sled(&config)?;
+        let (instance, head) = read_or_init_meta(&db)?;
+        let verified_records = check_tail(&db, head)?;
+        let acked_path = config.path.join(ACKED_HEAD_FILE);
+        let acknowledged_head = read_acked_head(&acked_path);
+        let report = RecoveryReport {
+            head,
+            acknowledged_head,
+            lost_acknowledged: acknowledged_head.saturating_sub(head),
+            verified_records,
+        };
+        if report.lost_acknowledged > 0 {
+            tracing::error!(
+                head,
+                acknowledged_head,
+                lost = report.lost_acknowledged,
+                "the event log ends before the last acknowledged position: acknowledged events were lost"
+            );
+        }
+        let mut acked_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&acked_path)
+            .map_err(|e| {
+                StoreError::Storage(format!("cannot open {}: {e}", acked_path.display()))
+            })?;
+        write_acked_head(&mut acked_file, head)?;
+
+        let head_atomic = Arc::new(AtomicU64::new(head));
+        let (watch_sender, head_watch) = watch::channel(head);
+        let hub = Arc::new(SubscriberHub::default());
+        let (sender, receiver) = channel();
+        let writer = Writer {
+            db: db.clone(),
+            instance,
+            head,
+            head_atomic: Arc::clone(&head_atomic),
+            head_watch: watch_sender,
+            hub: Arc::clone(&hub),
+            acked_file,
+            failed: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("infralog-log-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Storage(format!("cannot start the writer thread: {e}")))?;
+        Ok(SledStore {
+            db,
+            instance,
+            head: head_atomic,
+            head_watch,
+            hub,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(handle)),
+            report,
+        })
+    }
+
+    /// What `open` found.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Stops accepting appends, finishes every pending one, flushes and stops the
+    /// writer. Idempotent.
+    pub fn close(&self) {
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(sender);
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("the log writer thread panicked");
+            }
+        }
+        if let Err(error) = self.db.flush() {
+            tracing::error!(%error, "final flush of the event log failed");
+        }
+    }
+
+    /// Test support: damages the stored chunk holding `position`, as a failing disk
+    /// would. Never used by infralog itself.
+    #[doc(hidden)]
+    pub fn corrupt_record_for_tests(&self, position: u64) -> Result<(), StoreError> {
+        let (key, bytes) = chunk_holding(&self.db, position)?.ok_or_else(|| {
+            StoreError::Inconsistent(format!("no chunk holds position {position}"))
+        })?;
+        let mut damaged = bytes.to_vec();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x5a;
+        self.db.insert(key, damaged).map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        Ok(())
+    }
+
+    fn reader(&self) -> LogReader {
+        let db = self.db.clone();
+        Arc::new(move |from, max| read_all_from(&db, from, max))
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl EventStore for SledStore {
+    fn append(&self, request: AppendRequest) -> PendingAppend {
+        let (reply, receiver) = oneshot::channel();
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        match sender.as_ref() {
+            Some(sender) => match sender.send((request, reply)) {
+                Ok(()) => PendingAppend::new(receiver),
+                Err(_) => PendingAppend::ready(Err(StoreError::Closed)),
+            },
+            None => PendingAppend::ready(Err(StoreError::Closed)),
+        }
+    }
+
+    fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        max: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let start = stream_index_key(stream, from_version.max(1));
+        let end = stream_prefix_end(stream);
+        let mut positions = Vec::new();
+        for entry in self.db.range(start..end).take(max) {
+            let (_, value) = entry.map_err(storage)?;
+            positions.push(be64(&value)?);
+        }
+        read_positions(&self.db, &positions)
+    }
+
+    fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Envelope>, StoreError> {
+        read_all_from(&self.db, from_position, max)
+    }
+
+    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        stream_head(&self.db, stream)
+    }
+
+    fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        max: usize,
+    ) -> Result<Vec<(StreamId, u64)>, StoreError> {
+        let start = match after {
+            Some(stream) => {
+                let mut key = stream_name_key(stream);
+                key.push(0);
+                key
+            }
+            None => b"n".to_vec(),
+        };
+        let mut streams = Vec::new();
+        for entry in self.db.range(start..b"o".to_vec()).take(max) {
+            let (key, _) = entry.map_err(storage)?;
+            let name = String::from_utf8(key[1..].to_vec())
+                .map_err(|_| StoreError::Inconsistent("a stream name is not UTF-8".into()))?;
+            let stream = StreamId::new(name)?;
+            let version = stream_head(&self.db, &stream)?;
+            streams.push((stream, version));
+        }
+        Ok(streams)
+    }
+
+    fn head_position(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head_watch.clone()
+    }
+
+    fn subscribe(&self, after_position: u64) -> Subscription {
+        let receiver = self.hub.add();
+        Subscription::new(
+            after_position,
+            receiver,
+            Arc::clone(&self.head),
+            self.reader(),
+        )
+    }
+
+    fn instance_id(&self) -> Uuid {
+        self.instance
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    db: sled::Db,
+    instance: Uuid,
+    head: u64,
+    head_atomic: Arc<AtomicU64>,
+    head_watch: watch::Sender<u64>,
+    hub: Arc<SubscriberHub>,
+    acked_file: File,
+    failed: Option<String>,
+}
+
+/// What one group commit stages before writing.
+#[derive(Default)]
+struct Staging {
+    batch: sled::Batch,
+    heads: HashMap<StreamId, u64>,
+    envelopes: Vec<Arc<Envelope>>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<(AppendRequest, Reply)>) {
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<(AppendRequest, Reply)>) {
+        if let Some(reason) = &self.failed {
+            for (_, reply) in group {
+                let _ = reply.send(Err(StoreError::Failed(reason.clone())));
+            }
+            return;
+        }
+        let mut staging = Staging::default();
+        let mut next_position = self.head + 1;
+        let now = Utc::now();
+        let mut answers = Vec::with_capacity(group.len());
+        for (request, reply) in group {
+            let answer = self.stage(&request, &mut staging, &mut next_position, now);
+            answers.push((reply, answer));
+        }
+        if !staging.envelopes.is_empty() {
+            let new_head = next_position - 1;
+            for chunk in staging.envelopes.chunks(MAX_CHUNK_EVENTS) {
+                staging
+                    .batch
+                    .insert(chunk_key(chunk[0].position), encode_chunk(chunk));
+            }
+            staging.batch.insert(META_HEAD, &new_head.to_be_bytes());
+            let written = self
+                .db
+                .apply_batch(std::mem::take(&mut staging.batch))
+                .and_then(|()| self.db.flush().map(|_| ()));
+            if let Err(error) = written {
+                let reason = format!("writing the log failed: {error}");
+                tracing::error!(%reason, "event log failure: refusing writes until reopened");
+                self.failed = Some(reason.clone());
+                for (reply, answer) in answers {
+                    let answer = match answer {
+                        Ok(appended) if !appended.already_present => {
+                            Err(StoreError::Storage(reason.clone()))
+                        }
+                        other => other,
+                    };
+                    let _ = reply.send(answer);
+                }
+                return;
+            }
+            self.head = new_head;
+            if let Err(error) = write_acked_head(&mut self.acked_file, new_head) {
+                tracing::warn!(%error, "cannot note the acknowledged head");
+            }
+            self.head_atomic.store(new_head, Ordering::Release);
+            let _ = self.head_watch.send(new_head);
+        }
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+        self.hub.publish(&staging.envelopes);
+    }
+
+    /// Checks one append and stages its writes. Nothing is staged unless the whole
+    /// append is accepted.
+    fn stage(
+        &self,
+        request: &AppendRequest,
+        staging: &mut Staging,
+        next_position: &mut u64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Appended, StoreError> {
+        check_sizes(request)?;
+        let current = match staging.heads.get(&request.stream) {
+            Some(version) => *version,
+            None => stream_head(&self.db, &request.stream)?,
+        };
+        if let Some(retried) = self.retried_append(request, staging, current)? {
+            return Ok(retried);
+        }
+        if !request.expected.admits(current) {
+            return Err(StoreError::WrongExpectedVersion {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                actual: current,
+            });
+        }
+        let mut positions = Vec::with_capacity(request.events.len());
+        let mut version = current;
+        for event in &request.events {
+            version += 1;
+            let position = *next_position;
+            *next_position += 1;
+            let envelope = Envelope {
+                position,
+                stream: request.stream.clone(),
+                version,
+                event_id: event.event_id,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                recorded_at: event.recorded_at.unwrap_or(now),
+                metadata: crate::envelope::Metadata {
+                    source_instance: event.metadata.source_instance.or(Some(self.instance)),
+                    ..event.metadata.clone()
+                },
+                checksum: payload_checksum(&event.payload),
+                payload: event.payload.clone(),
+            };
+            staging.batch.insert(
+                stream_index_key(&request.stream, version),
+                &position.to_be_bytes(),
+            );
+            staging.envelopes.push(Arc::new(envelope));
+            positions.push(position);
+        }
+        if current == 0 && !request.events.is_empty() {
+            staging.batch.insert(stream_name_key(&request.stream), &[]);
+        }
+        staging.heads.insert(request.stream.clone(), version);
+        Ok(Appended {
+            version,
+            positions,
+            already_present: false,
+        })
+    }
+
+    /// Recognises a resent append: its events already in the stream, in order, with
+    /// the same content, where its expected version put them. Ids repeated inside
+    /// one append, or a partial match, are conflicts.
+    fn retried_append(
+        &self,
+        request: &AppendRequest,
+        staging: &Staging,
+        current: u64,
+    ) -> Result<Option<Appended>, StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(request.events.len());
+        for event in &request.events {
+            if !seen.insert(event.event_id) {
+                return Err(StoreError::EventIdConflict {
+                    event_id: event.event_id,
+                });
+            }
+        }
+        let count = request.events.len() as u64;
+        if count == 0 {
+            return Ok(None);
+        }
+        let first_version = match request.expected {
+            ExpectedVersion::Exact(n) => n + 1,
+            ExpectedVersion::NoStream => 1,
+            // Without an expected version a retry can only be the stream's tail.
+            ExpectedVersion::Any => (current + 1).saturating_sub(count).max(1),
+        };
+        if first_version + count - 1 > current {
+            return Ok(None);
+        }
+        let stored = self.stream_range(&request.stream, first_version, count, staging)?;
+        let matching = request
+            .events
+            .iter()
+            .zip(&stored)
+            .filter(|(event, stored)| stored.event_id == event.event_id)
+            .count();
+        if matching == 0 {
+            return Ok(None);
+        }
+        let identical = matching == request.events.len()
+            && request
+                .events
+                .iter()
+                .zip(&stored)
+                .all(|(event, stored)| stored.is_same_event(event));
+        if !identical {
+            let event_id = request
+                .events
+                .iter()
+                .zip(&stored)
+                .find(|(event, stored)| !stored.is_same_event(event))
+                .map(|(event, _)| event.event_id)
+                .unwrap_or(request.events[0].event_id);
+            return Err(StoreError::EventIdConflict { event_id });
+        }
+        Ok(Some(Appended {
+            version: first_version + count - 1,
+            positions: stored.iter().map(|e| e.position).collect(),
+            already_present: true,
+        }))
+    }
+
+    /// `count` events of a stream from `from_version`, staged ones included.
+    fn stream_range(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        count: u64,
+        staging: &Staging,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let mut events = Vec::with_capacity(count as usize);
+        for version in from_version..from_version + count {
+            let staged = staging
+                .envelopes
+                .iter()
+                .find(|e| e.stream == *stream && e.version == version);
+            let envelope = match staged {
+                Some(envelope) => Envelope::clone(envelope),
+                None => {
+                    let position = self
+                        .db
+                        .get(stream_index_key(stream, version))
+                        .map_err(storage)?
+                        .map(|value| be64(&value))
+                        .transpose()?
+                        .ok_or_else(|| {
+                            StoreError::Inconsistent(format!(
+                                "stream {stream} has no version {version} below its head"
+                            ))
+                        })?;
+                    read_record(&self.db, position)?
+                }
+            };
+            events.push(envelope);
+        }
+        Ok(events)
+    }
+}
+
+fn check_sizes(request: &AppendRequest) -> Result<(), StoreError> {
+    if request.events.len() > MAX_EVENTS_PER_APPEND {
+        return Err(StoreError::TooLarge(format!(
+            "{} events in one append, the limit is {MAX_EVENTS_PER_APPEND}",
+            request.events.len()
+        )));
+    }
+    if let Some(event) = request
+        .events
+        .iter()
+        .find(|e: &&NewEvent| e.payload.len() > MAX_PAYLOAD_BYTES)
+    {
+        return Err(StoreError::TooLarge(format!(
+            "event {} has a payload of {} bytes, the limit is {MAX_PAYLOAD_BYTES}",
+            event.event_id,
+            event.payload.len()
+        )));
+    }
+    Ok(())
+}
+
+fn open_sled(config: &SledStoreConfig) -> Result<sled::Db, StoreError> {
+    let path = config.path.join(LOG_DIR);
+    let sled_config = sled::Config::new()
+        .path(&path)
+        .cache_capacity(config.cache_capacity_bytes);
+    // sled 0.34 can panic on some damaged files instead of returning an error.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || sled_config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(error))) if error.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(StoreError::Storage(format!(
+                "the event log in {} is in use by another process",
+                path.display()
+            )))
+        }
+        Ok(Err(error)) => Err(StoreError::Storage(format!(
+            "cannot open the event log in {}: {error}",
+            path.display()
+        ))),
+        Err(_) => Err(StoreError::Storage(format!(
+            "cannot open the event log in {}: its files are damaged (sled panicked while recovering them)",
+            path.display()
+        ))),
+    }
+}
+
+fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64), StoreError> {
+    match db.get(META_FORMAT).map_err(storage)? {
+        Some(format) => {
+            let format = u32::from_be_bytes(
+                format
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Inconsistent("unreadable format marker".into()))?,
+            );
+            if format != FORMAT_VERSION {
+                return Err(StoreError::Inconsistent(format!(
+                    "the log has format {format}, this build reads format {FORMAT_VERSION}"
+                )));
+            }
+            let instance = db
+                .get(META_INSTANCE)
+                .map_err(storage)?
+                .and_then(|v| Uuid::from_slice(&v).ok())
+                .ok_or_else(|| StoreError::Inconsistent("the instance id is missing".into()))?;
+            let head = match db.get(META_HEAD).map_err(storage)? {
+                Some(value) => be64(&value)?,
+                None => 0,
+            };
+            Ok((instance, head))
+        }
+        None => {
+            if db.iter().next().is_some() {
+                return Err(StoreError::Inconsistent(
+                    "the log has records but no format marker".into(),
+                ));
+            }
+            let instance = Uuid::new_v4();
+            let mut batch = sled::Batch::default();
+            batch.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes());
+            batch.insert(META_INSTANCE, instance.as_bytes());
+            batch.insert(META_HEAD, &0u64.to_be_bytes());
+            db.apply_batch(batch).map_err(storage)?;
+            db.flush().map_err(storage)?;
+            Ok((instance, 0))
+        }
+    }
+}
+
+/// Checks that the last chunk ends at the head and that the last chunks verify.
+fn check_tail(db: &sled::Db, head: u64) -> Result<u64, StoreError> {
+    let mut verified = 0;
+    let mut expected_end = head;
+    for (index, entry) in db
+        .range(b"c".to_vec()..b"d".to_vec())
+        .rev()
+        .take(VERIFIED_TAIL_CHUNKS)
+        .enumerate()
+    {
+        let (key, bytes) = entry.map_err(storage)?;
+        let first = be64(&key[1..])?;
+        let records = decode_chunk(&bytes).map_err(|problem| StoreError::Corrupt {
+            position: first,
+            problem,
+        })?;
+        let end = first + records.len() as u64 - 1;
+        if end != expected_end {
+            return Err(StoreError::Inconsistent(if index == 0 {
+                format!("the head says position {head} but the last chunk ends at {end}")
+            } else {
+                format!(
+                    "the chunk at {first} ends at {end}, the next one starts after {expected_end}"
+                )
+            }));
+        }
+        for (offset, record) in records.iter().enumerate() {
+            let position = first + offset as u64;
+            record
+                .to_envelope(position)
+                .map_err(|problem| StoreError::Corrupt { position, problem })?;
+            verified += 1;
+        }
+        expected_end = first - 1;
+    }
+    if verified == 0 && head != 0 {
+        return Err(StoreError::Inconsistent(format!(
+            "the head says position {head} but the log has no records"
+        )));
+    }
+    Ok(verified)
+}
+
+/// The chunk whose positions include `position`.
+fn chunk_holding(
+    db: &sled::Db,
+    position: u64,
+) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+    db.range(b"c".to_vec()..=chunk_key(position))
+        .next_back()
+        .transpose()
+        .map_err(storage)
+}
+
+/// The envelopes at `positions` (ascending), reading each chunk once.
+fn read_positions(db: &sled::Db, positions: &[u64]) -> Result<Vec<Envelope>, StoreError> {
+    let mut envelopes = Vec::with_capacity(positions.len());
+    let mut index = 0;
+    while index < positions.len() {
+        let position = positions[index];
+        let (key, bytes) = chunk_holding(db, position)?.ok_or_else(|| missing(position))?;
+        let first = be64(&key[1..])?;
+        let records =
+            decode_chunk(&bytes).map_err(|problem| StoreError::Corrupt { position, problem })?;
+        let end = first + records.len() as u64;
+        while index < positions.len() && positions[index] < end {
+            let position = positions[index];
+            if position < first {
+                return Err(missing(position));
+            }
+            let envelope = records[(position - first) as usize]
+                .to_envelope(position)
+                .map_err(|problem| StoreError::Corrupt { position, problem })?;
+            envelopes.push(envelope);
+            index += 1;
+        }
+        if index < positions.len() && positions[index] == position {
+            return Err(missing(position));
+        }
+    }
+    Ok(envelopes)
+}
+
+fn missing(position: u64) -> StoreError {
+    StoreError::Inconsistent(format!("the record at position {position} is missing"))
+}
+
+fn read_all_from(db: &sled::Db, from: u64, max: usize) -> Result<Vec<Envelope>, StoreError> {
+    let from = from.max(1);
+    let mut envelopes = Vec::with_capacity(max.min(4096));
+    let start = match chunk_holding(db, from)? {
+        Some((key, _)) => key.to_vec(),
+        None => chunk_key(from),
+    };
+    for entry in db.range(start..b"d".to_vec()) {
+        if envelopes.len() >= max {
+            break;
+        }
+        let (key, bytes) = entry.map_err(storage)?;
+        let first = be64(&key[1..])?;
+        let records = decode_chunk(&bytes).map_err(|problem| StoreError::Corrupt {
+            position: first.max(from),
+            problem,
+        })?;
+        for (offset, record) in records.iter().enumerate() {
+            let position = first + offset as u64;
+            if position < from {
+                continue;
+            }
+            if envelopes.len() >= max {
+                break;
+            }
+            envelopes.push(
+                record
+                    .to_envelope(position)
+                    .map_err(|problem| StoreError::Corrupt { position, problem })?,
+            );
+        }
+    }
+    Ok(envelopes)
+}
+
+fn read_record(db: &sled::Db, position: u64) -> Result<Envelope, StoreError> {
+    read_positions(db, &[position])?
+        .pop()
+        .ok_or_else(|| missing(position))
+}
+
+/// A stream's version: the version in its last index key.
+fn stream_head(db: &sled::Db, stream: &StreamId) -> Result<u64, StoreError> {
+    let last = db
+        .range(stream_index_key(stream, 0)..stream_prefix_end(stream))
+        .next_back()
+        .transpose()
+        .map_err(storage)?;
+    match last {
+        Some((key, _)) => be64(&key[key.len() - 8..]),
+        None => Ok(0),
+    }
+}
+
+fn chunk_key(position: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(b'c');
+    key.extend_from_slice(&position.to_be_bytes());
+    key
+}
+
+fn stream_index_key(stream: &StreamId, version: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.as_str().len() + 10);
+    key.push(b's');
+    key.extend_from_slice(stream.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// The first key after every index key of `stream`.
+fn stream_prefix_end(stream: &StreamId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.as_str().len() + 2);
+    key.push(b's');
+    key.extend_from_slice(stream.as_str().as_bytes());
+    key.push(1);
+    key
+}
+
+fn stream_name_key(stream: &StreamId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.as_str().len() + 1);
+    key.push(b'n');
+    key.extend_from_slice(stream.as_str().as_bytes());
+    key
+}
+
+fn be64(bytes: &[u8]) -> Result<u64, StoreError> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| {
+        StoreError::Inconsistent(format!(
+            "a {}-byte number where 8 were expected",
+            bytes.len()
+        ))
+    })?;
+    Ok(u64::from_be_bytes(array))
+}
+
+fn storage(error: sled::Error) -> StoreError {
+    StoreError::Storage(error.to_string())
+}
+
+fn read_acked_head(path: &Path) -> u64 {
+    let mut bytes = [0u8; 8];
+    match File::open(path).and_then(|mut file| file.read_exact(&mut bytes)) {
+        Ok(()) => u64::from_be_bytes(bytes),
+        Err(_) => 0,
+    }
+}
+
+fn write_acked_head(file: &mut File, head: u64) -> Result<(), StoreError> {
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.write_all(&head.to_be_bytes()))
+        .map_err(|e| StoreError::Storage(format!("cannot note the acknowledged head: {e}")))
+}
