@@ -6,3 +6,4 @@
 pub mod connectors;
 pub mod contextualization;
 pub mod decide;
+pub mod runtime;

@@ -15,13 +15,16 @@ use crate::contextualization::{FINISH_LINES, START_LINES};
 pub struct ResourceRequest {
     pub radl: String,
     pub vms: Vec<RequestedVm>,
-    pub context: bool,
+    /// How contextualization follows (`None`: IM's `context=false`).
+    pub contextualization: Option<ContextualizationPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestedVm {
     pub system: String,
     pub cloud: CloudRef,
+    /// See [`PlannedVm::new_password`].
+    pub new_password: bool,
 }
 
 /// What can be asked of an infrastructure.
@@ -54,7 +57,7 @@ pub enum InfrastructureCommand {
     },
     RequestRemoval {
         vm_ids: Vec<VmId>,
-        context: bool,
+        contextualization: Option<ContextualizationPlan>,
     },
     RecordRemovals {
         vm_ids: Vec<VmId>,
@@ -71,6 +74,10 @@ pub enum InfrastructureCommand {
         force: bool,
     },
     FinishDestruction,
+    /// A cloud refused to finalize a VM and `force` was not set.
+    AbandonDestruction {
+        message: String,
+    },
     Evict,
 }
 
@@ -164,7 +171,10 @@ pub fn decide(
                 _ => Ok(Vec::new()),
             }
         }
-        C::RequestRemoval { vm_ids, context } => {
+        C::RequestRemoval {
+            vm_ids,
+            contextualization,
+        } => {
             let live = live_for_change(state)?;
             // Every id is checked before anything is removed.
             for vm in &vm_ids {
@@ -184,7 +194,7 @@ pub fn decide(
             }
             Ok(vec![InfrastructureEvent::RemovalRequested {
                 vm_ids: unique,
-                context,
+                contextualization,
             }])
         }
         C::RecordRemovals { vm_ids } => {
@@ -222,6 +232,12 @@ pub fn decide(
             InfrastructurePhase::Destroying { .. } => Ok(vec![InfrastructureEvent::Destroyed]),
             _ => Err(DomainError::NotFound),
         },
+        C::AbandonDestruction { message } => match &state.phase {
+            InfrastructurePhase::Destroying { .. } => {
+                Ok(vec![InfrastructureEvent::DestructionFailed { message }])
+            }
+            _ => Err(DomainError::NotFound),
+        },
         C::Evict => {
             live(state)?;
             Ok(vec![InfrastructureEvent::Evicted])
@@ -238,12 +254,13 @@ fn request_event(first_id: VmId, resources: ResourceRequest) -> InfrastructureEv
             vm_id: VmId(first_id.0 + offset as u32),
             system: vm.system,
             cloud: vm.cloud,
+            new_password: vm.new_password,
         })
         .collect();
     InfrastructureEvent::ResourcesRequested {
         radl: resources.radl,
         vms,
-        context: resources.context,
+        contextualization: resources.contextualization,
     }
 }
 
@@ -316,9 +333,10 @@ mod tests {
                 .map(|s| RequestedVm {
                     system: s.to_string(),
                     cloud: dummy(),
+                    new_password: true,
                 })
                 .collect(),
-            context: true,
+            contextualization: Some(ContextualizationPlan::Disabled),
         }
     }
 
@@ -327,6 +345,7 @@ mod tests {
             vm_id: VmId(id),
             system: system.into(),
             cloud: dummy(),
+            new_password: true,
         }
     }
 
@@ -343,7 +362,7 @@ mod tests {
                     .enumerate()
                     .map(|(i, s)| planned(i as u32, s))
                     .collect(),
-                context: true,
+                contextualization: Some(ContextualizationPlan::Disabled),
             },
         ]
     }
@@ -393,7 +412,7 @@ mod tests {
         let mut given = launched(&["a", "b", "c"]);
         given.push(E::RemovalRequested {
             vm_ids: vec![VmId(1), VmId(2)],
-            context: true,
+            contextualization: Some(ContextualizationPlan::Disabled),
         });
         given.push(E::ResourcesRemoved {
             vm_ids: vec![VmId(1), VmId(2)],
@@ -411,7 +430,7 @@ mod tests {
             Ok(vec![E::ResourcesRequested {
                 radl: "radl with b".into(),
                 vms: vec![planned(3, "b")],
-                context: true,
+                contextualization: Some(ContextualizationPlan::Disabled),
             }])
         );
     }
@@ -548,14 +567,14 @@ mod tests {
                 &given,
                 C::RequestRemoval {
                     vm_ids: vec![VmId(0), VmId(7)],
-                    context: true
+                    contextualization: Some(ContextualizationPlan::Disabled),
                 }
             ),
             Err(DomainError::InvalidVmId)
         );
         given.push(E::RemovalRequested {
             vm_ids: vec![VmId(1)],
-            context: true,
+            contextualization: Some(ContextualizationPlan::Disabled),
         });
         given.push(E::ResourcesRemoved {
             vm_ids: vec![VmId(1)],
@@ -565,7 +584,7 @@ mod tests {
                 &given,
                 C::RequestRemoval {
                     vm_ids: vec![VmId(0), VmId(1)],
-                    context: true
+                    contextualization: Some(ContextualizationPlan::Disabled),
                 }
             ),
             Err(DomainError::DeletedVm)
@@ -575,12 +594,12 @@ mod tests {
                 &given,
                 C::RequestRemoval {
                     vm_ids: vec![VmId(0), VmId(0)],
-                    context: false
+                    contextualization: None,
                 }
             ),
             Ok(vec![E::RemovalRequested {
                 vm_ids: vec![VmId(0)],
-                context: false
+                contextualization: None,
             }])
         );
     }
@@ -612,7 +631,31 @@ mod tests {
             given_when(&given, C::StartDestruction { force: false }),
             Err(DomainError::NotFound)
         );
+        assert_eq!(
+            given_when(
+                &given,
+                C::AbandonDestruction {
+                    message: "x".into()
+                }
+            ),
+            Err(DomainError::NotFound)
+        );
         assert_eq!(given_when(&given, C::Evict), Err(DomainError::NotFound));
+    }
+
+    #[test]
+    fn an_abandoned_destruction_leaves_the_infrastructure_live() {
+        let mut given = launched(&["a"]);
+        given.push(E::DestructionStarted { force: false });
+        let events = given_when(
+            &given,
+            C::AbandonDestruction {
+                message: "cloud refused".into(),
+            },
+        )
+        .expect("a destruction under way can be abandoned");
+        given.extend(events);
+        assert!(fold(&given).live().is_some());
     }
 
     #[test]
@@ -623,7 +666,7 @@ mod tests {
             C::FinishContextualization { run: 1 },
             C::RequestRemoval {
                 vm_ids: vec![VmId(0)],
-                context: true,
+                contextualization: Some(ContextualizationPlan::Disabled),
             },
         ] {
             assert_eq!(given_when(&[], command), Err(DomainError::NotFound));

@@ -25,8 +25,9 @@ pub enum InfrastructureEvent {
     ResourcesRequested {
         radl: String,
         vms: Vec<PlannedVm>,
-        /// Whether contextualization follows (IM's `context` flag).
-        context: bool,
+        /// How contextualization follows the launches (`None`: it does not, IM's
+        /// `context=false`).
+        contextualization: Option<ContextualizationPlan>,
     },
     /// Outcome: the launches of the last request ended.
     ResourcesLaunched {
@@ -34,7 +35,11 @@ pub enum InfrastructureEvent {
         failed: Vec<FailedLaunch>,
     },
     /// Intent: finalize these VMs.
-    RemovalRequested { vm_ids: Vec<VmId>, context: bool },
+    RemovalRequested {
+        vm_ids: Vec<VmId>,
+        /// How contextualization follows the removal (`None`: it does not).
+        contextualization: Option<ContextualizationPlan>,
+    },
     /// Outcome: these VMs are gone.
     ResourcesRemoved { vm_ids: Vec<VmId> },
     /// The RADL changed without launching anything (reconfigure, add without deploys).
@@ -57,6 +62,9 @@ pub enum InfrastructureEvent {
     OwnersChanged { owners: Vec<OwnerRecord> },
     /// Intent: destroy everything.
     DestructionStarted { force: bool },
+    /// The destruction stopped short (a cloud refused and `force` was not set); the
+    /// infrastructure is live again.
+    DestructionFailed { message: String },
     /// Outcome: destroyed. The id answers 404 from now on.
     Destroyed,
     /// Exported with `delete`: no longer served, but importable again.
@@ -80,6 +88,7 @@ impl InfrastructureEvent {
             InfrastructureEvent::ContextualizationFinished { .. } => "ContextualizationFinished",
             InfrastructureEvent::OwnersChanged { .. } => "OwnersChanged",
             InfrastructureEvent::DestructionStarted { .. } => "DestructionStarted",
+            InfrastructureEvent::DestructionFailed { .. } => "DestructionFailed",
             InfrastructureEvent::Destroyed => "InfrastructureDestroyed",
             InfrastructureEvent::Evicted => "InfrastructureEvicted",
         }
@@ -92,6 +101,9 @@ pub struct PlannedVm {
     pub vm_id: VmId,
     pub system: String,
     pub cloud: CloudRef,
+    /// Whether the launch sets a random `disk.0.os.credentials.new.password` (IM does
+    /// when the system has a password and no new one).
+    pub new_password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +128,8 @@ pub enum ContextualizationPlan {
 pub struct VmSlot {
     pub system: String,
     pub cloud: CloudRef,
+    /// See [`PlannedVm::new_password`].
+    pub new_password: bool,
     pub phase: SlotPhase,
 }
 
@@ -174,8 +188,12 @@ pub struct LiveInfrastructure {
     pub vms: Vec<VmSlot>,
     /// VMs of a request whose launches have not all been recorded (IM's "adding").
     pub adding: Vec<VmId>,
+    /// How contextualization follows the launches under way.
+    pub adding_plan: Option<ContextualizationPlan>,
     /// VMs whose removal was requested and not yet recorded.
     pub removing: Vec<VmId>,
+    /// How contextualization follows the removal under way.
+    pub removing_plan: Option<ContextualizationPlan>,
     pub contextualization: Contextualization,
     /// IM's infrastructure-level `configured` flag.
     pub configured: Option<bool>,
@@ -189,7 +207,9 @@ impl LiveInfrastructure {
             tosca,
             vms: Vec::new(),
             adding: Vec::new(),
+            adding_plan: None,
             removing: Vec::new(),
+            removing_plan: None,
             contextualization: Contextualization::NotStarted,
             configured: None,
         }
@@ -307,6 +327,9 @@ pub fn evolve(mut state: InfrastructureState, event: &InfrastructureEvent) -> In
             event,
         ) => match event {
             InfrastructureEvent::Destroyed => InfrastructurePhase::Destroyed,
+            InfrastructureEvent::DestructionFailed { .. } => {
+                InfrastructurePhase::Live(infrastructure)
+            }
             other => {
                 apply_to_live(&mut infrastructure, other);
                 InfrastructurePhase::Destroying {
@@ -322,12 +345,18 @@ pub fn evolve(mut state: InfrastructureState, event: &InfrastructureEvent) -> In
 
 fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
     match event {
-        InfrastructureEvent::ResourcesRequested { radl, vms, .. } => {
+        InfrastructureEvent::ResourcesRequested {
+            radl,
+            vms,
+            contextualization,
+        } => {
             live.radl.clone_from(radl);
+            live.adding_plan = *contextualization;
             for planned in vms {
                 live.vms.push(VmSlot {
                     system: planned.system.clone(),
                     cloud: planned.cloud.clone(),
+                    new_password: planned.new_password,
                     phase: SlotPhase::Launching,
                 });
                 live.adding.push(planned.vm_id);
@@ -346,7 +375,11 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
             }
             live.adding.clear();
         }
-        InfrastructureEvent::RemovalRequested { vm_ids, .. } => {
+        InfrastructureEvent::RemovalRequested {
+            vm_ids,
+            contextualization,
+        } => {
+            live.removing_plan = *contextualization;
             for vm in vm_ids {
                 set_slot_phase(live, *vm, SlotPhase::Removing);
                 if !live.removing.contains(vm) {
@@ -388,6 +421,7 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
         InfrastructureEvent::OwnersChanged { owners } => live.owners.clone_from(owners),
         InfrastructureEvent::Created { .. }
         | InfrastructureEvent::DestructionStarted { .. }
+        | InfrastructureEvent::DestructionFailed { .. }
         | InfrastructureEvent::Destroyed
         | InfrastructureEvent::Evicted => {}
     }

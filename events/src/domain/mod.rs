@@ -14,3 +14,23 @@ pub mod vm;
 pub use facts::{CloudRef, Comparison, FactValue, FeatureFact, OwnerRecord};
 pub use ids::{InfId, StreamOwner, VmId};
 pub use status::{aggregate_status, refine_vm_status, Status};
+
+use crate::codec::DomainEvent;
+
+impl DomainEvent for infrastructure::InfrastructureEvent {
+    const FAMILY: &'static str = "infrastructure events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        infrastructure::InfrastructureEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for vm::VmEvent {
+    const FAMILY: &'static str = "VM events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        vm::VmEvent::event_type(self)
+    }
+}

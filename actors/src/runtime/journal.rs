@@ -1,0 +1,67 @@
+//! Reading and appending a stream of domain events, for the actors.
+
+use std::sync::Arc;
+
+use infralog_events::codec::DomainEvent;
+use infralog_events::{
+    AppendRequest, Appended, EventStore, ExpectedVersion, Metadata, StoreError, StreamId,
+};
+
+/// The events read per call while rehydrating.
+const READ_BATCH: usize = 1024;
+
+/// Reads a whole stream and decodes it. Runs on the blocking pool: stream reads are
+/// blocking calls.
+pub(crate) async fn load<E>(
+    store: Arc<dyn EventStore>,
+    stream: StreamId,
+) -> Result<Vec<E>, StoreError>
+where
+    E: DomainEvent + Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(move || {
+        let mut events = Vec::new();
+        let mut from = 1;
+        loop {
+            let batch = store.read_stream(&stream, from, READ_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            from = last.version + 1;
+            for envelope in &batch {
+                let event = E::from_envelope(envelope).map_err(|error| {
+                    StoreError::Inconsistent(format!(
+                        "event at position {} of {stream} cannot be read: {error}",
+                        envelope.position
+                    ))
+                })?;
+                events.push(event);
+            }
+            if batch.len() < READ_BATCH {
+                break;
+            }
+        }
+        Ok(events)
+    });
+    task.await
+        .map_err(|error| StoreError::Storage(format!("the reading task failed: {error}")))?
+}
+
+/// Appends `events` to `stream`, which must be at `expected_version`.
+pub(crate) async fn append<E: DomainEvent>(
+    store: &Arc<dyn EventStore>,
+    stream: &StreamId,
+    expected_version: u64,
+    events: &[E],
+    metadata: &Metadata,
+) -> Result<Appended, StoreError> {
+    let events = events
+        .iter()
+        .map(|event| event.to_new_event(metadata.clone()))
+        .collect();
+    store
+        .append(AppendRequest {
+            stream: stream.clone(),
+            expected: ExpectedVersion::Exact(expected_version),
+            events,
+        })
+        .await
+}

@@ -1,0 +1,194 @@
+//! The actix shell around the pure decisions: one actor per infrastructure and one
+//! per VM, started or rehydrated from the log on first use by the [`Registry`].
+//!
+//! # Guarantees
+//!
+//! - Commands to one actor never interleave: handlers return `AtomicResponse`, so
+//!   decide, append and evolve run as one step.
+//! - State changes only after the store said the events are durable.
+//! - Mailboxes are bounded: a full one answers [`ActorError::Busy`] at once.
+//! - A panic inside a command is caught: the caller gets [`ActorError::Failed`],
+//!   the actor stops and is rebuilt from the log on its next command; other actors
+//!   keep serving.
+//! - Nothing blocking runs on an arbiter: appends are awaited, stream reads run on
+//!   the blocking pool.
+//!
+//! # Caveats
+//!
+//! Cloud credentials are not stored, so work resumed after a restart (launches,
+//! removals, destructions under way) reaches its cloud with empty credentials; the
+//! Dummy cloud needs none.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use infralog_events::domain::infrastructure::ContextualizationPlan;
+use infralog_events::domain::{OwnerRecord, VmId};
+use infralog_events::{Metadata, StoreError};
+use tokio::sync::oneshot;
+
+use crate::connectors::{AlterRequest, CloudCredentials, ConnectorError};
+use crate::decide::infrastructure::ResourceRequest;
+use crate::decide::DomainError;
+
+mod infrastructure;
+mod journal;
+mod registry;
+mod vm;
+
+pub use registry::Registry;
+
+/// How the actors behave.
+#[derive(Debug, Clone)]
+pub struct ActorConfig {
+    /// Pending commands one actor accepts before answering busy.
+    pub mailbox_capacity: usize,
+    /// An actor without work for this long stops; its next command rehydrates it.
+    pub idle_timeout: Duration,
+    /// How many arbiter threads run the actors.
+    pub arbiters: usize,
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        ActorConfig {
+            mailbox_capacity: 64,
+            idle_timeout: Duration::from_secs(30),
+            arbiters: 2,
+        }
+    }
+}
+
+/// The credentials of a request, by cloud id.
+pub type Credentials = HashMap<String, CloudCredentials>;
+
+/// Why a command did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorError {
+    #[error("too many operations are pending on this resource")]
+    Busy,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A cloud refused; the message says what was being done.
+    #[error("{0}")]
+    Cloud(String),
+    #[error("event log: {0}")]
+    Store(#[from] StoreError),
+    /// The actor failed (a panic, or its log could not be loaded).
+    #[error("the actor failed: {0}")]
+    Failed(String),
+}
+
+impl ActorError {
+    fn cloud(action: &str, error: ConnectorError) -> Self {
+        ActorError::Cloud(format!("{action}: {error}"))
+    }
+}
+
+/// What a successful command did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The last position the command appended (0 if it appended nothing); wait for
+    /// the projections to reach it before reading.
+    pub position: u64,
+    /// New VMs (for an add).
+    pub vm_ids: Vec<VmId>,
+    /// A result for the client (a snapshot's URL).
+    pub detail: Option<String>,
+    /// Why a launch failed (the VM exists, in state `failed`).
+    pub failed: Option<String>,
+}
+
+impl Outcome {
+    fn at(position: u64) -> Self {
+        Outcome {
+            position,
+            ..Outcome::default()
+        }
+    }
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<Outcome, ActorError>>;
+
+/// What the API asks of an infrastructure.
+#[derive(Debug, Clone)]
+pub enum InfrastructureRequest {
+    Create {
+        owners: Vec<OwnerRecord>,
+        tosca: Option<String>,
+        resources: ResourceRequest,
+        credentials: Credentials,
+        /// Answer once the infrastructure is recorded, and launch afterwards.
+        asynchronous: bool,
+    },
+    AddResources {
+        expected_version: u64,
+        resources: ResourceRequest,
+        credentials: Credentials,
+    },
+    RemoveResources {
+        vm_ids: Vec<VmId>,
+        context: bool,
+        plan: ContextualizationPlan,
+        credentials: Credentials,
+    },
+    /// Replace the RADL (an add without deploys), and restart contextualization
+    /// when `plan` is given.
+    UpdateRadl {
+        expected_version: u64,
+        radl: String,
+        plan: Option<ContextualizationPlan>,
+    },
+    /// Restart contextualization over every VM (as IM resets them all); `radl`
+    /// replaces the stored RADL first.
+    Reconfigure {
+        expected_version: u64,
+        radl: Option<String>,
+        plan: ContextualizationPlan,
+    },
+    Stop {
+        credentials: Credentials,
+    },
+    Start {
+        credentials: Credentials,
+    },
+    Destroy {
+        force: bool,
+        asynchronous: bool,
+        credentials: Credentials,
+    },
+    ChangeOwners {
+        expected_version: u64,
+        owners: Vec<OwnerRecord>,
+    },
+    Evict,
+    /// Resume work a restart interrupted.
+    Resume,
+}
+
+/// What the API asks of a VM.
+#[derive(Debug, Clone)]
+pub enum VmRequest {
+    Stop {
+        credentials: CloudCredentials,
+    },
+    Start {
+        credentials: CloudCredentials,
+    },
+    Reboot {
+        credentials: CloudCredentials,
+    },
+    Alter {
+        request: AlterRequest,
+        credentials: CloudCredentials,
+    },
+    Snapshot {
+        disk: u32,
+        image_name: String,
+        auto_delete: bool,
+        credentials: CloudCredentials,
+    },
+}
+
+/// Metadata for the events a command appends.
+pub type CommandMetadata = Metadata;

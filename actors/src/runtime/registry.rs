@@ -1,0 +1,230 @@
+//! The registry: infrastructure id → actor, starting or rehydrating actors on first
+//! use, spread over a few arbiter threads.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use infralog_events::domain::{InfId, VmId};
+use infralog_events::EventStore;
+use tokio::sync::oneshot;
+
+use super::infrastructure::{InfrastructureActor, InfrastructureMessage};
+use super::vm::{VmActor, VmCommandMessage, VmWork};
+use super::{ActorConfig, ActorError, CommandMetadata, InfrastructureRequest, Outcome, VmRequest};
+use crate::connectors::Connectors;
+
+/// Starts, finds and stops actors. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) connectors: Connectors,
+    pub(crate) config: ActorConfig,
+    arbiters: Vec<ArbiterHandle>,
+    /// Kept so the threads live as long as the registry.
+    _threads: Mutex<Vec<Arbiter>>,
+    infrastructures: Mutex<HashMap<InfId, Addr<InfrastructureActor>>>,
+    vms: Mutex<HashMap<(InfId, VmId), Addr<VmActor>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry whose actors run on `config.arbiters` new arbiter threads.
+    pub fn new(store: Arc<dyn EventStore>, connectors: Connectors, config: ActorConfig) -> Self {
+        let threads: Vec<Arbiter> = (0..config.arbiters.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+        let arbiters = threads.iter().map(Arbiter::handle).collect();
+        Registry {
+            inner: Arc::new(Inner {
+                store,
+                connectors,
+                config,
+                arbiters,
+                _threads: Mutex::new(threads),
+                infrastructures: Mutex::new(HashMap::new()),
+                vms: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Sends a command to an infrastructure's actor and waits for its outcome.
+    pub async fn infrastructure(
+        &self,
+        id: InfId,
+        request: InfrastructureRequest,
+        metadata: CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        let (reply, answer) = oneshot::channel();
+        let mut message = InfrastructureMessage {
+            request,
+            metadata,
+            reply: Some(reply),
+        };
+        // An actor may stop (idle) between lookup and send: try a fresh one once.
+        for _ in 0..2 {
+            match self.send_to_infrastructure(id, message) {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(ActorError::Failed(
+                            "the infrastructure's actor stopped".into(),
+                        ))
+                    })
+                }
+                Err(SendError::Full(_)) => return Err(ActorError::Busy),
+                Err(SendError::Closed(returned)) => message = returned,
+            }
+        }
+        Err(ActorError::Failed(
+            "the infrastructure's actor could not be started".into(),
+        ))
+    }
+
+    /// Sends a command to a VM's actor and waits for its outcome.
+    pub async fn vm(
+        &self,
+        inf: InfId,
+        vm: VmId,
+        request: VmRequest,
+        metadata: CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        self.vm_work(inf, vm, VmWork::Request(request), metadata)
+            .await
+    }
+
+    pub(crate) async fn vm_work(
+        &self,
+        inf: InfId,
+        vm: VmId,
+        work: VmWork,
+        metadata: CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        let (reply, answer) = oneshot::channel();
+        let mut message = VmCommandMessage {
+            work,
+            metadata,
+            reply,
+        };
+        for _ in 0..2 {
+            match self.send_to_vm(inf, vm, message) {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(ActorError::Failed("the VM's actor stopped".into()))
+                    })
+                }
+                Err(SendError::Full(_)) => return Err(ActorError::Busy),
+                Err(SendError::Closed(returned)) => message = returned,
+            }
+        }
+        Err(ActorError::Failed(
+            "the VM's actor could not be started".into(),
+        ))
+    }
+
+    /// How many actors are running (for tests and metrics).
+    pub fn running_actors(&self) -> (usize, usize) {
+        let infrastructures = lock(&self.inner.infrastructures).len();
+        let vms = lock(&self.inner.vms).len();
+        (infrastructures, vms)
+    }
+
+    /// Stops every arbiter thread (their actors stop with them).
+    pub fn shutdown(&self) {
+        lock(&self.inner.infrastructures).clear();
+        lock(&self.inner.vms).clear();
+        for arbiter in lock(&self.inner._threads).drain(..) {
+            arbiter.stop();
+            let _ = arbiter.join();
+        }
+    }
+
+    fn arbiter_for(&self, key: &impl Hash) -> &ArbiterHandle {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let index = (hasher.finish() as usize) % self.inner.arbiters.len();
+        &self.inner.arbiters[index]
+    }
+
+    /// Sends through the registry's own address of the actor: actix gives every
+    /// address clone a slot of its own, so sending through clones would bypass the
+    /// mailbox bound. A closed actor is forgotten, so the next try starts a new one.
+    fn send_to_infrastructure(
+        &self,
+        id: InfId,
+        message: InfrastructureMessage,
+    ) -> Result<(), SendError<InfrastructureMessage>> {
+        let mut actors = lock(&self.inner.infrastructures);
+        let address = actors.entry(id).or_insert_with(|| {
+            let registry = self.clone();
+            let capacity = self.inner.config.mailbox_capacity;
+            InfrastructureActor::start_in_arbiter(self.arbiter_for(&id), move |ctx| {
+                ctx.set_mailbox_capacity(capacity);
+                InfrastructureActor::new(id, registry)
+            })
+        });
+        let sent = address.try_send(message);
+        if matches!(sent, Err(SendError::Closed(_))) {
+            actors.remove(&id);
+        }
+        sent
+    }
+
+    fn send_to_vm(
+        &self,
+        inf: InfId,
+        vm: VmId,
+        message: VmCommandMessage,
+    ) -> Result<(), SendError<VmCommandMessage>> {
+        let mut actors = lock(&self.inner.vms);
+        let address = actors.entry((inf, vm)).or_insert_with(|| {
+            let registry = self.clone();
+            let capacity = self.inner.config.mailbox_capacity;
+            VmActor::start_in_arbiter(self.arbiter_for(&(inf, vm)), move |ctx| {
+                ctx.set_mailbox_capacity(capacity);
+                VmActor::new(inf, vm, registry)
+            })
+        });
+        let sent = address.try_send(message);
+        if matches!(sent, Err(SendError::Closed(_))) {
+            actors.remove(&(inf, vm));
+        }
+        sent
+    }
+
+    /// Forgets an actor that stopped, unless another took its place.
+    pub(crate) fn forget_infrastructure(&self, id: InfId, address: &Addr<InfrastructureActor>) {
+        let mut actors = lock(&self.inner.infrastructures);
+        if actors.get(&id) == Some(address) {
+            actors.remove(&id);
+        }
+    }
+
+    pub(crate) fn forget_vm(&self, inf: InfId, vm: VmId, address: &Addr<VmActor>) {
+        let mut actors = lock(&self.inner.vms);
+        if actors.get(&(inf, vm)) == Some(address) {
+            actors.remove(&(inf, vm));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,415 @@
+//! The VM actor: one per VM, owning its stream and its cloud calls.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+use infralog_events::domain::infrastructure::PlannedVm;
+use infralog_events::domain::vm::{self, VmEvent, VmPhase, VmState};
+use infralog_events::domain::{InfId, VmId};
+use infralog_events::{EventStore, StreamId};
+use rand::distr::{Alphanumeric, SampleString};
+
+use super::registry::Registry;
+use super::{journal, ActorError, CommandMetadata, Outcome, Reply, VmRequest};
+use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
+use crate::decide::vm::{decide, record, Outcome as CloudOutcome, Plan, VmCommand};
+
+/// What a VM actor can be asked to do: the API's requests, and the launches and
+/// destructions its infrastructure orders.
+#[derive(Debug, Clone)]
+pub(crate) enum VmWork {
+    Request(VmRequest),
+    Launch {
+        plan: PlannedVm,
+        credentials: CloudCredentials,
+    },
+    Destroy {
+        credentials: CloudCredentials,
+    },
+}
+
+pub(crate) struct VmCommandMessage {
+    pub(crate) work: VmWork,
+    pub(crate) metadata: CommandMetadata,
+    pub(crate) reply: Reply,
+}
+
+impl Message for VmCommandMessage {
+    type Result = ();
+}
+
+pub struct VmActor {
+    inf: InfId,
+    vm: VmId,
+    registry: Registry,
+    state: VmState,
+    load_error: Option<String>,
+    last_activity: Instant,
+}
+
+impl VmActor {
+    pub(crate) fn new(inf: InfId, vm: VmId, registry: Registry) -> Self {
+        VmActor {
+            inf,
+            vm,
+            registry,
+            state: VmState::default(),
+            load_error: None,
+            last_activity: Instant::now(),
+        }
+    }
+
+    fn stream(&self) -> Result<StreamId, ActorError> {
+        StreamId::new(self.inf.vm_stream_name(self.vm))
+            .map_err(|e| ActorError::Failed(e.to_string()))
+    }
+}
+
+impl Actor for VmActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = Arc::clone(&self.registry.inner().store);
+        let stream = self.stream();
+        // Rehydrate before the first message is handled.
+        ctx.wait(
+            async move {
+                match stream {
+                    Ok(stream) => journal::load::<VmEvent>(store, stream)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+            .into_actor(self)
+            .map(|loaded, actor, _| match loaded {
+                Ok(events) => actor.state = vm::fold(&events),
+                Err(error) => {
+                    tracing::error!(inf = %actor.inf, vm = %actor.vm, %error, "cannot load a VM's stream");
+                    actor.load_error = Some(error);
+                }
+            }),
+        );
+        let idle = self.registry.inner().config.idle_timeout;
+        ctx.run_interval(idle / 2, move |actor, ctx| {
+            if actor.last_activity.elapsed() >= idle {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        self.registry.forget_vm(self.inf, self.vm, &ctx.address());
+    }
+}
+
+impl Handler<VmCommandMessage> for VmActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, message: VmCommandMessage, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let VmCommandMessage {
+            work,
+            metadata,
+            reply,
+        } = message;
+        if let Some(error) = &self.load_error {
+            let _ = reply.send(Err(ActorError::Failed(format!(
+                "the VM's log cannot be read: {error}"
+            ))));
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        let env = match self.stream() {
+            Ok(stream) => VmEnv {
+                store: Arc::clone(&self.registry.inner().store),
+                registry: self.registry.clone(),
+                stream,
+            },
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+            }
+        };
+        let state = self.state.clone();
+        let work = async move {
+            let mut run = VmRun { env, state };
+            let executed = AssertUnwindSafe(run.execute(work, &metadata))
+                .catch_unwind()
+                .await;
+            match executed {
+                Ok(result) => {
+                    let _ = reply.send(result);
+                    Some(run.state)
+                }
+                Err(panic) => {
+                    let _ = reply.send(Err(ActorError::Failed(panic_message(&panic))));
+                    None
+                }
+            }
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |state, actor, ctx| match state {
+                Some(state) => actor.state = state,
+                None => {
+                    tracing::error!(inf = %actor.inf, vm = %actor.vm, "a VM command panicked; the actor restarts from the log");
+                    ctx.stop();
+                }
+            },
+        )))
+    }
+}
+
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        format!("internal error: {text}")
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        format!("internal error: {text}")
+    } else {
+        "internal error".to_string()
+    }
+}
+
+struct VmEnv {
+    store: Arc<dyn EventStore>,
+    registry: Registry,
+    stream: StreamId,
+}
+
+/// One command's run over a copy of the state, written back when it ends.
+struct VmRun {
+    env: VmEnv,
+    state: VmState,
+}
+
+impl VmRun {
+    async fn execute(
+        &mut self,
+        work: VmWork,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        match work {
+            VmWork::Launch { plan, credentials } => self.launch(plan, credentials, metadata).await,
+            VmWork::Destroy { credentials } => self.destroy(credentials, metadata).await,
+            VmWork::Request(request) => self.request(request, metadata).await,
+        }
+    }
+
+    async fn launch(
+        &mut self,
+        plan: PlannedVm,
+        credentials: CloudCredentials,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        if decide(&self.state, &VmCommand::Launch)? != Plan::CallCloud {
+            // Already launched (a resumed launch): report what happened then.
+            let mut outcome = Outcome::at(0);
+            if let VmPhase::LaunchFailed { message, .. } = &self.state.phase {
+                outcome.failed = Some(message.clone());
+            }
+            return Ok(outcome);
+        }
+        let cloud_outcome = match self.connector(&plan.cloud.kind) {
+            None => CloudOutcome::LaunchFailed {
+                cloud: plan.cloud.clone(),
+                message: format!("Cloud provider not supported: {}", plan.cloud.kind),
+            },
+            Some(connector) => {
+                let request = LaunchRequest {
+                    vm_id: plan.vm_id,
+                    system: plan.system.clone(),
+                    cloud: plan.cloud.clone(),
+                };
+                match connector.launch(request, &credentials).await {
+                    Ok(launched) => CloudOutcome::Launched {
+                        cloud: plan.cloud.clone(),
+                        cloud_vm_id: launched.cloud_vm_id,
+                        facts: launched.facts,
+                        new_password: plan.new_password.then(random_password),
+                    },
+                    Err(error) => CloudOutcome::LaunchFailed {
+                        cloud: plan.cloud.clone(),
+                        message: error.message,
+                    },
+                }
+            }
+        };
+        let failed = match &cloud_outcome {
+            CloudOutcome::LaunchFailed { message, .. } => Some(message.clone()),
+            _ => None,
+        };
+        let position = self.record(cloud_outcome, metadata).await?;
+        Ok(Outcome {
+            position,
+            failed,
+            ..Outcome::default()
+        })
+    }
+
+    async fn destroy(
+        &mut self,
+        credentials: CloudCredentials,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        match decide(&self.state, &VmCommand::Destroy)? {
+            Plan::Nothing => return Ok(Outcome::at(0)),
+            Plan::RecordOnly => {}
+            Plan::CallCloud => {
+                let vm = self.cloud_vm()?;
+                let connector =
+                    self.required_connector(&vm.cloud.kind, "Error destroying the VM")?;
+                if let Some(cloud_vm) = self.state.cloud_vm() {
+                    for snapshot in cloud_vm.snapshots.iter().filter(|s| s.auto_delete) {
+                        connector
+                            .delete_image(&snapshot.image_url, &credentials)
+                            .await
+                            .map_err(|e| ActorError::cloud("Error deleting a snapshot", e))?;
+                    }
+                }
+                connector
+                    .destroy(&vm, &credentials)
+                    .await
+                    .map_err(|e| ActorError::cloud("Error destroying the VM", e))?;
+            }
+        }
+        let position = self.record(CloudOutcome::Destroyed, metadata).await?;
+        Ok(Outcome::at(position))
+    }
+
+    async fn request(
+        &mut self,
+        request: VmRequest,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        let command = match &request {
+            VmRequest::Stop { .. } => VmCommand::Stop,
+            VmRequest::Start { .. } => VmCommand::Start,
+            VmRequest::Reboot { .. } => VmCommand::Reboot,
+            VmRequest::Alter { .. } => VmCommand::Alter,
+            VmRequest::Snapshot { .. } => VmCommand::Snapshot,
+        };
+        if decide(&self.state, &command)? != Plan::CallCloud {
+            return Ok(Outcome::at(0));
+        }
+        let vm = self.cloud_vm()?;
+        let (outcome, detail) = match request {
+            VmRequest::Stop { credentials } => {
+                let connector = self.required_connector(&vm.cloud.kind, "Error stopping the VM")?;
+                connector
+                    .stop(&vm, &credentials)
+                    .await
+                    .map_err(|e| ActorError::cloud("Error stopping the VM", e))?;
+                (CloudOutcome::Stopped, None)
+            }
+            VmRequest::Start { credentials } => {
+                let connector = self.required_connector(&vm.cloud.kind, "Error starting the VM")?;
+                connector
+                    .start(&vm, &credentials)
+                    .await
+                    .map_err(|e| ActorError::cloud("Error starting the VM", e))?;
+                (CloudOutcome::Started, None)
+            }
+            VmRequest::Reboot { credentials } => {
+                let connector =
+                    self.required_connector(&vm.cloud.kind, "Error rebooting the VM")?;
+                connector
+                    .reboot(&vm, &credentials)
+                    .await
+                    .map_err(|e| ActorError::cloud("Error rebooting the VM", e))?;
+                (CloudOutcome::Rebooted, None)
+            }
+            VmRequest::Alter {
+                request,
+                credentials,
+            } => {
+                let connector = self.required_connector(&vm.cloud.kind, "Error altering the VM")?;
+                let facts = connector
+                    .alter(&vm, request, &credentials)
+                    .await
+                    .map_err(|e| ActorError::cloud("Error altering the VM", e))?;
+                (CloudOutcome::Altered { facts }, None)
+            }
+            VmRequest::Snapshot {
+                disk,
+                image_name,
+                auto_delete,
+                credentials,
+            } => {
+                let connector =
+                    self.required_connector(&vm.cloud.kind, "Error creating snapshot")?;
+                let image_url = connector
+                    .snapshot(&vm, disk, &image_name, &credentials)
+                    .await
+                    .map_err(|e| ActorError::cloud("Error creating snapshot", e))?;
+                (
+                    CloudOutcome::SnapshotTaken {
+                        disk,
+                        image_url: image_url.clone(),
+                        auto_delete,
+                    },
+                    Some(image_url),
+                )
+            }
+        };
+        let position = self.record(outcome, metadata).await?;
+        Ok(Outcome {
+            position,
+            detail,
+            ..Outcome::default()
+        })
+    }
+
+    /// Records the cloud's answer; returns the last position appended (0: none).
+    async fn record(
+        &mut self,
+        outcome: CloudOutcome,
+        metadata: &CommandMetadata,
+    ) -> Result<u64, ActorError> {
+        let events = record(&self.state, outcome);
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let appended = journal::append(
+            &self.env.store,
+            &self.env.stream,
+            self.state.version,
+            &events,
+            metadata,
+        )
+        .await?;
+        let state = std::mem::take(&mut self.state);
+        self.state = events.iter().fold(state, vm::evolve);
+        Ok(appended.last_position())
+    }
+
+    fn cloud_vm(&self) -> Result<CloudVmRef, ActorError> {
+        self.state
+            .cloud_vm()
+            .map(|vm| CloudVmRef {
+                cloud: vm.cloud.clone(),
+                cloud_vm_id: vm.cloud_vm_id.clone(),
+            })
+            .ok_or_else(|| ActorError::Failed("the VM has no cloud VM".into()))
+    }
+
+    fn connector(&self, kind: &str) -> Option<Arc<dyn CloudConnector>> {
+        self.env.registry.inner().connectors.get(kind)
+    }
+
+    fn required_connector(
+        &self,
+        kind: &str,
+        action: &str,
+    ) -> Result<Arc<dyn CloudConnector>, ActorError> {
+        self.connector(kind).ok_or_else(|| {
+            ActorError::Cloud(format!("{action}: Cloud provider not supported: {kind}"))
+        })
+    }
+}
+
+/// IM's generated passwords: 8 characters from `[A-Za-z0-9]`.
+fn random_password() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 8)
+}
