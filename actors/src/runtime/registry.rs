@@ -164,6 +164,9 @@ impl Registry {
     /// Sends through the registry's own address of the actor: actix gives every
     /// address clone a slot of its own, so sending through clones would bypass the
     /// mailbox bound. A closed actor is forgotten, so the next try starts a new one.
+    // The error hands the message back for the retry; boxing it would only add an
+    // allocation to every send.
+    #[allow(clippy::result_large_err)]
     fn send_to_infrastructure(
         &self,
         id: InfId,
@@ -185,6 +188,7 @@ impl Registry {
         sent
     }
 
+    #[allow(clippy::result_large_err)]
     fn send_to_vm(
         &self,
         inf: InfId,

@@ -3,13 +3,14 @@
 //! (`I stream from count`) and each one the store acknowledged (`A stream version`),
 //! the latter only after the store answered.
 //!
-//! Once the store is open it creates `JOURNAL.ready`, so the parent kills it while
-//! it appends rather than while it opens.
+//! Once every thread had an append acknowledged it creates `JOURNAL.ready`, so the
+//! parent kills it while it appends rather than while it opens.
 //!
 //! Usage: `crash_appender DATA_DIR JOURNAL [THREADS] [STREAMS]`
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use infralog_events::store::contract::crash_payload as payload;
@@ -39,20 +40,39 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let ready = std::path::Path::new(&args[2]).with_extension("ready");
-    if std::fs::write(&ready, b"ready").is_err() {
-        eprintln!("cannot write {}", ready.display());
-        std::process::exit(1);
-    }
+    let ready = Arc::new(Ready {
+        path: std::path::Path::new(&args[2]).with_extension("ready"),
+        waiting: AtomicUsize::new(threads),
+    });
     let handles: Vec<_> = (0..threads)
         .map(|thread| {
             let store = Arc::clone(&store);
             let journal = Arc::clone(&journal);
-            std::thread::spawn(move || run_thread(thread, threads, streams, &store, &journal))
+            let ready = Arc::clone(&ready);
+            std::thread::spawn(move || {
+                run_thread(thread, threads, streams, &store, &journal, &ready)
+            })
         })
         .collect();
     for handle in handles {
         let _ = handle.join();
+    }
+}
+
+/// Created once every thread had an append acknowledged.
+struct Ready {
+    path: std::path::PathBuf,
+    waiting: AtomicUsize,
+}
+
+impl Ready {
+    fn thread_acknowledged(&self) {
+        if self.waiting.fetch_sub(1, Ordering::AcqRel) == 1
+            && std::fs::write(&self.path, b"ready").is_err()
+        {
+            eprintln!("cannot write {}", self.path.display());
+            std::process::exit(1);
+        }
     }
 }
 
@@ -70,7 +90,9 @@ fn run_thread(
     streams: usize,
     store: &SledStore,
     journal: &Mutex<std::fs::File>,
+    ready: &Ready,
 ) {
+    let mut first = true;
     // Each thread owns the streams congruent to it, so it knows their versions.
     let mine: Vec<String> = (0..streams)
         .filter(|s| s % threads == thread)
@@ -109,6 +131,10 @@ fn run_thread(
             Ok(appended) => {
                 versions[index] = appended.version;
                 note(journal, format!("A {name} {}\n", appended.version));
+                if first {
+                    first = false;
+                    ready.thread_acknowledged();
+                }
             }
             Err(error) => {
                 eprintln!("append failed: {error}");
