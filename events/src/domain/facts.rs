@@ -25,7 +25,7 @@ impl std::fmt::Debug for OwnerRecord {
 }
 
 /// A comparison of a RADL feature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Comparison {
     Eq,
     Ge,
@@ -35,7 +35,7 @@ pub enum Comparison {
 }
 
 /// The value of a RADL feature as a connector or an alteration set it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FactValue {
     Text(String),
     /// A number as written, with its unit (`2048` and `M` for `2048M`).
@@ -47,7 +47,7 @@ pub enum FactValue {
 
 /// "Set this feature of the VM's system", replacing any feature of the same name in
 /// place (or appending it when absent).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FeatureFact {
     pub name: String,
     /// `None` keeps the comparison of the feature it replaces (`=` for a new one), as

@@ -1,0 +1,327 @@
+//! The read model, and how each committed event changes it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use infralog_events::codec::DomainEvent;
+use infralog_events::domain::infrastructure::{ContextualizationPlan, InfrastructureEvent};
+use infralog_events::domain::vm::VmEvent;
+use infralog_events::domain::{CloudRef, FeatureFact, InfId, OwnerRecord, StreamOwner, VmId};
+use infralog_events::Envelope;
+
+use super::views::{
+    CloudState, ContextLog, InfrastructureView, Lifecycle, VmView, CONTEXTUALIZATION_DISABLED,
+};
+
+/// Why an event could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("event at position {position} does not decode: {reason}")]
+    Undecodable { position: u64, reason: String },
+    #[error("event at position {position} comes after {applied}: events must be applied in order")]
+    OutOfOrder { position: u64, applied: u64 },
+}
+
+/// The owners' index: for each username, the owner records and the
+/// infrastructures each owns, in creation order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerIndex {
+    by_username: HashMap<Box<str>, Vec<OwnerEntry>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerEntry {
+    pub owner: OwnerRecord,
+    pub infrastructures: Vec<InfId>,
+}
+
+impl OwnerIndex {
+    /// The entries of a username (one per distinct password digest).
+    pub fn entries(&self, username: &str) -> &[OwnerEntry] {
+        self.by_username
+            .get(username)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn add(&mut self, owner: &OwnerRecord, inf: InfId) {
+        let entries = self
+            .by_username
+            .entry(owner.username.as_str().into())
+            .or_default();
+        match entries.iter_mut().find(|e| e.owner == *owner) {
+            Some(entry) => {
+                if !entry.infrastructures.contains(&inf) {
+                    entry.infrastructures.push(inf);
+                }
+            }
+            None => entries.push(OwnerEntry {
+                owner: owner.clone(),
+                infrastructures: vec![inf],
+            }),
+        }
+    }
+
+    fn remove(&mut self, owner: &OwnerRecord, inf: InfId) {
+        if let Some(entries) = self.by_username.get_mut(owner.username.as_str()) {
+            for entry in entries.iter_mut().filter(|e| e.owner == *owner) {
+                entry.infrastructures.retain(|i| *i != inf);
+            }
+            entries.retain(|e| !e.infrastructures.is_empty());
+            if entries.is_empty() {
+                self.by_username.remove(owner.username.as_str());
+            }
+        }
+    }
+}
+
+/// Every infrastructure as the read endpoints see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadModel {
+    /// The last position applied.
+    pub position: u64,
+    pub infrastructures: HashMap<InfId, InfrastructureView>,
+    pub owners: OwnerIndex,
+    /// Equal fact lists and clouds are shared between VMs: most VMs of a cloud carry
+    /// the same ones, and memory per infrastructure matters.
+    interned_facts: HashSet<Arc<[FeatureFact]>>,
+    interned_clouds: HashSet<Arc<CloudRef>>,
+}
+
+impl ReadModel {
+    /// Applies one committed envelope. Envelopes of unknown streams are skipped.
+    pub fn apply(&mut self, envelope: &Envelope) -> Result<(), ProjectionError> {
+        if envelope.position <= self.position {
+            return Ok(());
+        }
+        if envelope.position != self.position + 1 {
+            return Err(ProjectionError::OutOfOrder {
+                position: envelope.position,
+                applied: self.position,
+            });
+        }
+        self.position = envelope.position;
+        let undecodable = |reason: String| ProjectionError::Undecodable {
+            position: envelope.position,
+            reason,
+        };
+        match StreamOwner::parse(envelope.stream.as_str()) {
+            Some(StreamOwner::Infrastructure(inf)) => {
+                let event = InfrastructureEvent::from_envelope(envelope)
+                    .map_err(|e| undecodable(e.to_string()))?;
+                self.apply_infrastructure(inf, envelope, &event);
+            }
+            Some(StreamOwner::Vm(inf, vm)) => {
+                let event =
+                    VmEvent::from_envelope(envelope).map_err(|e| undecodable(e.to_string()))?;
+                self.apply_vm(inf, vm, envelope, &event);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn intern_facts(&mut self, facts: &[FeatureFact]) -> Arc<[FeatureFact]> {
+        if let Some(shared) = self.interned_facts.get(facts) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<[FeatureFact]> = facts.into();
+        self.interned_facts.insert(Arc::clone(&shared));
+        shared
+    }
+
+    fn intern_cloud(&mut self, cloud: &CloudRef) -> Arc<CloudRef> {
+        if let Some(shared) = self.interned_clouds.get(cloud) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(cloud.clone());
+        self.interned_clouds.insert(Arc::clone(&shared));
+        shared
+    }
+
+    fn apply_infrastructure(&mut self, inf: InfId, envelope: &Envelope, event: &InfrastructureEvent) {
+        use InfrastructureEvent as E;
+        if let E::Created { owners, tosca } = event {
+            if let Some(old) = self.infrastructures.remove(&inf) {
+                for owner in &old.owners {
+                    self.owners.remove(owner, inf);
+                }
+            }
+            for owner in owners {
+                self.owners.add(owner, inf);
+            }
+            self.infrastructures.insert(
+                inf,
+                InfrastructureView {
+                    id: inf,
+                    version: envelope.version,
+                    last_position: envelope.position,
+                    lifecycle: Lifecycle::Live,
+                    owners: owners.clone(),
+                    radl: Arc::from(""),
+                    tosca: tosca.as_deref().map(Arc::from),
+                    configured: None,
+                    contmsg: ContextLog::default(),
+                    contextualizing: false,
+                    vms: Vec::new(),
+                    created_at: envelope.recorded_at,
+                    unfinished_changes: false,
+                },
+            );
+            return;
+        }
+        let mut clouds = Vec::new();
+        if let E::ResourcesRequested { vms, .. } = event {
+            clouds = vms.iter().map(|vm| self.intern_cloud(&vm.cloud)).collect();
+        }
+        let Some(view) = self.infrastructures.get_mut(&inf) else {
+            tracing::warn!(%inf, position = envelope.position, "event for an unknown infrastructure");
+            return;
+        };
+        view.version = envelope.version;
+        view.last_position = envelope.position;
+        let at = envelope.recorded_at;
+        match event {
+            E::Created { .. } => {}
+            E::ResourcesRequested {
+                radl,
+                vms,
+                contextualization: _,
+            } => {
+                if **radl != *view.radl {
+                    view.radl = Arc::from(radl.as_str());
+                }
+                for (planned, cloud) in vms.iter().zip(clouds) {
+                    view.vms.push(VmView {
+                        id: planned.vm_id,
+                        system: planned.system.as_str().into(),
+                        launch_radl: Arc::clone(&view.radl),
+                        cloud,
+                        cloud_vm_id: None,
+                        cloud_state: CloudState::Launching,
+                        configured: None,
+                        facts: Vec::new(),
+                        new_password: None,
+                        created_at: at,
+                    });
+                }
+                if vms.is_empty() {
+                    view.contmsg
+                        .push(at, "Infrastructure without any deploy. Exiting.");
+                    if view.configured.is_none() {
+                        view.configured = Some(false);
+                    }
+                } else {
+                    view.unfinished_changes = true;
+                }
+            }
+            E::ResourcesLaunched { launched, failed } => {
+                view.unfinished_changes = false;
+                if launched.is_empty() && !failed.is_empty() {
+                    view.contmsg.push(at, "All VMs failed. No contextualize.");
+                    let errors: String = failed.iter().map(|f| format!("{}\n", f.message)).collect();
+                    view.contmsg.push(at, &errors);
+                }
+            }
+            E::RemovalRequested { vm_ids, .. } => {
+                for vm in vm_ids {
+                    if let Some(vm) = view.vms.get_mut(vm.0 as usize) {
+                        vm.cloud_state = CloudState::Removing;
+                    }
+                }
+                view.unfinished_changes = true;
+            }
+            E::ResourcesRemoved { .. } => view.unfinished_changes = false,
+            E::RadlUpdated { radl } => view.radl = Arc::from(radl.as_str()),
+            E::ContextualizationStarted { plan, .. } => {
+                view.configured = None;
+                view.contextualizing = true;
+                for vm in view.vms.iter_mut().filter(|vm| vm.is_live()) {
+                    vm.configured = None;
+                }
+                match plan {
+                    ContextualizationPlan::Disabled => {
+                        view.contmsg.reset(Some(CONTEXTUALIZATION_DISABLED));
+                        for vm in view.vms.iter_mut().filter(|vm| vm.is_live()) {
+                            vm.configured = Some(true);
+                        }
+                    }
+                    ContextualizationPlan::Simulated { .. } => view.contmsg.reset(None),
+                }
+            }
+            E::ContextualizationProgressed { message, .. } => view.contmsg.push(at, message),
+            E::ContextualizationFinished { configured, .. } => {
+                view.contextualizing = false;
+                view.configured = Some(*configured);
+                for vm in view.vms.iter_mut().filter(|vm| vm.is_live()) {
+                    vm.configured = Some(*configured);
+                }
+            }
+            E::OwnersChanged { owners } => {
+                for owner in &view.owners {
+                    self.owners.remove(owner, inf);
+                }
+                for owner in owners {
+                    self.owners.add(owner, inf);
+                }
+                view.owners = owners.clone();
+            }
+            E::DestructionStarted { .. } => view.lifecycle = Lifecycle::Deleting,
+            E::DestructionFailed { message } => {
+                view.lifecycle = Lifecycle::Live;
+                view.contmsg
+                    .push(at, &format!("Error destroying the infrastructure: {message}"));
+            }
+            E::Destroyed | E::Evicted => {
+                view.lifecycle = if matches!(event, E::Destroyed) {
+                    Lifecycle::Destroyed
+                } else {
+                    Lifecycle::Evicted
+                };
+                for owner in &view.owners {
+                    self.owners.remove(owner, inf);
+                }
+                // A gone infrastructure keeps only what /stats needs.
+                view.contmsg = ContextLog::default();
+            }
+        }
+    }
+
+    fn apply_vm(&mut self, inf: InfId, vm: VmId, envelope: &Envelope, event: &VmEvent) {
+        let facts = match event {
+            VmEvent::Launched { facts, .. } | VmEvent::Altered { facts } => {
+                Some(self.intern_facts(facts))
+            }
+            _ => None,
+        };
+        let Some(view) = self.infrastructures.get_mut(&inf) else {
+            tracing::warn!(%inf, position = envelope.position, "VM event for an unknown infrastructure");
+            return;
+        };
+        view.last_position = envelope.position;
+        let Some(vm_view) = view.vms.get_mut(vm.0 as usize) else {
+            tracing::warn!(%inf, %vm, position = envelope.position, "event for an unknown VM");
+            return;
+        };
+        match event {
+            VmEvent::Launched {
+                cloud_vm_id,
+                new_password,
+                ..
+            } => {
+                vm_view.cloud_vm_id = Some(cloud_vm_id.as_str().into());
+                vm_view.cloud_state = CloudState::Running;
+                vm_view.facts.extend(facts);
+                vm_view.new_password = new_password.as_deref().map(Into::into);
+            }
+            VmEvent::LaunchFailed { message, .. } => {
+                vm_view.cloud_state = CloudState::Failed(message.as_str().into());
+            }
+            VmEvent::Stopped => vm_view.cloud_state = CloudState::Stopped,
+            VmEvent::Started => vm_view.cloud_state = CloudState::Running,
+            VmEvent::Rebooted | VmEvent::SnapshotTaken { .. } => {}
+            VmEvent::Altered { .. } => vm_view.facts.extend(facts),
+            VmEvent::Destroyed => vm_view.cloud_state = CloudState::Destroyed,
+        }
+    }
+}

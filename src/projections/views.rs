@@ -1,0 +1,215 @@
+//! What the read endpoints serve about one infrastructure and its VMs.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Local, Timelike, Utc};
+use infralog_events::domain::status::{aggregate_status, refine_vm_status, Status};
+use infralog_events::domain::{CloudRef, FeatureFact, InfId, OwnerRecord, VmId};
+
+/// IM's infrastructure log when the RADL disables contextualization (it has no
+/// timestamp and ends with an empty line).
+pub const CONTEXTUALIZATION_DISABLED: &str =
+    "Contextualization disabled by the RADL/TOSCA template.\n\n";
+
+/// Whether an infrastructure is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Live,
+    /// A destruction is under way (its state reads `deleting`).
+    Deleting,
+    /// Destroyed: 404 from now on.
+    Destroyed,
+    /// Exported with `delete`: 404 until imported again.
+    Evicted,
+}
+
+/// A timestamped line of a contextualization log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub message: Box<str>,
+}
+
+/// IM's contextualization log of an infrastructure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextLog {
+    /// Text before the lines (the "disabled" notice).
+    pub preamble: Option<&'static str>,
+    pub lines: Vec<LogLine>,
+}
+
+impl ContextLog {
+    pub fn reset(&mut self, preamble: Option<&'static str>) {
+        self.preamble = preamble;
+        self.lines.clear();
+    }
+
+    pub fn push(&mut self, at: DateTime<Utc>, message: &str) {
+        self.lines.push(LogLine {
+            at,
+            message: message.into(),
+        });
+    }
+
+    /// The log as IM prints it: `<local time>: <message>\n` per line.
+    pub fn render(&self) -> String {
+        let mut text = String::from(self.preamble.unwrap_or(""));
+        for line in &self.lines {
+            text.push_str(&python_datetime(line.at));
+            text.push_str(": ");
+            text.push_str(&line.message);
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// `str(datetime.now())` in Python: local time, microseconds only when non-zero.
+fn python_datetime(at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&Local);
+    if local.nanosecond() / 1000 == 0 {
+        local.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
+
+/// A VM's state in its cloud, before contextualization refines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudState {
+    /// Requested; the launch has not been recorded.
+    Launching,
+    Running,
+    Stopped,
+    /// The launch failed, with this message.
+    Failed(Box<str>),
+    /// Being finalized.
+    Removing,
+    Destroyed,
+}
+
+/// One VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmView {
+    pub id: VmId,
+    pub system: Box<str>,
+    /// The infrastructure's RADL when the VM was requested (shared between VMs).
+    pub launch_radl: Arc<str>,
+    pub cloud: Arc<CloudRef>,
+    pub cloud_vm_id: Option<Box<str>>,
+    pub cloud_state: CloudState,
+    /// IM's per-VM `configured` flag.
+    pub configured: Option<bool>,
+    /// What the cloud set on the VM's system, then later alterations, in order
+    /// (lists are shared between VMs when equal).
+    pub facts: Vec<Arc<[FeatureFact]>>,
+    pub new_password: Option<Box<str>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl VmView {
+    /// Whether the VM still counts (not destroyed).
+    pub fn is_live(&self) -> bool {
+        self.cloud_state != CloudState::Destroyed
+    }
+
+    /// IM's state of the VM (§4.2), given the infrastructure's `configured` flag.
+    pub fn status(&self, infrastructure_configured: Option<bool>) -> Status {
+        let cloud = match self.cloud_state {
+            CloudState::Launching => return Status::Pending,
+            CloudState::Failed(_) => return Status::Failed,
+            CloudState::Removing => return Status::Deleting,
+            CloudState::Destroyed => return Status::Off,
+            CloudState::Running => Status::Running,
+            CloudState::Stopped => Status::Stopped,
+        };
+        let configured = if infrastructure_configured == Some(false) {
+            Some(false)
+        } else {
+            self.configured
+        };
+        refine_vm_status(cloud, configured)
+    }
+
+    /// The VM's own contextualization log (IM's `error_msg` first when set).
+    pub fn contmsg(&self) -> String {
+        match &self.cloud_state {
+            CloudState::Failed(message) => format!("{message}\n"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// One infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfrastructureView {
+    pub id: InfId,
+    /// The infrastructure stream's version.
+    pub version: u64,
+    /// The position of the last event of this infrastructure or its VMs.
+    pub last_position: u64,
+    pub lifecycle: Lifecycle,
+    pub owners: Vec<OwnerRecord>,
+    pub radl: Arc<str>,
+    pub tosca: Option<Arc<str>>,
+    /// IM's infrastructure-level `configured` flag.
+    pub configured: Option<bool>,
+    pub contmsg: ContextLog,
+    /// Whether a contextualization run is under way.
+    pub contextualizing: bool,
+    pub vms: Vec<VmView>,
+    pub created_at: DateTime<Utc>,
+    /// Launches or removals requested and not yet recorded.
+    pub unfinished_changes: bool,
+}
+
+impl InfrastructureView {
+    pub fn is_served(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Live | Lifecycle::Deleting)
+    }
+
+    pub fn vm(&self, id: VmId) -> Option<&VmView> {
+        self.vms.get(id.0 as usize)
+    }
+
+    pub fn live_vms(&self) -> impl Iterator<Item = &VmView> {
+        self.vms.iter().filter(|vm| vm.is_live())
+    }
+
+    /// `(vm id, state)` of every live VM, in id order.
+    pub fn vm_states(&self) -> Vec<(VmId, Status)> {
+        self.live_vms()
+            .map(|vm| (vm.id, vm.status(self.configured)))
+            .collect()
+    }
+
+    /// IM's aggregated state (§4.3).
+    pub fn status(&self) -> Status {
+        aggregate_status(
+            self.vm_states().into_iter().map(|(_, status)| status),
+            self.configured,
+            self.lifecycle == Lifecycle::Deleting,
+        )
+    }
+
+    /// Work a restart interrupted, to resume at start.
+    pub fn has_unfinished_work(&self) -> bool {
+        self.is_served()
+            && (self.unfinished_changes
+                || self.contextualizing
+                || self.lifecycle == Lifecycle::Deleting)
+    }
+
+    /// The full contextualization log (`headeronly` false): the infrastructure's,
+    /// then each live VM's non-empty log framed as IM frames it.
+    pub fn full_contmsg(&self) -> String {
+        let mut text = self.contmsg.render();
+        for vm in self.live_vms() {
+            let log = vm.contmsg();
+            if !log.is_empty() {
+                text.push_str(&format!("VM {}:\n{log}\n{}\n", vm.id, "*".repeat(75)));
+            }
+        }
+        text
+    }
+}
