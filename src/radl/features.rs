@@ -206,15 +206,14 @@ impl Features {
     }
 
     fn add_number(&mut self, feature: Feature, conflict: Conflict) -> Result<(), RadlError> {
-        let new_bounds =
-            match feature.operator {
-                Operator::Eq => (Some(feature.clone()), Some(feature.clone())),
-                Operator::Le | Operator::Lt => (None, Some(feature.clone())),
-                Operator::Ge | Operator::Gt => (Some(feature.clone()), None),
-                Operator::Contains => return Err(python_error(
-                    "cannot access local variable 'inter1' where it is not associated with a value",
-                )),
-            };
+        let new_bounds = match feature.operator {
+            Operator::Eq => (Some(feature.clone()), Some(feature.clone())),
+            Operator::Le | Operator::Lt => (None, Some(feature.clone())),
+            Operator::Ge | Operator::Gt => (Some(feature.clone()), None),
+            // IM's `addFeature` has no branch for this operator and fails inside the
+            // intersection, so the message lists the stored bounds as usual.
+            Operator::Contains => (None, None),
+        };
         let old_bounds = match self.slots.get(&feature.prop) {
             None => (None, None),
             Some(Slot::Interval(low, high)) => (low.clone(), high.clone()),
@@ -249,7 +248,15 @@ impl Features {
                 ));
             }
         };
-        match intersect(&old_bounds, &new_bounds, conflict) {
+        let result = if feature.operator == Operator::Contains {
+            Err(
+                "cannot access local variable 'inter1' where it is not associated with a value"
+                    .to_owned(),
+            )
+        } else {
+            intersect(&old_bounds, &new_bounds, conflict)
+        };
+        match result {
             Ok(Some((low, high))) => {
                 self.set_slot(&feature.prop, Slot::Interval(low, high));
                 Ok(())
