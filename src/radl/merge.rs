@@ -126,7 +126,19 @@ pub fn vm_radl(request: &Radl, system: &str) -> Option<Radl> {
     })
 }
 
-/// The Dummy connector's `concreteSystem`: a username is set if there is none.
+/// The document of a new VM (IM's `VirtualMachine(…)`): [`vm_radl`] with
+/// `state = 'pending'` set first, so that later decorations follow it.
+pub fn new_vm(request: &Radl, system: &str) -> Option<Radl> {
+    let mut vm = vm_radl(request, system)?;
+    vm.systems
+        .first_mut()?
+        .features
+        .set_string("state", "pending");
+    Some(vm)
+}
+
+/// The Dummy connector's `concreteSystem` (applied to the system IM launches with, not
+/// to the VM's document): a username is set if there is none.
 pub fn dummy_concrete(system: &mut System) {
     if system
         .features
