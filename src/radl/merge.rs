@@ -58,15 +58,13 @@ pub fn resolve_references(
     for aspect in replacements {
         request.add(aspect, IfPresent::Replace)?;
     }
-    let mut counter = 0;
     let pinned: Vec<(String, String)> = request
         .networks
         .iter()
         .filter_map(|n| private_networks.iter().find(|(id, _)| *id == n.id).cloned())
         .collect();
-    for (network, cloud) in pinned {
+    for (counter, (network, cloud)) in pinned.into_iter().enumerate() {
         let name = format!("{FAKE_SYSTEM_PREFIX}{counter}");
-        counter += 1;
         let mut system = System::new(&name, Default::default());
         system
             .features

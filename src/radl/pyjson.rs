@@ -110,14 +110,9 @@ impl Reader<'_> {
     }
 
     fn starts_with(&self, word: &str) -> bool {
-        let mut index = self.pos;
-        for c in word.chars() {
-            if self.chars.get(index) != Some(&c) {
-                return false;
-            }
-            index += 1;
-        }
-        true
+        (self.pos..)
+            .zip(word.chars())
+            .all(|(index, c)| self.chars.get(index) == Some(&c))
     }
 
     fn value_after_whitespace(&mut self) -> Result<Json, RadlError> {
