@@ -2,7 +2,7 @@
 //! rule and message for message. Elements are checked in IM's order (networks, ansible
 //! hosts, systems, deploys, configures, contextualize) and the first problem is reported.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
@@ -168,7 +168,8 @@ impl<'a> Checked<'a> {
 /// What a check needs to know about the document, plus the connections seen so far.
 struct Context<'a> {
     radl: &'a Radl,
-    connections: HashSet<String>,
+    /// The `net_interface.N.connection` properties that name a network (few: a Vec).
+    connections: Vec<String>,
 }
 
 fn check_feature(
@@ -239,7 +240,7 @@ fn check_value(
     let valid = match rule {
         Rule::Any => true,
         Rule::OneOf(allowed) => {
-            if allowed.contains(&text.to_uppercase().as_str()) {
+            if is_one_of(text, allowed) {
                 true
             } else {
                 let message = format!(
@@ -256,8 +257,8 @@ fn check_value(
         Rule::AnsibleHost => context.radl.ansible_host(text).is_some(),
         Rule::NetworkConnection => {
             let known = context.radl.network(text).is_some();
-            if known {
-                context.connections.insert(feature.prop.to_owned());
+            if known && !context.connections.iter().any(|c| c == feature.prop) {
+                context.connections.push(feature.prop.to_owned());
             }
             known
         }
@@ -319,7 +320,7 @@ fn check_application(group: &Features, context: &mut Context<'_>) -> Result<(), 
 fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlError> {
     let mut context = Context {
         radl,
-        connections: HashSet::new(),
+        connections: Vec::new(),
     };
     let items = features.items();
     for item in &items {
@@ -406,7 +407,7 @@ fn is_set(value: Option<&Value>) -> bool {
 fn check_ansible(host: &Ansible, radl: &Radl) -> Result<(), RadlError> {
     let mut context = Context {
         radl,
-        connections: HashSet::new(),
+        connections: Vec::new(),
     };
     for item in host.features.items() {
         let checked = Checked::from_item(item);
@@ -442,7 +443,7 @@ impl Radl {
         for network in &self.networks {
             let mut context = Context {
                 radl: self,
-                connections: HashSet::new(),
+                connections: Vec::new(),
             };
             for item in network.features.items() {
                 let checked = Checked::from_item(item);
@@ -504,20 +505,33 @@ impl Radl {
                 ));
             }
         }
-        let mut names = HashSet::new();
-        if !self.systems.iter().all(|s| names.insert(s.name.as_str())) {
+        if has_duplicates(self.systems.iter().map(|s| s.name.as_str())) {
             return Err(RadlError::new(
                 ErrorKind::Check,
                 "Some System name duplicated.",
             ));
         }
-        let mut ids = HashSet::new();
-        if !self.networks.iter().all(|n| ids.insert(n.id.as_str())) {
+        if has_duplicates(self.networks.iter().map(|n| n.id.as_str())) {
             return Err(RadlError::new(
                 ErrorKind::Check,
                 "Some Network name duplicated.",
             ));
         }
         Ok(())
+    }
+}
+
+fn has_duplicates<'a>(names: impl Iterator<Item = &'a str>) -> bool {
+    let mut sorted: Vec<&str> = names.collect();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|pair| pair[0] == pair[1])
+}
+
+/// Python's `value.upper() in allowed` (`allowed` is upper case ASCII).
+fn is_one_of(value: &str, allowed: &[&str]) -> bool {
+    if value.is_ascii() {
+        allowed.iter().any(|a| a.eq_ignore_ascii_case(value))
+    } else {
+        allowed.contains(&value.to_uppercase().as_str())
     }
 }

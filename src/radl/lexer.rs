@@ -8,6 +8,8 @@
 //! advance IM's line counter, except those inside strings: we keep IM's count for the
 //! messages and the real position for people.
 
+use std::borrow::Cow;
+
 use super::error::{ErrorKind, Position, RadlError};
 use super::number::Number;
 use super::pytext::{decimal_digit, is_word_char, repr_str};
@@ -121,10 +123,10 @@ impl TokenKind {
 
 /// A token with IM's value, IM's line and offset, and its real position.
 #[derive(Debug, Clone)]
-pub struct Token {
+pub struct Token<'a> {
     pub kind: TokenKind,
     /// The text value (identifier, unescaped string, recipe line…).
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// The value of a NUMBER token, or N of a RANDOM token.
     pub number: Option<Number>,
     /// IM's line counter when the token was read.
@@ -135,7 +137,7 @@ pub struct Token {
     pub position: Position,
 }
 
-impl Token {
+impl Token<'_> {
     /// PLY's `str(token)`: `LexToken(VAR,'x',1,0)`.
     pub fn im_repr(&self) -> String {
         let value = match (&self.kind, &self.number) {
@@ -222,9 +224,13 @@ impl<'a> Lexer<'a> {
     /// Moves over `bytes` bytes of text, keeping offsets and real positions.
     fn advance(&mut self, bytes: usize) {
         let end = (self.pos + bytes).min(self.text.len());
-        for c in self.text[self.pos..end].chars() {
+        for &byte in &self.text.as_bytes()[self.pos..end] {
+            // Count characters, not bytes: skip UTF-8 continuation bytes.
+            if byte & 0xC0 == 0x80 {
+                continue;
+            }
             self.offset += 1;
-            if c == '\n' {
+            if byte == b'\n' {
                 self.line += 1;
                 self.column = 1;
             } else {
@@ -252,15 +258,25 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next token, `None` at the end, or the error IM's lexer raises.
-    pub fn next_token(&mut self) -> Result<Option<Token>, RadlError> {
+    pub fn next_token(&mut self) -> Result<Option<Token<'a>>, RadlError> {
         loop {
+            if self.state != State::Recipe {
+                // Spaces and tabs are the most common characters: skip them in one go.
+                let blanks = self.text.as_bytes()[self.pos..]
+                    .iter()
+                    .take_while(|b| **b == b' ' || **b == b'\t')
+                    .count();
+                self.pos += blanks;
+                self.offset += blanks;
+                self.column += u32::try_from(blanks).unwrap_or(u32::MAX);
+            }
             let rest = self.rest();
             let Some(c) = rest.chars().next() else {
                 return Ok(None);
             };
             let start = Token {
                 kind: TokenKind::Var,
-                text: String::new(),
+                text: Cow::Borrowed(""),
                 number: None,
                 im_line: self.im_line,
                 offset: self.offset,
@@ -272,7 +288,7 @@ impl<'a> Lexer<'a> {
                     self.pop()?;
                     return Ok(Some(Token {
                         kind: TokenKind::RecipeEnd,
-                        text: "@end".into(),
+                        text: Cow::Borrowed("@end"),
                         ..start
                     }));
                 }
@@ -283,7 +299,7 @@ impl<'a> Lexer<'a> {
                         self.im_line += 1;
                         return Ok(Some(Token {
                             kind: TokenKind::RecipeLine,
-                            text: line.to_owned(),
+                            text: Cow::Borrowed(line),
                             ..start
                         }));
                     }
@@ -298,23 +314,23 @@ impl<'a> Lexer<'a> {
                 continue;
             }
             if self.state == State::Body {
-                let operator = [
-                    ("<=", TokenKind::Le),
-                    (">=", TokenKind::Ge),
-                    ("=", TokenKind::Eq),
-                    (">", TokenKind::Gt),
-                    ("<", TokenKind::Lt),
-                    ("[", TokenKind::LBrack),
-                    ("]", TokenKind::RBrack),
-                    (",", TokenKind::Comma),
-                ]
-                .into_iter()
-                .find(|(text, _)| rest.starts_with(text));
+                let second = rest.as_bytes().get(1).copied();
+                let operator = match (c, second) {
+                    ('<', Some(b'=')) => Some(("<=", TokenKind::Le)),
+                    ('>', Some(b'=')) => Some((">=", TokenKind::Ge)),
+                    ('=', _) => Some(("=", TokenKind::Eq)),
+                    ('>', _) => Some((">", TokenKind::Gt)),
+                    ('<', _) => Some(("<", TokenKind::Lt)),
+                    ('[', _) => Some(("[", TokenKind::LBrack)),
+                    (']', _) => Some(("]", TokenKind::RBrack)),
+                    (',', _) => Some((",", TokenKind::Comma)),
+                    _ => None,
+                };
                 if let Some((text, kind)) = operator {
                     self.advance(text.len());
                     return Ok(Some(Token {
                         kind,
-                        text: text.into(),
+                        text: Cow::Borrowed(text),
                         ..start
                     }));
                 }
@@ -333,7 +349,7 @@ impl<'a> Lexer<'a> {
                     self.push(State::Body);
                     return Ok(Some(Token {
                         kind: TokenKind::LParen,
-                        text: "(".into(),
+                        text: Cow::Borrowed("("),
                         ..start
                     }));
                 }
@@ -342,7 +358,7 @@ impl<'a> Lexer<'a> {
                     self.pop()?;
                     return Ok(Some(Token {
                         kind: TokenKind::RParen,
-                        text: ")".into(),
+                        text: Cow::Borrowed(")"),
                         ..start
                     }));
                 }
@@ -364,26 +380,36 @@ impl<'a> Lexer<'a> {
                 }
                 c if decimal_digit(c).is_some() => {
                     let (length, number) = scan_number(rest);
-                    let text = rest[..length].to_owned();
+                    let text = &rest[..length];
                     self.advance(length);
                     return Ok(Some(Token {
                         kind: TokenKind::Number,
-                        text,
+                        text: Cow::Borrowed(text),
                         number: Some(number),
                         ..start
                     }));
                 }
                 c if c.is_ascii_alphabetic() || c == '_' || c == '.' => {
-                    let length = rest
-                        .char_indices()
-                        .skip(1)
-                        .find(|&(_, c)| !(is_word_char(c) || c == '.' || c == '-'))
-                        .map_or(rest.len(), |(index, _)| index);
+                    let is_name_byte =
+                        |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+                    let ascii = 1 + rest.as_bytes()[1..]
+                        .iter()
+                        .take_while(|b| is_name_byte(b))
+                        .count();
+                    let length = if rest.as_bytes().get(ascii).is_some_and(|b| !b.is_ascii()) {
+                        // A non-ASCII character: Python's `\w` may still match it.
+                        rest.char_indices()
+                            .skip(1)
+                            .find(|&(_, c)| !(is_word_char(c) || c == '.' || c == '-'))
+                            .map_or(rest.len(), |(index, _)| index)
+                    } else {
+                        ascii
+                    };
                     let word = &rest[..length];
                     self.advance(length);
                     return Ok(Some(Token {
                         kind: keyword(word).unwrap_or(TokenKind::Var),
-                        text: word.to_owned(),
+                        text: Cow::Borrowed(word),
                         ..start
                     }));
                 }
@@ -392,7 +418,7 @@ impl<'a> Lexer<'a> {
                     self.push(State::Recipe);
                     return Ok(Some(Token {
                         kind: TokenKind::RecipeBegin,
-                        text: "@begin".into(),
+                        text: Cow::Borrowed("@begin"),
                         ..start
                     }));
                 }
@@ -403,7 +429,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// `'random(N)'`. IM reads only a single digit N; more digits make its lexer fail.
-    fn random(&mut self, start: Token) -> Result<Option<Token>, RadlError> {
+    fn random(&mut self, start: Token<'a>) -> Result<Option<Token<'a>>, RadlError> {
         let rest = self.rest();
         let Some(inner) = rest.strip_prefix("'random(") else {
             return Ok(None);
@@ -426,11 +452,11 @@ impl<'a> Lexer<'a> {
         }
         let value = decimal_digit(last_char).unwrap_or(0);
         let length = "'random(".len() + after + ")'".len();
-        let text = rest[..length].to_owned();
+        let text = &rest[..length];
         self.advance(length);
         Ok(Some(Token {
             kind: TokenKind::Random,
-            text,
+            text: Cow::Borrowed(text),
             number: Some(Number::from(i64::from(value))),
             ..start
         }))
@@ -439,13 +465,18 @@ impl<'a> Lexer<'a> {
 
 /// IM's string rule `'([^\\']|\\.)*'`: returns the length in bytes and the value with
 /// `\'` unescaped (other backslashes stay). `None` if the rule does not match.
-fn scan_string(text: &str) -> Option<(usize, String)> {
+fn scan_string(text: &str) -> Option<(usize, Cow<'_, str>)> {
     let mut chars = text.char_indices().skip(1);
     while let Some((index, c)) = chars.next() {
         match c {
             '\'' => {
                 let body = &text[1..index];
-                return Some((index + 1, body.replace("\\'", "'")));
+                let value = if body.contains("\\'") {
+                    Cow::Owned(body.replace("\\'", "'"))
+                } else {
+                    Cow::Borrowed(body)
+                };
+                return Some((index + 1, value));
             }
             '\\' => match chars.next() {
                 Some((_, next)) if next != '\n' => {}
@@ -459,6 +490,16 @@ fn scan_string(text: &str) -> Option<(usize, String)> {
 
 /// IM's number rule `\d+\.?\d*` (Unicode digits): an int, or a float with a dot.
 fn scan_number(text: &str) -> (usize, Number) {
+    let bytes = text.as_bytes();
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    let next = bytes.get(digits).copied();
+    if digits <= 18 && next != Some(b'.') && next.is_none_or(|b| b.is_ascii()) {
+        // The common case: a short run of ASCII digits.
+        return (
+            digits,
+            Number::from(text[..digits].parse::<i64>().unwrap_or(0)),
+        );
+    }
     let mut digits = String::new();
     let mut length = 0;
     let mut seen_dot = false;
@@ -480,8 +521,10 @@ fn scan_number(text: &str) -> (usize, Number) {
             digits
         };
         Number::Float(normalized.parse().unwrap_or(f64::INFINITY))
+    } else if digits.len() <= 18 {
+        Number::from(digits.parse::<i64>().unwrap_or(0))
     } else {
-        Number::Int(digits.parse().unwrap_or_default())
+        Number::int(digits.parse().unwrap_or_default())
     };
     (length, number)
 }
@@ -513,7 +556,10 @@ mod tests {
         let mut lexer = Lexer::new(data);
         let _ = lexer.next_token();
         let token = lexer.next_token().ok().flatten();
-        assert_eq!(token.map(|t| t.text), Some("a'b\\n".to_owned()));
+        assert_eq!(
+            token.map(|t| t.text.into_owned()),
+            Some("a'b\\n".to_owned())
+        );
     }
 
     #[test]

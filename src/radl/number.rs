@@ -16,8 +16,10 @@ use super::pytext::repr_float;
 /// A numeric RADL value with Python's semantics.
 #[derive(Debug, Clone)]
 pub enum Number {
-    /// A Python `int` (unbounded; the lexer never produces a sign).
-    Int(BigInt),
+    /// A Python `int` that fits in 64 bits (the lexer never produces a sign).
+    Int(i64),
+    /// Any other Python `int` (never one that fits in an `i64`: see [`Number::int`]).
+    BigInt(Box<BigInt>),
     /// A Python `float`.
     Float(f64),
     /// A Python `bool`, which only RADL-JSON can produce; it compares as 0 or 1.
@@ -30,11 +32,19 @@ pub struct NumberError(pub String);
 
 impl From<i64> for Number {
     fn from(value: i64) -> Self {
-        Number::Int(BigInt::from(value))
+        Number::Int(value)
     }
 }
 
 impl Number {
+    /// A Python `int` of any size.
+    pub fn int(value: BigInt) -> Self {
+        match value.to_i64() {
+            Some(small) => Number::Int(small),
+            None => Number::BigInt(Box::new(value)),
+        }
+    }
+
     /// Whether Python sees an `int` (bools included, as `isinstance(x, int)` does).
     pub fn is_int(&self) -> bool {
         !matches!(self, Number::Float(_))
@@ -43,7 +53,8 @@ impl Number {
     /// Python truthiness: zero is false.
     pub fn is_truthy(&self) -> bool {
         match self {
-            Number::Int(value) => !value.is_zero(),
+            Number::Int(value) => *value != 0,
+            Number::BigInt(value) => !value.is_zero(),
             Number::Float(value) => *value != 0.0,
             Number::Bool(value) => *value,
         }
@@ -52,7 +63,8 @@ impl Number {
     /// The value as an `i64`, when it is an integer that fits.
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            Number::Int(value) => value.to_i64(),
+            Number::Int(value) => Some(*value),
+            Number::BigInt(value) => value.to_i64(),
             Number::Bool(value) => Some(i64::from(*value)),
             Number::Float(_) => None,
         }
@@ -61,7 +73,8 @@ impl Number {
     /// The value as an `f64` (Python's `float(x)`), failing as Python does for huge ints.
     pub fn to_f64(&self) -> Result<f64, NumberError> {
         match self {
-            Number::Int(value) => int_to_f64(value),
+            Number::Int(value) => Ok(*value as f64),
+            Number::BigInt(value) => int_to_f64(value),
             Number::Float(value) => Ok(*value),
             Number::Bool(value) => Ok(f64::from(u8::from(*value))),
         }
@@ -69,7 +82,8 @@ impl Number {
 
     fn as_int(&self) -> Option<BigInt> {
         match self {
-            Number::Int(value) => Some(value.clone()),
+            Number::Int(value) => Some(BigInt::from(*value)),
+            Number::BigInt(value) => Some((**value).clone()),
             Number::Bool(value) => Some(BigInt::from(u8::from(*value))),
             Number::Float(_) => None,
         }
@@ -79,7 +93,14 @@ impl Number {
     pub fn times(&self, factor: u64) -> Number {
         match self {
             Number::Float(value) => Number::Float(value * factor as f64),
-            other => Number::Int(other.as_int().unwrap_or_default() * BigInt::from(factor)),
+            Number::Int(value) => match i64::try_from(factor)
+                .ok()
+                .and_then(|f| value.checked_mul(f))
+            {
+                Some(product) => Number::Int(product),
+                None => Number::int(BigInt::from(*value) * BigInt::from(factor)),
+            },
+            other => Number::int(other.as_int().unwrap_or_default() * BigInt::from(factor)),
         }
     }
 
@@ -94,8 +115,11 @@ impl Number {
         let ratio = product / unit_factor(to_unit) as f64;
         if self.is_int() {
             let rounded = ratio.round_ties_even();
+            if rounded.abs() < 9.0e18 {
+                return Ok(Number::Int(rounded as i64));
+            }
             BigInt::from_f64(rounded)
-                .map(Number::Int)
+                .map(Number::int)
                 .ok_or_else(|| NumberError("cannot convert float infinity to integer".into()))
         } else {
             Ok(Number::Float(ratio))
@@ -109,6 +133,12 @@ impl Number {
 
     /// Python's ordering between numbers; `None` when a NaN is involved.
     pub fn py_cmp(&self, other: &Number) -> Option<Ordering> {
+        if let (Number::Int(left), Number::Int(right)) = (self, other) {
+            return Some(left.cmp(right));
+        }
+        if let (Number::BigInt(left), Number::BigInt(right)) = (self, other) {
+            return Some(left.cmp(right));
+        }
         match (self.as_int(), other.as_int()) {
             (Some(left), Some(right)) => Some(left.cmp(&right)),
             (Some(left), None) => compare_int_float(&left, other.to_f64().ok()?),
@@ -122,7 +152,8 @@ impl Number {
     /// Whether the number is negative (`x < 0` in Python).
     pub fn is_negative(&self) -> bool {
         match self {
-            Number::Int(value) => value.is_negative(),
+            Number::Int(value) => *value < 0,
+            Number::BigInt(value) => value.is_negative(),
             Number::Float(value) => *value < 0.0,
             Number::Bool(_) => false,
         }
@@ -149,6 +180,7 @@ impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Number::Int(value) => write!(f, "{value}"),
+            Number::BigInt(value) => write!(f, "{value}"),
             Number::Float(value) => f.write_str(&repr_float(*value)),
             Number::Bool(value) => f.write_str(if *value { "True" } else { "False" }),
         }
@@ -160,6 +192,7 @@ impl PartialEq for Number {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a == b,
+            (Number::BigInt(a), Number::BigInt(b)) => a == b,
             (Number::Float(a), Number::Float(b)) => a.to_bits() == b.to_bits() || a == b,
             (Number::Bool(a), Number::Bool(b)) => a == b,
             _ => false,
@@ -256,7 +289,7 @@ mod tests {
 
     #[test]
     fn huge_ints_refuse_float_conversion() {
-        let huge = Number::Int(BigInt::from(10).pow(400));
+        let huge = Number::int(BigInt::from(10).pow(400));
         assert_eq!(
             huge.convert("k", ""),
             Err(NumberError("int too large to convert to float".into()))

@@ -55,17 +55,17 @@ pub fn parse_with_rng(text: &str, rng: &mut impl Rng) -> Result<Radl, RadlError>
 
 struct Parser<'a, R: Rng> {
     lexer: Lexer<'a>,
-    peeked: Option<Option<Token>>,
+    peeked: Option<Option<Token<'a>>>,
     rng: &'a mut R,
     depth: usize,
 }
 
-fn location(token: &Token) -> Location {
+fn location(token: &Token<'_>) -> Location {
     Location::at(token.im_line, token.position)
 }
 
-impl<R: Rng> Parser<'_, R> {
-    fn peek(&mut self) -> Result<Option<&Token>, RadlError> {
+impl<'a, R: Rng> Parser<'a, R> {
+    fn peek(&mut self) -> Result<Option<&Token<'a>>, RadlError> {
         if self.peeked.is_none() {
             let token = self.lexer.next_token()?;
             self.peeked = Some(token);
@@ -77,7 +77,7 @@ impl<R: Rng> Parser<'_, R> {
         Ok(self.peek()?.map(|t| t.kind))
     }
 
-    fn bump(&mut self) -> Result<Option<Token>, RadlError> {
+    fn bump(&mut self) -> Result<Option<Token<'a>>, RadlError> {
         self.peek()?;
         Ok(self.peeked.take().flatten())
     }
@@ -101,7 +101,7 @@ impl<R: Rng> Parser<'_, R> {
             .expecting(expected)
     }
 
-    fn expect(&mut self, kind: TokenKind, expected: &str) -> Result<Token, RadlError> {
+    fn expect(&mut self, kind: TokenKind, expected: &str) -> Result<Token<'a>, RadlError> {
         if self.peek_kind()? == Some(kind) {
             if let Some(token) = self.bump()? {
                 return Ok(token);
@@ -110,7 +110,7 @@ impl<R: Rng> Parser<'_, R> {
         Err(self.unexpected(expected))
     }
 
-    fn expect_kind(&mut self, kind: TokenKind) -> Result<Token, RadlError> {
+    fn expect_kind(&mut self, kind: TokenKind) -> Result<Token<'a>, RadlError> {
         self.expect(kind, kind.describe())
     }
 
@@ -124,7 +124,7 @@ impl<R: Rng> Parser<'_, R> {
         }
     }
 
-    fn open(&mut self) -> Result<Token, RadlError> {
+    fn open(&mut self) -> Result<Token<'a>, RadlError> {
         let token = self.expect_kind(TokenKind::LParen)?;
         self.depth += 1;
         if self.depth > MAX_NESTING {
@@ -138,7 +138,7 @@ impl<R: Rng> Parser<'_, R> {
         Ok(token)
     }
 
-    fn close(&mut self, expected: &str) -> Result<Token, RadlError> {
+    fn close(&mut self, expected: &str) -> Result<Token<'a>, RadlError> {
         let token = self.expect(TokenKind::RParen, expected)?;
         self.depth = self.depth.saturating_sub(1);
         Ok(token)
@@ -169,13 +169,13 @@ impl<R: Rng> Parser<'_, R> {
         Ok(radl)
     }
 
-    fn name(&mut self, what: &str) -> Result<Token, RadlError> {
+    fn name(&mut self, what: &str) -> Result<Token<'a>, RadlError> {
         self.expect(TokenKind::Var, what)
     }
 
     fn description(&mut self) -> Result<Description, RadlError> {
         let keyword = self.expect_kind(TokenKind::Description)?;
-        let id = self.name("a description name")?.text;
+        let id = self.name("a description name")?.text.into_owned();
         if self.peek_kind()? == Some(TokenKind::LParen) {
             let features = self.group()?;
             return Ok(Description {
@@ -204,7 +204,7 @@ impl<R: Rng> Parser<'_, R> {
         let at = location(&keyword);
         match kind {
             TokenKind::Network | TokenKind::System => {
-                let id = self.name("a name")?.text;
+                let id = self.name("a name")?.text.into_owned();
                 let reference = self.peek_kind()? != Some(TokenKind::LParen);
                 let features = if reference {
                     self.end_of_sentence(&[], &format!("'(' or {SENTENCE_EXPECTED}"))?;
@@ -229,7 +229,7 @@ impl<R: Rng> Parser<'_, R> {
                 })
             }
             TokenKind::Ansible => {
-                let id = self.name("a name")?.text;
+                let id = self.name("a name")?.text.into_owned();
                 let features = self.group()?;
                 Ok(Aspect::Ansible(Ansible {
                     id,
@@ -239,10 +239,10 @@ impl<R: Rng> Parser<'_, R> {
             }
             TokenKind::Configure => self.configure(at).map(Aspect::Configure),
             TokenKind::Deploy => {
-                let system = self.name("a system name")?.text;
+                let system = self.name("a system name")?.text.into_owned();
                 let count = self.expect(TokenKind::Number, "the number of VMs")?;
                 let cloud = if self.peek_kind()? == Some(TokenKind::Var) {
-                    self.bump()?.map(|t| t.text)
+                    self.bump()?.map(|t| t.text.into_owned())
                 } else {
                     None
                 };
@@ -264,7 +264,7 @@ impl<R: Rng> Parser<'_, R> {
     }
 
     fn configure(&mut self, at: Location) -> Result<Configure, RadlError> {
-        let name = self.name("a name")?.text;
+        let name = self.name("a name")?.text.into_owned();
         if self.peek_kind()? != Some(TokenKind::LParen) {
             self.end_of_sentence(&[], &format!("'(' or {SENTENCE_EXPECTED}"))?;
             return Ok(Configure {
@@ -314,10 +314,10 @@ impl<R: Rng> Parser<'_, R> {
         let mut options = IndexMap::new();
         while self.peek_kind()? == Some(TokenKind::Option) {
             let keyword = self.bump()?.ok_or_else(|| self.unexpected("'option'"))?;
-            let prop = self.name("an option name")?.text;
+            let prop = self.name("an option name")?.text.into_owned();
             let operator = self.comparator()?;
             let value = match self.peek_kind()? {
-                Some(TokenKind::Str) => self.bump()?.map(|t| Value::Str(t.text)),
+                Some(TokenKind::Str) => self.bump()?.map(|t| Value::Str(t.text.into_owned())),
                 Some(TokenKind::Number) => self.bump()?.and_then(|t| t.number).map(Value::Num),
                 _ => None,
             };
@@ -331,9 +331,9 @@ impl<R: Rng> Parser<'_, R> {
         let mut items = IndexMap::new();
         while self.peek_kind()? == Some(TokenKind::System) {
             let keyword = self.bump()?.ok_or_else(|| self.unexpected("'system'"))?;
-            let system = self.name("a system name")?.text;
+            let system = self.name("a system name")?.text.into_owned();
             self.expect_kind(TokenKind::Configure)?;
-            let configure = self.name("a configure name")?.text;
+            let configure = self.name("a configure name")?.text.into_owned();
             let mut step = Number::from(0);
             let mut tool = None;
             match self.peek_kind()? {
@@ -344,7 +344,7 @@ impl<R: Rng> Parser<'_, R> {
                 }
                 Some(TokenKind::With) => {
                     self.bump()?;
-                    tool = Some(self.name("a contextualization tool")?.text);
+                    tool = Some(self.name("a contextualization tool")?.text.into_owned());
                 }
                 _ => {}
             }
@@ -425,7 +425,11 @@ impl<R: Rng> Parser<'_, R> {
             let group = self.group()?;
             return Ok(Item::Plain(Feature {
                 location: at,
-                ..Feature::new(prop.text, Operator::Contains, Value::Group(Box::new(group)))
+                ..Feature::new(
+                    prop.text.into_owned(),
+                    Operator::Contains,
+                    Value::Group(Box::new(group)),
+                )
             }));
         }
         let operator = match self.peek_kind()? {
@@ -436,7 +440,11 @@ impl<R: Rng> Parser<'_, R> {
         };
         let mut unit = String::new();
         let value = match self.peek_kind()? {
-            Some(TokenKind::Str) => Value::Str(self.bump()?.map(|t| t.text).unwrap_or_default()),
+            Some(TokenKind::Str) => Value::Str(
+                self.bump()?
+                    .map(|t| t.text.into_owned())
+                    .unwrap_or_default(),
+            ),
             Some(TokenKind::Random) => {
                 let length = self
                     .bump()?
@@ -451,7 +459,10 @@ impl<R: Rng> Parser<'_, R> {
                     .and_then(|t| t.number)
                     .unwrap_or_else(|| Number::from(0));
                 if self.peek_kind()? == Some(TokenKind::Var) {
-                    unit = self.bump()?.map(|t| t.text).unwrap_or_default();
+                    unit = self
+                        .bump()?
+                        .map(|t| t.text.into_owned())
+                        .unwrap_or_default();
                 }
                 Value::Num(number)
             }
@@ -459,7 +470,7 @@ impl<R: Rng> Parser<'_, R> {
             _ => return Err(self.unexpected("a quoted string, a number, a list or 'random(N)'")),
         };
         Ok(Item::Plain(Feature {
-            prop: prop.text,
+            prop: prop.text.into_owned(),
             operator,
             value,
             unit,
@@ -473,14 +484,21 @@ impl<R: Rng> Parser<'_, R> {
         self.expect_kind(TokenKind::LBrack)?;
         let mut items = Vec::new();
         if self.peek_kind()? == Some(TokenKind::Str) {
-            let first = self.bump()?.map(|t| t.text).unwrap_or_default();
+            let first = self
+                .bump()?
+                .map(|t| t.text.into_owned())
+                .unwrap_or_default();
             if !first.is_empty() {
                 items.push(first);
             }
         }
         while self.peek_kind()? == Some(TokenKind::Comma) {
             self.bump()?;
-            items.push(self.expect(TokenKind::Str, "a quoted string")?.text);
+            items.push(
+                self.expect(TokenKind::Str, "a quoted string")?
+                    .text
+                    .into_owned(),
+            );
         }
         self.expect(TokenKind::RBrack, "',' or ']'")?;
         Ok(items)

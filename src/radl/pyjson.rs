@@ -208,7 +208,10 @@ impl Reader<'_> {
         let number = if is_float {
             Number::Float(text.parse().unwrap_or(f64::NAN))
         } else {
-            Number::Int(text.parse::<BigInt>().unwrap_or_default())
+            match text.parse::<i64>() {
+                Ok(small) => Number::Int(small),
+                Err(_) => Number::int(text.parse::<BigInt>().unwrap_or_default()),
+            }
         };
         Some(Json::Num(number))
     }

@@ -69,7 +69,11 @@ pub fn decimal_digit(c: char) -> Option<u32> {
 /// Rust's `is_alphanumeric` is a close approximation of Python's `str.isalnum`; the two
 /// differ only on a few combining marks that Unicode calls alphabetic.
 pub fn is_word_char(c: char) -> bool {
-    c == '_' || c.is_alphanumeric()
+    if c.is_ascii() {
+        c == '_' || c.is_ascii_alphanumeric()
+    } else {
+        c.is_alphanumeric()
+    }
 }
 
 /// Python's `str.isspace()`, used by `str.strip()`.
@@ -139,6 +143,9 @@ pub fn repr_str_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 /// Python's `int(text)` for a `str`: surrounding whitespace, an optional sign, Unicode
 /// decimal digits, single underscores between digits. `None` where Python raises.
 pub fn parse_python_int(text: &str) -> Option<BigInt> {
+    if !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse::<i64>().ok().map(BigInt::from);
+    }
     let trimmed = text.trim_matches(is_python_space);
     let (negative, body) = match trimmed.chars().next() {
         Some('-') => (true, &trimmed[1..]),
