@@ -8,7 +8,7 @@
 use super::ast::{Feature, Operator, System, Value};
 use super::error::Location;
 use super::features::{Features, NameKey, Slot};
-use super::json::{features_entries, write_json};
+use super::json_write::{features_entries, write_json};
 use super::number::Number;
 use super::pyjson::Json;
 

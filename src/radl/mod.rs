@@ -20,7 +20,7 @@
 //! # Layout
 //!
 //! - [`lexer`], [`parser`]: RADL text → [`Radl`] ([`parse`]).
-//! - [`json`], [`pyjson`]: RADL-JSON ↔ [`Radl`] ([`parse_json`], [`Radl::to_json`]).
+//! - [`json`], [`json_write`], [`pyjson`]: RADL-JSON ↔ [`Radl`] ([`parse_json`], [`Radl::to_json`]).
 //! - [`ast`], [`features`], [`document`]: the model and IM's storage rules.
 //! - [`printer`]: [`Radl::to_text`], IM's canonical text.
 //! - [`check`]: [`Radl::check`], IM's validation.
@@ -35,6 +35,7 @@ pub mod document;
 pub mod error;
 pub mod features;
 pub mod json;
+pub mod json_write;
 pub mod lexer;
 pub mod merge;
 pub mod number;
