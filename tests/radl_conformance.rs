@@ -361,6 +361,7 @@ fn unknown_references_are_refused_as_im_refuses_them() {
     let mut merged = stored.clone();
     merge::update_stored(&mut merged, &request).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(merged.deploys.len(), 1);
+    assert_eq!(merged.deploys[0].vm_count(), Some(1));
     assert_eq!(merged.systems.len(), 2);
     let wn = merge::vm_radl(&request, "wn").unwrap_or_default();
     assert_eq!(wn.networks.len(), 1);

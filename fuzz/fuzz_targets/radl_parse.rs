@@ -25,6 +25,23 @@ fn exercise(doc: &radl::Radl) {
     if let Ok(again) = radl::parse_json(&json) {
         let _ = again.to_json();
     }
+    // The merges IM performs on add, alter and reconfigure, with the document as both
+    // the stored one and the request.
+    let mut request = doc.clone();
+    let _ = radl::merge::resolve_references(&mut request, doc, &[("n".into(), "cloud".into())]);
+    let mut stored = doc.clone();
+    let _ = radl::merge::update_stored(&mut stored, &request);
+    let _ = radl::merge::reconfigure(&mut stored, doc);
+    if let Some(system) = doc.systems.first() {
+        if let Some(mut vm) = radl::merge::new_vm(doc, &system.name) {
+            if let Some(vm_system) = vm.systems.first_mut() {
+                radl::merge::dummy_launch(vm_system);
+                radl::merge::refresh_vm(vm_system, "running", 3, radl::merge::DEFAULT_VM_NAME);
+                let _ = radl::merge::dummy_alter(vm_system, doc);
+            }
+            let _ = (vm.to_text(), vm.to_json(), vm.to_vm_info_text());
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

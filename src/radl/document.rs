@@ -129,6 +129,22 @@ impl Radl {
     }
 }
 
+impl super::ast::Deploy {
+    /// The number of VMs to launch, when it is a non-negative integer (IM also reads
+    /// floats here; `check()` only refuses negatives).
+    pub fn vm_count(&self) -> Option<u64> {
+        self.count.as_i64().and_then(|n| u64::try_from(n).ok())
+    }
+}
+
+impl Configure {
+    /// `configure name ()`: defined without a recipe, which disables contextualization
+    /// for the system of that name.
+    pub fn is_empty(&self) -> bool {
+        !self.reference && self.recipe.is_none()
+    }
+}
+
 impl Contextualize {
     /// Merges another block into this one (IM's `contextualize.update`): the larger max
     /// time wins, items and options are added or replaced by key.

@@ -51,6 +51,19 @@ impl Radl {
     }
 }
 
+impl Radl {
+    /// The RADL-JSON IM returns for a VM (`GET …/vms/{vm}` as JSON, inside `{"radl": …}`):
+    /// only the networks and the systems.
+    pub fn to_vm_info_json(&self) -> String {
+        Radl {
+            networks: self.networks.clone(),
+            systems: self.systems.clone(),
+            ..Radl::default()
+        }
+        .to_json()
+    }
+}
+
 /// A stable stand-in for the Python object id IM prints as a description's `id`.
 fn object_id(text: &str) -> i64 {
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
