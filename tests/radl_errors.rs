@@ -107,6 +107,28 @@ fn semantic_errors_while_reading() {
 }
 
 #[test]
+fn a_group_is_built_only_after_the_token_that_follows_it_is_read() {
+    // IM's LALR parser reduces a sentence with one token of lookahead: a syntax error
+    // (or a lexer failure) right after a group wins over a conflict inside it.
+    assert_eq!(
+        error("system s (x='a' and x='b') foo").to_string(),
+        "Line 1: Parse error in: LexToken(VAR,'foo',1,27)"
+    );
+    assert_eq!(
+        error("system s (x='a' and x='b') )").to_string(),
+        "pop from empty list"
+    );
+    assert_eq!(
+        error("system s (x='a' and x='b')").to_string(),
+        "Line 1: Conflict adding `x = 'b'` because `x = 'a'` is already set and conflict is error"
+    );
+    assert_eq!(
+        error("system s ( a contains (x='a' and x='b') ) foo").to_string(),
+        "Line 1: Conflict adding `x = 'b'` because `x = 'a'` is already set and conflict is error"
+    );
+}
+
+#[test]
 fn check_errors_carry_im_lines_and_real_positions() {
     let e = error("network x (\n  outbound = 'maybe' )");
     assert_eq!(

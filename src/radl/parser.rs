@@ -53,6 +53,17 @@ pub fn parse_with_rng(text: &str, rng: &mut impl Rng) -> Result<Radl, RadlError>
     parser.document()
 }
 
+/// Where a `( features )` group stands, which decides what may follow it.
+#[derive(Clone, Copy)]
+enum GroupContext {
+    /// A network, system or ansible sentence: another sentence or the end.
+    Sentence,
+    /// A description: another description, a sentence (not the end).
+    Description,
+    /// A `contains` or `soft` group: `and` or `)`.
+    Nested,
+}
+
 struct Parser<'a, R: Rng> {
     lexer: Lexer<'a>,
     peeked: Option<Option<Token<'a>>>,
@@ -156,6 +167,8 @@ impl<'a, R: Rng> Parser<'a, R> {
                 None if sentences > 0 => break,
                 Some(kind) if SENTENCE_STARTS.contains(&kind) => {
                     let aspect = self.sentence(kind)?;
+                    // IM adds a sentence once the next token shows it is complete.
+                    self.end_of_sentence(&[], SENTENCE_EXPECTED)?;
                     add_aspect(&mut radl, aspect)?;
                     sentences += 1;
                 }
@@ -177,7 +190,7 @@ impl<'a, R: Rng> Parser<'a, R> {
         let keyword = self.expect_kind(TokenKind::Description)?;
         let id = self.name("a description name")?.text.into_owned();
         if self.peek_kind()? == Some(TokenKind::LParen) {
-            let features = self.group()?;
+            let features = self.group(GroupContext::Description)?;
             return Ok(Description {
                 id,
                 reference: false,
@@ -210,7 +223,7 @@ impl<'a, R: Rng> Parser<'a, R> {
                     self.end_of_sentence(&[], &format!("'(' or {SENTENCE_EXPECTED}"))?;
                     Features::default()
                 } else {
-                    self.group()?
+                    self.group(GroupContext::Sentence)?
                 };
                 Ok(if kind == TokenKind::Network {
                     Aspect::Network(Network {
@@ -230,7 +243,7 @@ impl<'a, R: Rng> Parser<'a, R> {
             }
             TokenKind::Ansible => {
                 let id = self.name("a name")?.text.into_owned();
-                let features = self.group()?;
+                let features = self.group(GroupContext::Sentence)?;
                 Ok(Aspect::Ansible(Ansible {
                     id,
                     features,
@@ -384,11 +397,23 @@ impl<'a, R: Rng> Parser<'a, R> {
         Ok(operator)
     }
 
-    /// `( features )`: the group is built (and may fail) when its `)` is read.
-    fn group(&mut self) -> Result<Features, RadlError> {
+    /// `( features )`. IM's parser builds the group (which may fail) only once it has
+    /// read the token after `)` and found it valid there, so we do the same.
+    fn group(&mut self, context: GroupContext) -> Result<Features, RadlError> {
         self.open()?;
         let items = self.feature_list()?;
         self.close("'and' or ')'")?;
+        match context {
+            GroupContext::Sentence => self.end_of_sentence(&[], SENTENCE_EXPECTED)?,
+            GroupContext::Description => {
+                self.end_of_sentence(&[TokenKind::Description], SENTENCE_EXPECTED)?
+            }
+            GroupContext::Nested => {
+                if !matches!(self.peek_kind()?, Some(TokenKind::And | TokenKind::RParen)) {
+                    return Err(self.unexpected("'and' or ')'"));
+                }
+            }
+        }
         Features::from_items(items)
     }
 
@@ -411,7 +436,7 @@ impl<'a, R: Rng> Parser<'a, R> {
         if self.peek_kind()? == Some(TokenKind::Soft) {
             let keyword = self.bump()?.ok_or_else(|| self.unexpected("'soft'"))?;
             let weight = self.expect(TokenKind::Number, "the soft weight")?;
-            let features = self.group()?;
+            let features = self.group(GroupContext::Nested)?;
             return Ok(Item::Soft(Soft {
                 weight: weight.number.unwrap_or_else(|| Number::from(0)),
                 features,
@@ -422,7 +447,7 @@ impl<'a, R: Rng> Parser<'a, R> {
         let at = location(&prop);
         if self.peek_kind()? == Some(TokenKind::Contains) {
             self.bump()?;
-            let group = self.group()?;
+            let group = self.group(GroupContext::Nested)?;
             return Ok(Item::Plain(Feature {
                 location: at,
                 ..Feature::new(

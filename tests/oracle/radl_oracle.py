@@ -13,12 +13,16 @@ and the edge cases below) it runs `infralog radl fmt` (text and --json) and
   * check: both pass, or both fail with the same message (YAML reasons compared by
     prefix only: PyYAML's wording cannot be reproduced).
 
+It also mutates the corpus documents (a fixed seed, RADL_ORACLE_MUTATIONS of them,
+default 300) and compares how both read the mutants.
+
 Usage: radl_oracle.py INFRALOG_BINARY SHARED_DIR. Prints one line per disagreement and a
 summary line `N passed, M failed`; exits 1 on any disagreement.
 """
 import glob
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -147,6 +151,39 @@ EDGE_CASES = [
     "system ñ ( é = 'ü' and x٣ = ٣ )",
     "system s ( a = 'x' ) extra",
     "network n ( a = 1 ) )",
+    "contextualize 5 ()",
+    "system s ( x = 'a' 'it\\'s' )",
+    "system é ( x = 1 2 )",
+    "configure c @begin",
+    "system s (\n@begin\nabc\n@end\n)",
+    "contextualize ( option a = 'random(5)' )",
+    "system s ()\ndeploy s 1.0",
+    "system s ( x = 1 and y = 2 ) ) ",
+    "system s ( x = '#not a comment' and y = 'b' # comment with ' quote\n)",
+    "system s (\r\n\tx = 1\r\n)\r\n",
+    "network n (outbound = 'yes')\nsystem s (net_interface.0.connection = 'n')\ndeploy s 1 cloud\n"
+    "contextualize 10 (system s configure s step 1)\nconfigure s (\n@begin\n- x\n@end\n)",
+    "system s ( disk.0.applications contains (name = 'a') and disk.0.applications contains (name = 'a' and version = '1') and disk.0.applications contains (name = 'a' and version = '2') )",
+    "system s ( a = 'x' and soft 5 ( a = 'y' ) )",
+    "system s ( cpu.count >= 1.5 and cpu.count <= 1 )",
+    "system s ( cpu.count >= 1 and cpu.count <= 1.5 and cpu.count = 1.2 )",
+    "system s ( memory.size = 1 and memory.size = 1000 B and memory.size = 1k )",
+    "network n ( outbound = 'no' )\nnetwork n2 ( outbound = 'yes' and outports = '8080/udp-80/udp' )",
+    "ansible a (host = 'h' and credentials.username = 'u' and credentials.private_key = 'k')\nansible a (host = 'h')",
+    "system s ( x = 'a\\\\' and y = 'b\\z' )",
+    "description d ( a = 1 and b = 'x' )\nnetwork n ()",
+    "system s (x='a' and x='b') foo",
+    "system s (x='a' and x='b') )",
+    "network m () network n (x='a' and x='b') foo",
+    "system s ( a contains (x='a' and x='b') ) foo",
+    "system s ( a contains (x='a' and x='b') foo )",
+    "system s ( soft 1 (x=1 and x=2) and y = 'random(12)' )",
+    "network n () network n () )",
+    "configure c ()\nconfigure c () foo",
+    "configure c (\n@begin\na: 'x\r y'\n@end\n)",
+    "configure c (\n@begin\n- when: x != \"2.19.1\n0\"\n@end\n)",
+    "configure c (\n@begin\na:\n  - \"x\n y\"\n@end\n)",
+    "configure c (\n@begin\na: b\tc\n@end\n)",
 ]
 
 JSON_CASES = [
@@ -213,7 +250,8 @@ def same_message(ours, theirs):
 
 
 def compare(binary, name, path, is_json, failures):
-    with open(path, encoding="utf-8") as handle:
+    # newline="": the bytes as IM's server gets them (no universal-newline translation).
+    with open(path, encoding="utf-8", newline="") as handle:
         text = handle.read()
     if text == "":
         return
@@ -262,6 +300,33 @@ def compare(binary, name, path, is_json, failures):
         failures.append("%s: check differs: IM %r, infralog %r" % (name, check_error, ours))
 
 
+PIECES = ["(", ")", " and ", "'", "\\'", "=", ">=", "<", "[", "]", ",", "\n", "#", "-", "\"", "1", "1.5",
+          "512m", " system x ", " network n ", " deploy x 1 ", "contains", "soft 1 (", "@begin\n", "\n@end\n",
+          "'random(3)'", "configure", "contextualize (", "option o = 'v'", "description d", "é", "\t", "\r"]
+
+
+def mutants(texts, count):
+    """Deterministic mutants: a few deletions, insertions and swaps in corpus documents."""
+    generator = random.Random(int(os.environ.get("RADL_ORACLE_SEED", "20261122")))
+    out = []
+    for index in range(count):
+        text = generator.choice(texts)
+        for _ in range(generator.randint(1, 3)):
+            position = generator.randint(0, len(text))
+            action = generator.random()
+            if action < 0.4:
+                text = text[:position] + text[position + generator.randint(1, 8):]
+            elif action < 0.8:
+                text = text[:position] + generator.choice(PIECES) + text[position:]
+            else:
+                other = generator.randint(0, len(text))
+                a, b = sorted((position, other))
+                text = text[:a] + text[b:b + 5] + text[a + 5:b] + text[a:a + 5] + text[b + 5:]
+        if "'random(" not in text:
+            out.append(("mutant %d" % index, text, False))
+    return out
+
+
 def main():
     binary, shared = sys.argv[1], sys.argv[2]
     documents = []
@@ -290,12 +355,14 @@ def main():
                 body = body.replace("<PW>", "Pw0rd+xyz")
                 inline.append(("golden %s/%s" % (os.path.basename(path), step["name"]), body, False))
     inline += [("edge %d" % i, text, False) for i, text in enumerate(EDGE_CASES)]
+    inline += mutants([open(path, encoding="utf-8", newline="").read() for _, path, is_json in documents if not is_json],
+                      int(os.environ.get("RADL_ORACLE_MUTATIONS", "300")))
     inline += [("json edge %d" % i, text, True) for i, text in enumerate(JSON_CASES)]
     failures = []
     with tempfile.TemporaryDirectory() as directory:
         for index, (name, body, is_json) in enumerate(inline):
             path = os.path.join(directory, "doc%d.%s" % (index, "json" if is_json else "radl"))
-            with open(path, "w", encoding="utf-8") as handle:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
                 handle.write(body)
             documents.append((name, path, is_json))
         for name, path, is_json in documents:
