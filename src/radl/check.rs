@@ -2,8 +2,6 @@
 //! rule and message for message. Elements are checked in IM's order (networks, ansible
 //! hosts, systems, deploys, configures, contextualize) and the first problem is reported.
 
-use std::collections::BTreeSet;
-
 use indexmap::IndexMap;
 
 use super::ast::{Ansible, Feature, Operator, Radl, System, Value};
@@ -169,13 +167,13 @@ impl<'a> Checked<'a> {
 struct Context<'a> {
     radl: &'a Radl,
     /// The `net_interface.N.connection` properties that name a network (few: a Vec).
-    connections: Vec<String>,
+    connections: Vec<&'a str>,
 }
 
-fn check_feature(
-    feature: &Checked<'_>,
+fn check_feature<'a>(
+    feature: &Checked<'a>,
     spec: Spec,
-    context: &mut Context<'_>,
+    context: &mut Context<'a>,
 ) -> Result<(), RadlError> {
     let (kind, rule, units) = spec;
     let is_str = matches!(feature.value, Some(Value::Str(_)));
@@ -228,10 +226,10 @@ fn check_feature(
     }
 }
 
-fn check_value(
-    feature: &Checked<'_>,
+fn check_value<'a>(
+    feature: &Checked<'a>,
     rule: Rule,
-    context: &mut Context<'_>,
+    context: &mut Context<'a>,
 ) -> Result<(), RadlError> {
     let text = match feature.value {
         Some(Value::Str(text)) => text.as_str(),
@@ -257,8 +255,8 @@ fn check_value(
         Rule::AnsibleHost => context.radl.ansible_host(text).is_some(),
         Rule::NetworkConnection => {
             let known = context.radl.network(text).is_some();
-            if known && !context.connections.iter().any(|c| c == feature.prop) {
-                context.connections.push(feature.prop.to_owned());
+            if known && !context.connections.contains(&feature.prop) {
+                context.connections.push(feature.prop);
             }
             known
         }
@@ -302,7 +300,7 @@ fn is_strong_password(password: &str) -> bool {
         && password.chars().any(|c| !(c.is_alphanumeric()))
 }
 
-fn check_application(group: &Features, context: &mut Context<'_>) -> Result<(), RadlError> {
+fn check_application<'a>(group: &'a Features, context: &mut Context<'a>) -> Result<(), RadlError> {
     for item in group.items() {
         let checked = Checked::from_item(item);
         let spec = match checked.prop {
@@ -329,7 +327,8 @@ fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlErr
             check_feature(&checked, spec, &mut context)?;
         }
     }
-    let mut indices: IndexMap<&str, BTreeSet<i128>> = IndexMap::new();
+    // The indices seen per prefix, prefixes in first-seen order (IM checks them so).
+    let mut indices: Vec<(&str, Vec<i128>)> = Vec::with_capacity(2);
     for item in &items {
         let ItemRef::Plain(feature) = item else {
             continue;
@@ -344,7 +343,7 @@ fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlErr
             Some((number, suffix)) => (number, Some(suffix)),
             None => (tail, None),
         };
-        let Some(index) = parse_python_int(number) else {
+        let Some(index) = parse_index(number) else {
             return Err(fail(
                 "Invalid property name; expected an index.",
                 &feature.location,
@@ -358,10 +357,14 @@ fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlErr
         };
         let Some(spec) = spec else { continue };
         check_feature(&Checked::from_feature(feature), spec, &mut context)?;
-        let index = i128::try_from(index).unwrap_or(i128::MAX);
-        indices.entry(prefix).or_default().insert(index);
+        match indices.iter_mut().find(|(p, _)| *p == prefix) {
+            Some((_, numbers)) => numbers.push(index),
+            None => indices.push((prefix, vec![index])),
+        }
     }
-    for (prefix, numbers) in &indices {
+    for (prefix, numbers) in &mut indices {
+        numbers.sort_unstable();
+        numbers.dedup();
         let contiguous = numbers.first() == Some(&0)
             && numbers.last().copied() == i128::try_from(numbers.len()).ok().map(|n| n - 1);
         if !contiguous {
@@ -371,7 +374,10 @@ fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlErr
             ));
         }
     }
-    let interfaces = indices.get("net_interface").map_or(0, BTreeSet::len);
+    let interfaces = indices
+        .iter()
+        .find(|(prefix, _)| *prefix == "net_interface")
+        .map_or(0, |(_, numbers)| numbers.len());
     if context.connections.len() != interfaces {
         return Err(RadlError::new(
             ErrorKind::Check,
@@ -534,4 +540,19 @@ fn is_one_of(value: &str, allowed: &[&str]) -> bool {
     } else {
         allowed.contains(&value.to_uppercase().as_str())
     }
+}
+
+/// Python's `int()` of an index, saturated to `i128` (only the order of indices matters).
+fn parse_index(text: &str) -> Option<i128> {
+    if !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse::<i128>().ok();
+    }
+    let value = parse_python_int(text)?;
+    Some(
+        i128::try_from(&value).unwrap_or(if value.sign() == num_bigint::Sign::Minus {
+            i128::MIN
+        } else {
+            i128::MAX
+        }),
+    )
 }
