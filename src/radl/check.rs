@@ -2,6 +2,8 @@
 //! rule and message for message. Elements are checked in IM's order (networks, ansible
 //! hosts, systems, deploys, configures, contextualize) and the first problem is reported.
 
+use std::collections::HashSet;
+
 use indexmap::IndexMap;
 
 use super::ast::{Ansible, Feature, Operator, Radl, System, Value};
@@ -163,9 +165,29 @@ impl<'a> Checked<'a> {
     }
 }
 
+/// The ids a check looks up, gathered once per document (so that checking many systems
+/// against many networks stays linear).
+struct Names<'a> {
+    systems: HashSet<&'a str, foldhash::fast::RandomState>,
+    networks: HashSet<&'a str, foldhash::fast::RandomState>,
+    configures: HashSet<&'a str, foldhash::fast::RandomState>,
+    ansible_hosts: HashSet<&'a str, foldhash::fast::RandomState>,
+}
+
+impl<'a> Names<'a> {
+    fn new(radl: &'a Radl) -> Self {
+        Names {
+            systems: radl.systems.iter().map(|s| s.name.as_str()).collect(),
+            networks: radl.networks.iter().map(|n| n.id.as_str()).collect(),
+            configures: radl.configures.iter().map(|c| c.name.as_str()).collect(),
+            ansible_hosts: radl.ansible_hosts.iter().map(|a| a.id.as_str()).collect(),
+        }
+    }
+}
+
 /// What a check needs to know about the document, plus the connections seen so far.
 struct Context<'a> {
-    radl: &'a Radl,
+    names: &'a Names<'a>,
     /// The `net_interface.N.connection` properties that name a network (few: a Vec).
     connections: Vec<&'a str>,
 }
@@ -252,9 +274,9 @@ fn check_value<'a>(
         Rule::Version => text.is_empty() || text.split('.').all(is_python_digits),
         Rule::Password => is_strong_password(text),
         Rule::Outports => is_valid_outports(text),
-        Rule::AnsibleHost => context.radl.ansible_host(text).is_some(),
+        Rule::AnsibleHost => context.names.ansible_hosts.contains(text),
         Rule::NetworkConnection => {
-            let known = context.radl.network(text).is_some();
+            let known = context.names.networks.contains(text);
             if known && !context.connections.contains(&feature.prop) {
                 context.connections.push(feature.prop);
             }
@@ -269,7 +291,7 @@ fn check_value<'a>(
         }
         Rule::SoftGroup => {
             if let Some(group) = feature.soft {
-                check_system_features(group, context.radl)?;
+                check_system_features(group, context.names)?;
             }
             true
         }
@@ -315,9 +337,12 @@ fn check_application<'a>(group: &'a Features, context: &mut Context<'a>) -> Resu
 }
 
 /// IM's `system.check` on a group of features (a system or a soft group).
-fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlError> {
+fn check_system_features<'a>(
+    features: &'a Features,
+    names: &'a Names<'a>,
+) -> Result<(), RadlError> {
     let mut context = Context {
-        radl,
+        names,
         connections: Vec::new(),
     };
     let items = features.items();
@@ -387,8 +412,8 @@ fn check_system_features(features: &Features, radl: &Radl) -> Result<(), RadlErr
     Ok(())
 }
 
-fn check_system(system: &System, radl: &Radl) -> Result<(), RadlError> {
-    check_system_features(&system.features, radl)
+fn check_system<'a>(system: &'a System, names: &'a Names<'a>) -> Result<(), RadlError> {
+    check_system_features(&system.features, names)
         .map_err(|error| error.at(system.location.position))
 }
 
@@ -410,9 +435,9 @@ fn is_set(value: Option<&Value>) -> bool {
     }
 }
 
-fn check_ansible(host: &Ansible, radl: &Radl) -> Result<(), RadlError> {
+fn check_ansible<'a>(host: &'a Ansible, names: &'a Names<'a>) -> Result<(), RadlError> {
     let mut context = Context {
-        radl,
+        names,
         connections: Vec::new(),
     };
     for item in host.features.items() {
@@ -446,9 +471,10 @@ fn check_ansible(host: &Ansible, radl: &Radl) -> Result<(), RadlError> {
 impl Radl {
     /// IM's `RADL.check()`: the first problem, with IM's message.
     pub fn check(&self) -> Result<(), RadlError> {
+        let names = Names::new(self);
         for network in &self.networks {
             let mut context = Context {
-                radl: self,
+                names: &names,
                 connections: Vec::new(),
             };
             for item in network.features.items() {
@@ -463,13 +489,13 @@ impl Radl {
             }
         }
         for host in &self.ansible_hosts {
-            check_ansible(host, self)?;
+            check_ansible(host, &names)?;
         }
         for system in &self.systems {
-            check_system(system, self)?;
+            check_system(system, &names)?;
         }
         for deploy in &self.deploys {
-            if self.system(&deploy.system).is_none() {
+            if !names.systems.contains(deploy.system.as_str()) {
                 return Err(fail("Invalid system id in the deploy.", &deploy.location));
             }
             if deploy.count.is_negative() {
@@ -498,13 +524,13 @@ impl Radl {
             );
         }
         for item in block.items.iter().flat_map(IndexMap::values) {
-            if self.system(&item.system).is_none() {
+            if !names.systems.contains(item.system.as_str()) {
                 return Err(fail(
                     &format!("Invalid system id '{}'", item.system),
                     &item.location,
                 ));
             }
-            if self.configure(&item.configure).is_none() {
+            if !names.configures.contains(item.configure.as_str()) {
                 return Err(fail(
                     &format!("Invalid configure id '{}'", item.configure),
                     &item.location,

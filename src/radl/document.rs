@@ -27,9 +27,42 @@ pub enum IfPresent {
     Ignore,
 }
 
-/// Adds as the parser does: duplicates are errors.
-pub(crate) fn add_aspect(radl: &mut Radl, aspect: Aspect) -> Result<(), RadlError> {
-    radl.add(aspect, IfPresent::Error).map(|_| ())
+/// Builds a document as IM's parsers do (`RADL.add` with duplicates as errors), finding
+/// duplicates through a set so that a document with many elements reads in linear time.
+#[derive(Default)]
+pub(crate) struct Builder {
+    radl: Radl,
+    seen: std::collections::HashSet<(u8, String), foldhash::fast::RandomState>,
+}
+
+impl Builder {
+    /// Adds one element; a second network, system, ansible host or configure with the
+    /// same id fails with `Aspect with the same id was found.`.
+    pub(crate) fn add(&mut self, aspect: Aspect) -> Result<(), RadlError> {
+        let key = match &aspect {
+            Aspect::Network(n) => (0, &n.id),
+            Aspect::System(s) => (1, &s.name),
+            Aspect::Ansible(a) => (2, &a.id),
+            Aspect::Configure(c) => (3, &c.name),
+            _ => return self.radl.add(aspect, IfPresent::Error).map(|_| ()),
+        };
+        if !self.seen.insert((key.0, key.1.clone())) {
+            return Err(duplicate());
+        }
+        match aspect {
+            Aspect::Network(n) => self.radl.networks.push(n),
+            Aspect::System(s) => self.radl.systems.push(s),
+            Aspect::Ansible(a) => self.radl.ansible_hosts.push(a),
+            Aspect::Configure(c) => self.radl.configures.push(c),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The document built.
+    pub(crate) fn finish(self) -> Radl {
+        self.radl
+    }
 }
 
 fn duplicate() -> RadlError {

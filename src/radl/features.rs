@@ -28,11 +28,70 @@ pub enum Slot {
     /// A numeric property: lower and upper bound (the same feature for `=`).
     Interval(Option<Feature>, Option<Feature>),
     /// `contains` groups keyed by their inner `name`.
-    Contains(Vec<(NameKey, Feature)>),
+    Contains(Groups),
     /// The `soft` groups (property [`SOFT_PROP`]).
     Softs(Vec<Soft>),
     /// A string, list or other single-valued feature.
     Single(Feature),
+}
+
+/// The `contains` groups of one property, in first-definition order, with an index by
+/// string name so that a document with thousands of groups is not read in quadratic time.
+#[derive(Debug, Clone, Default)]
+pub struct Groups {
+    entries: Vec<(NameKey, Feature)>,
+    by_name: std::collections::HashMap<String, usize, foldhash::fast::RandomState>,
+}
+
+impl PartialEq for Groups {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl std::ops::Deref for Groups {
+    type Target = [(NameKey, Feature)];
+    fn deref(&self) -> &Self::Target {
+        &self.entries
+    }
+}
+
+impl From<Vec<(NameKey, Feature)>> for Groups {
+    fn from(entries: Vec<(NameKey, Feature)>) -> Self {
+        let mut groups = Groups::default();
+        for (name, feature) in entries {
+            groups.push(name, feature);
+        }
+        groups
+    }
+}
+
+impl Groups {
+    /// The position of the group with that name (Python's dictionary key equality).
+    pub fn position(&self, name: &NameKey) -> Option<usize> {
+        match name {
+            NameKey::Str(text) => self.by_name.get(text).copied(),
+            other => self.entries.iter().position(|(key, _)| key == other),
+        }
+    }
+
+    /// Appends a group (the caller has checked the name is new).
+    pub fn push(&mut self, name: NameKey, feature: Feature) {
+        if let NameKey::Str(text) = &name {
+            self.by_name.insert(text.clone(), self.entries.len());
+        }
+        self.entries.push((name, feature));
+    }
+
+    /// The group at a position, mutable.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut Feature> {
+        self.entries.get_mut(index).map(|(_, feature)| feature)
+    }
+
+    /// The groups, owned.
+    pub fn into_vec(self) -> Vec<(NameKey, Feature)> {
+        self.entries
+    }
 }
 
 /// The key of a `contains` group: the value of its `name` feature, compared as Python
@@ -181,7 +240,8 @@ impl Features {
         out
     }
 
-    /// Adds one item with IM's `addFeature` rules.
+    /// Adds one item with IM's `addFeature` rules. On an error the features may be left
+    /// partly updated (a `contains` group partly merged); readers discard them.
     pub fn add(&mut self, item: Item, conflict: Conflict) -> Result<(), RadlError> {
         match item {
             Item::Soft(soft) => self.add_soft(soft),
@@ -317,23 +377,30 @@ impl Features {
         };
         match self.slots.get_mut(&feature.prop) {
             None => {
-                self.slots
-                    .insert(feature.prop.clone(), Slot::Contains(vec![(name, feature)]));
+                self.slots.insert(
+                    feature.prop.clone(),
+                    Slot::Contains(Groups::from(vec![(name, feature)])),
+                );
                 Ok(())
             }
             Some(Slot::Contains(groups)) => {
-                if let Some(index) = groups.iter().position(|(key, _)| *key == name) {
-                    let mut merged = groups[index].1.clone();
-                    if let (Value::Group(target), Value::Group(source)) =
-                        (&mut merged.value, &feature.value)
-                    {
-                        for item in source.owned_items() {
-                            target.add(item, conflict)?;
+                match groups
+                    .position(&name)
+                    .and_then(|index| groups.get_mut(index))
+                {
+                    Some(existing) => {
+                        // Merged in place (IM merges into a copy): a document with many
+                        // groups of one name would otherwise be read in quadratic time. On
+                        // an error the group may be partly merged; parsing stops there.
+                        if let (Value::Group(target), Value::Group(source)) =
+                            (&mut existing.value, feature.value)
+                        {
+                            for item in source.owned_items() {
+                                target.add(item, conflict)?;
+                            }
                         }
                     }
-                    groups[index].1 = merged;
-                } else {
-                    groups.push((name, feature));
+                    None => groups.push(name, feature),
                 }
                 Ok(())
             }

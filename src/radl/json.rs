@@ -10,7 +10,7 @@ use super::ast::{
     Ansible, Configure, Contextualize, ContextualizeItem, Deploy, Description, Feature, Network,
     Operator, Radl, Soft, System, Value,
 };
-use super::document::{Aspect, IfPresent};
+use super::document::{Aspect, Builder};
 use super::error::{ErrorKind, Location, RadlError};
 use super::features::{Features, Item};
 use super::number::Number;
@@ -46,11 +46,11 @@ pub fn parse_json(text: &str) -> Result<Radl, RadlError> {
         }
     };
     let aspects = elements.iter().map(aspect).collect::<Result<Vec<_>, _>>()?;
-    let mut radl = Radl::default();
+    let mut radl = Builder::default();
     for aspect in aspects {
-        radl.add(aspect, IfPresent::Error)?;
+        radl.add(aspect)?;
     }
-    Ok(radl)
+    Ok(radl.finish())
 }
 
 fn aspect(element: &Json) -> Result<Aspect, RadlError> {

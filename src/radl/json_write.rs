@@ -4,7 +4,7 @@
 use super::ast::{Configure, Contextualize, Deploy, Feature, Radl, Value};
 use super::features::{Features, Item, Slot, SOFT_PROP};
 use super::number::Number;
-use super::pyjson::Json;
+use super::pyjson::{Json, ObjectBuilder};
 
 impl Radl {
     /// The document as IM's REST server sends RADL-JSON: compact, IM's key order, numbers
@@ -73,31 +73,27 @@ fn object_id(text: &str) -> i64 {
 }
 
 /// Inserts as a Python dict does: a repeated key keeps its place and takes the value.
-fn insert(entries: &mut Vec<(String, Json)>, key: String, value: Json) {
-    match entries.iter_mut().find(|(k, _)| *k == key) {
-        Some(entry) => entry.1 = value,
-        None => entries.push((key, value)),
-    }
+fn insert(entries: &mut ObjectBuilder, key: String, value: Json) {
+    entries.insert(key, value);
 }
 
 fn element(class: &str, id: &str, reference: bool, features: &Features) -> Json {
-    let mut entries = vec![
-        ("class".to_owned(), Json::Str(class.into())),
-        ("id".to_owned(), Json::Str(id.into())),
-    ];
+    let mut entries = ObjectBuilder::default();
+    entries.insert("class".to_owned(), Json::Str(class.into()));
+    entries.insert("id".to_owned(), Json::Str(id.into()));
     if reference {
-        entries.push(("reference".to_owned(), Json::Bool(true)));
+        entries.insert("reference".to_owned(), Json::Bool(true));
     } else {
         for (key, value) in features_entries(features) {
-            insert(&mut entries, key, value);
+            entries.insert(key, value);
         }
     }
-    Json::Object(entries)
+    Json::Object(entries.into_entries())
 }
 
 /// IM's `featuresToSimple`.
 pub(crate) fn features_entries(features: &Features) -> Vec<(String, Json)> {
-    let mut entries = Vec::new();
+    let mut entries = ObjectBuilder::default();
     for (key, slot) in features.slots() {
         match slot {
             Slot::Softs(softs) if key == SOFT_PROP => {
@@ -137,7 +133,7 @@ pub(crate) fn features_entries(features: &Features) -> Vec<(String, Json)> {
             Slot::Single(feature) => insert(&mut entries, key.to_owned(), feature_json(feature)),
         }
     }
-    entries
+    entries.into_entries()
 }
 
 fn values_py_equal(a: &Value, b: &Value) -> bool {

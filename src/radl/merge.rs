@@ -305,9 +305,9 @@ fn merge_applications(system: &mut System, new_system: &System) {
     let Some(Slot::Contains(new_apps)) = new_system.features.slot(APPS) else {
         return;
     };
-    let new_apps = new_apps.clone();
+    let new_apps = new_apps.clone().into_vec();
     let mut current = match system.features.slot(APPS) {
-        Some(Slot::Contains(apps)) if !apps.is_empty() => apps.clone(),
+        Some(Slot::Contains(apps)) if !apps.is_empty() => apps.clone().into_vec(),
         _ => return,
     };
     for (name, app) in new_apps {
@@ -316,5 +316,7 @@ fn merge_applications(system: &mut System, new_system: &System) {
         current.retain(|(key, _)| *key != name);
         current.push((name, app));
     }
-    system.features.set_slot(APPS, Slot::Contains(current));
+    system
+        .features
+        .set_slot(APPS, Slot::Contains(current.into()));
 }

@@ -53,7 +53,7 @@ pub use ast::{
 };
 pub use document::{Aspect, IfPresent};
 pub use error::{ErrorKind, Location, Position, RadlError};
-pub use features::{Conflict, Features, Item, ItemRef, NameKey, Slot};
+pub use features::{Conflict, Features, Groups, Item, ItemRef, NameKey, Slot};
 pub use json::parse_json;
 pub use number::{unit_factor, Number};
 pub use parser::parse_with_rng;

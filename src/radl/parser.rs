@@ -14,7 +14,7 @@ use super::ast::{
     Ansible, Configure, Contextualize, ContextualizeItem, Deploy, Description, Feature, Network,
     Operator, Radl, Soft, System, Value,
 };
-use super::document::{add_aspect, Aspect};
+use super::document::{Aspect, Builder};
 use super::error::{ErrorKind, Location, RadlError};
 use super::features::{Features, Item};
 use super::lexer::{Lexer, Token, TokenKind};
@@ -160,7 +160,7 @@ impl<'a, R: Rng> Parser<'a, R> {
         while self.peek_kind()? == Some(TokenKind::Description) {
             descriptions.push(self.description()?);
         }
-        let mut radl = Radl::default();
+        let mut radl = Builder::default();
         let mut sentences = 0;
         loop {
             match self.peek_kind()? {
@@ -169,7 +169,7 @@ impl<'a, R: Rng> Parser<'a, R> {
                     let aspect = self.sentence(kind)?;
                     // IM adds a sentence once the next token shows it is complete.
                     self.end_of_sentence(&[], SENTENCE_EXPECTED)?;
-                    add_aspect(&mut radl, aspect)?;
+                    radl.add(aspect)?;
                     sentences += 1;
                 }
                 _ => return Err(self.unexpected(SENTENCE_EXPECTED)),
@@ -177,9 +177,9 @@ impl<'a, R: Rng> Parser<'a, R> {
         }
         // IM reduces `description radl` last, innermost (last written) first.
         for description in descriptions.into_iter().rev() {
-            add_aspect(&mut radl, Aspect::Description(description))?;
+            radl.add(Aspect::Description(description))?;
         }
-        Ok(radl)
+        Ok(radl.finish())
     }
 
     fn name(&mut self, what: &str) -> Result<Token<'a>, RadlError> {

@@ -55,6 +55,32 @@ impl Json {
     }
 }
 
+/// Builds a JSON object with Python dict semantics (a repeated key keeps its first place
+/// and takes the last value) in linear time.
+#[derive(Default)]
+pub struct ObjectBuilder {
+    entries: Vec<(String, Json)>,
+    index: std::collections::HashMap<String, usize, foldhash::fast::RandomState>,
+}
+
+impl ObjectBuilder {
+    /// Sets a key.
+    pub fn insert(&mut self, key: String, value: Json) {
+        match self.index.get(&key) {
+            Some(&position) => self.entries[position].1 = value,
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((key, value));
+            }
+        }
+    }
+
+    /// The entries, in order.
+    pub fn into_entries(self) -> Vec<(String, Json)> {
+        self.entries
+    }
+}
+
 /// How deeply arrays and objects may nest (Python's limit is its recursion limit).
 const MAX_DEPTH: usize = 128;
 
@@ -293,11 +319,11 @@ impl Reader<'_> {
 
     fn object(&mut self) -> Result<Json, RadlError> {
         self.pos += 1;
-        let mut entries: Vec<(String, Json)> = Vec::new();
+        let mut entries = ObjectBuilder::default();
         self.skip_whitespace();
         if self.peek() == Some('}') {
             self.pos += 1;
-            return Ok(Json::Object(entries));
+            return Ok(Json::Object(entries.into_entries()));
         }
         loop {
             if self.peek() != Some('"') {
@@ -313,15 +339,12 @@ impl Reader<'_> {
             }
             self.pos += 1;
             let value = self.value_after_whitespace()?;
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(entry) => entry.1 = value,
-                None => entries.push((key, value)),
-            }
+            entries.insert(key, value);
             self.skip_whitespace();
             match self.peek() {
                 Some('}') => {
                     self.pos += 1;
-                    return Ok(Json::Object(entries));
+                    return Ok(Json::Object(entries.into_entries()));
                 }
                 Some(',') => {
                     self.pos += 1;
