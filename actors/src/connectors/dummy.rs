@@ -99,7 +99,7 @@ impl CloudConnector for DummyConnector {
         request: AlterRequest,
         _credentials: &CloudCredentials,
     ) -> CloudFuture<Vec<FeatureFact>> {
-        let Some(memory_bytes) = request.memory_bytes else {
+        let Some(memory_megabytes) = request.memory_megabytes else {
             return ready(Err(ConnectorError::new(
                 "the Dummy cloud needs memory.size in the new system to alter a VM",
             )));
@@ -119,7 +119,7 @@ impl CloudConnector for DummyConnector {
             name: "memory.size".into(),
             comparison: Some(Comparison::Eq),
             value: FactValue::Number {
-                literal: (memory_bytes / 1_000_000).to_string(),
+                literal: memory_megabytes,
                 unit: "M".into(),
             },
         });
@@ -233,7 +233,7 @@ mod tests {
             &vm(),
             AlterRequest {
                 cpu_count: Some("3".into()),
-                memory_bytes: Some(3_221_225_472),
+                memory_megabytes: Some("3221".into()),
             },
             &CloudCredentials::default(),
         ))

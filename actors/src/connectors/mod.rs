@@ -94,8 +94,9 @@ pub struct CloudVmRef {
 pub struct AlterRequest {
     /// The requested `cpu.count` value as written (its comparison stays the VM's).
     pub cpu_count: Option<String>,
-    /// The requested `memory.size`, in bytes.
-    pub memory_bytes: Option<u64>,
+    /// The requested `memory.size` in decimal megabytes, as written (IM converts
+    /// with its own rounding rules, which the API layer applies).
+    pub memory_megabytes: Option<String>,
 }
 
 /// An image a cloud offers.

@@ -165,7 +165,7 @@ impl SledStore {
 
         let head_atomic = Arc::new(AtomicU64::new(head));
         let (watch_sender, head_watch) = watch::channel(head);
-        let hub = Arc::new(SubscriberHub::default());
+        let hub = Arc::new(SubscriberHub::new());
         let (sender, receiver) = channel();
         let writer = Writer {
             db: db.clone(),
@@ -198,8 +198,9 @@ impl SledStore {
         &self.report
     }
 
-    /// Stops accepting appends, finishes every pending one, flushes and stops the
-    /// writer. Idempotent.
+    /// Stops accepting appends, finishes every pending one, flushes, stops the
+    /// writer and ends the subscriptions (after they read what is durable).
+    /// Idempotent.
     pub fn close(&self) {
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(sender);
@@ -212,6 +213,7 @@ impl SledStore {
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, "final flush of the event log failed");
         }
+        self.hub.close();
     }
 
     /// Test support: damages the stored chunk holding `position`, as a failing disk

@@ -26,24 +26,43 @@ const MAX_BATCH: usize = 4096;
 pub type LogReader = Arc<dyn Fn(u64, usize) -> Result<Vec<Envelope>, StoreError> + Send + Sync>;
 
 /// The writer's side: the channels of every live subscriber.
-#[derive(Default)]
 pub(crate) struct SubscriberHub {
-    senders: Mutex<Vec<SyncSender<Arc<Envelope>>>>,
+    /// `None` once the store is closed.
+    senders: Mutex<Option<Vec<SyncSender<Arc<Envelope>>>>>,
 }
 
 impl SubscriberHub {
+    pub(crate) fn new() -> Self {
+        SubscriberHub {
+            senders: Mutex::new(Some(Vec::new())),
+        }
+    }
+
     pub(crate) fn add(&self) -> Receiver<Arc<Envelope>> {
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
-        self.senders
+        // After close the sender is dropped here: the subscriber sees the end.
+        if let Some(senders) = self
+            .senders
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(sender);
+            .as_mut()
+        {
+            senders.push(sender);
+        }
         receiver
+    }
+
+    /// Disconnects every subscriber: they hand out what is durable, then end.
+    pub(crate) fn close(&self) {
+        *self.senders.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Offers committed envelopes to every subscriber, never blocking.
     pub(crate) fn publish(&self, envelopes: &[Arc<Envelope>]) {
-        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(senders) = guard.as_mut() else {
+            return;
+        };
         senders.retain(|sender| {
             for envelope in envelopes {
                 match sender.try_send(Arc::clone(envelope)) {

@@ -1,0 +1,211 @@
+//! Wiring: the store, the read model, the actors and the HTTP server, started
+//! together and stopped in order.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use infralog_actors::connectors::Connectors;
+use infralog_actors::runtime::{ActorConfig, InfrastructureRequest, Registry};
+use infralog_events::{EventStore, Metadata, SledStore, SledStoreConfig, StoreError};
+
+use crate::api::{self, AppState, Limits};
+use crate::auth::ownership::PasswordHasher;
+use crate::projections::{self, Projections, RebuildError};
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `host:port`; port 0 picks a free port.
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    /// How long a simulated (Dummy) contextualization takes.
+    pub contextualization_delay: Duration,
+    pub actors: ActorConfig,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// sled's page cache.
+    pub cache_capacity_bytes: u64,
+    /// Cheap password hashing, for tests that create many owners.
+    pub fast_password_hashing: bool,
+}
+
+impl Settings {
+    pub fn new(listen: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            listen: listen.into(),
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            contextualization_delay: Duration::from_millis(
+                infralog_actors::contextualization::DEFAULT_DELAY_MS,
+            ),
+            actors: ActorConfig::default(),
+            workers: 0,
+            cache_capacity_bytes: 16 * 1024 * 1024,
+            fast_password_hashing: false,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the event log: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot rebuild the read model from the log: {0}")]
+    Rebuild(#[from] RebuildError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A started server.
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    store: Arc<SledStore>,
+    registry: Registry,
+    follower: std::thread::JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens the log, rebuilds the read model, resumes interrupted work and binds
+    /// the listener. Must run inside an actix system.
+    pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        let config = SledStoreConfig {
+            path: settings.data_dir.clone(),
+            cache_capacity_bytes: settings.cache_capacity_bytes,
+        };
+        // Opening and folding the log are blocking: keep them off the async thread.
+        let (store, model) = tokio::task::spawn_blocking(move || {
+            let store = Arc::new(SledStore::open(config)?);
+            let model = projections::rebuild(store.as_ref())?;
+            Ok::<_, StartError>((store, model))
+        })
+        .await
+        .map_err(|e| StartError::Thread(std::io::Error::other(e.to_string())))??;
+        let report = store.recovery_report();
+        tracing::info!(
+            head = report.head,
+            infrastructures = model.infrastructures.len(),
+            "event log opened and read model rebuilt"
+        );
+        let unfinished: Vec<_> = model
+            .infrastructures
+            .values()
+            .filter(|view| view.has_unfinished_work())
+            .map(|view| view.id)
+            .collect();
+        let projections = Arc::new(Projections::new(model));
+        let follower = projections::spawn_follower(
+            store.clone() as Arc<dyn EventStore>,
+            Arc::clone(&projections),
+        )
+        .map_err(StartError::Thread)?;
+        let connectors = Connectors::builtin();
+        let registry = Registry::new(
+            store.clone() as Arc<dyn EventStore>,
+            connectors.clone(),
+            settings.actors.clone(),
+        );
+        for id in unfinished {
+            let registry = registry.clone();
+            actix_web::rt::spawn(async move {
+                if let Err(error) = registry
+                    .infrastructure(id, InfrastructureRequest::Resume, Metadata::default())
+                    .await
+                {
+                    tracing::warn!(inf = %id, %error, "cannot resume interrupted work");
+                }
+            });
+        }
+        let hasher = Arc::new(if settings.fast_password_hashing {
+            PasswordHasher::fast_for_tests()
+        } else {
+            PasswordHasher::default()
+        });
+        let state = web::Data::new(AppState {
+            projections,
+            registry: registry.clone(),
+            hasher,
+            connectors,
+            node_id: rand::random(),
+            contextualization_delay: settings.contextualization_delay,
+            limits: settings.limits,
+        });
+        let limits = web::Data::new(settings.limits);
+        let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?
+            .port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(limits.clone())
+                .default_service(web::to(api::dispatch))
+        })
+        .shutdown_timeout(10);
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?
+            .run();
+        tracing::info!(port, "serving the IM REST API");
+        Ok(Application {
+            server,
+            port,
+            store,
+            registry,
+            follower,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT, SIGTERM or [`Self::handle`]), then stops the
+    /// actors, finishes pending appends and closes the log.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let registry = self.registry;
+        let store = self.store;
+        let follower = self.follower;
+        tokio::task::spawn_blocking(move || {
+            registry.shutdown();
+            store.close();
+            drop(store);
+            if follower.join().is_err() {
+                tracing::error!("the read model's follower panicked");
+            }
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        tracing::info!("stopped; the event log is closed");
+        served
+    }
+}
