@@ -139,6 +139,8 @@ impl Application {
             node_id: rand::random(),
             contextualization_delay: settings.contextualization_delay,
             limits: settings.limits,
+            recently_used: Default::default(),
+            use_counter: Default::default(),
         });
         let limits = web::Data::new(settings.limits);
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {

@@ -12,6 +12,7 @@
 //! The event log lives in the `infralog-events` crate, the actors in `infralog-actors`.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod projections;

@@ -46,9 +46,9 @@ pub async fn read(
 /// What a deployment body held.
 #[derive(Debug, Clone)]
 pub enum Deployment {
-    Radl(Radl),
+    Radl(Box<Radl>),
     /// A TOSCA document (not supported yet: answered with a clear 400).
-    Tosca(String),
+    Tosca(#[allow(dead_code)] String),
 }
 
 /// IM's `parse_deployment`: empty body → empty RADL; JSON → RADL-JSON; YAML →
@@ -68,11 +68,11 @@ pub fn parse_deployment(context: &RequestContext, body: &[u8]) -> Result<Deploym
     };
     let has = |wanted: &[&str]| content_type.iter().any(|t| wanted.contains(&t.as_str()));
     if text.is_empty() {
-        return Ok(Deployment::Radl(Radl::default()));
+        return Ok(Deployment::Radl(Box::default()));
     }
     if has(&["application/json"]) {
         return radl::parse_body(&text, radl::Format::Json)
-            .map(Deployment::Radl)
+            .map(|radl| Deployment::Radl(Box::new(radl)))
             .map_err(|e| parse_error(e.to_string()));
     }
     if has(&["text/yaml"]) {
@@ -80,11 +80,46 @@ pub fn parse_deployment(context: &RequestContext, body: &[u8]) -> Result<Deploym
     }
     if has(&["text/plain", "*/*", "text/*"]) {
         return radl::parse_body(&text, radl::Format::Text)
-            .map(Deployment::Radl)
+            .map(|radl| Deployment::Radl(Box::new(radl)))
             .map_err(|e| parse_error(e.to_string()));
     }
     Err(ApiError::im(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("Unsupported Media Type {}", python_list_repr(&content_type)),
     ))
+}
+
+/// IM's `parse_auth`: the body of `POST …/authorization` is one JSON credential
+/// object (JSON when no Content-Type is given); `type` defaults to
+/// `InfrastructureManager`.
+pub fn parse_owner(
+    context: &RequestContext,
+    body: &[u8],
+) -> Result<crate::auth::CredentialLine, ApiError> {
+    let content_type = media::content_type(context.request.headers());
+    if !content_type.is_empty() && !content_type.iter().any(|t| t == "application/json") {
+        return Err(ApiError::im(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Unsupported Media Type {}", python_list_repr(&content_type)),
+        ));
+    }
+    let bad = |reason: String| {
+        ApiError::im(
+            StatusCode::BAD_REQUEST,
+            format!("Error parsing auth data: {reason}"),
+        )
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let serde_json::Value::Object(mut object) = value else {
+        return Err(bad("the credential must be a JSON object".into()));
+    };
+    if !object.contains_key("type") {
+        object.insert(
+            "type".into(),
+            serde_json::Value::String(crate::auth::IM_TYPE.into()),
+        );
+    }
+    let header = serde_json::Value::Array(vec![serde_json::Value::Object(object)]).to_string();
+    let mut lines = crate::auth::parse_authorization(&header).map_err(|e| bad(e.to_string()))?;
+    lines.pop().ok_or_else(|| bad("no credential".into()))
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::StatusCode;
 use actix_web::web;
-use infralog_actors::runtime::Credentials;
 use infralog_actors::connectors::CloudCredentials;
+use infralog_actors::runtime::Credentials;
 use infralog_events::domain::{InfId, OwnerRecord};
 
 use super::errors::{ApiError, Endpoint, Failure};
@@ -32,7 +32,9 @@ pub fn credential_lines(context: &RequestContext) -> Result<Vec<CredentialLine>,
             ApiError::im(StatusCode::UNAUTHORIZED, "No authentication data provided")
         }
         // IM answers 500 here; a malformed credential is the client's mistake.
-        AuthHeaderError::InvalidItemId(_) => ApiError::im(StatusCode::UNAUTHORIZED, error.to_string()),
+        AuthHeaderError::InvalidItemId(_) => {
+            ApiError::im(StatusCode::UNAUTHORIZED, error.to_string())
+        }
     })
 }
 
@@ -93,11 +95,17 @@ pub async fn is_owner(state: &AppState, owners: &[OwnerRecord], identity: &Ident
         )
     });
     if all_known {
-        return pairs.iter().any(|(owner, c)| hasher.owner_matches(owner, c));
+        return pairs
+            .iter()
+            .any(|(owner, c)| hasher.owner_matches(owner, c));
     }
-    web::block(move || pairs.iter().any(|(owner, c)| hasher.owner_matches(owner, c)))
-        .await
-        .unwrap_or(false)
+    web::block(move || {
+        pairs
+            .iter()
+            .any(|(owner, c)| hasher.owner_matches(owner, c))
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// The owner records to store for a request's IM lines: an existing record of the
@@ -126,7 +134,10 @@ pub async fn owner_records(state: &AppState, identity: &Identity) -> Vec<OwnerRe
         .unwrap_or_default()
 }
 
-fn records_for(hasher: &PasswordHasher, candidates: &[(ImCredential, Vec<OwnerRecord>)]) -> Vec<OwnerRecord> {
+fn records_for(
+    hasher: &PasswordHasher,
+    candidates: &[(ImCredential, Vec<OwnerRecord>)],
+) -> Vec<OwnerRecord> {
     let mut records: Vec<OwnerRecord> = Vec::new();
     for (credential, known) in candidates {
         let password = credential.password.as_ref().map(|p| p.expose());

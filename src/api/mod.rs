@@ -5,18 +5,75 @@
 //! Handlers validate everything (body, flags, Accept, ownership) before they send a
 //! command, so a request answered with an error leaves nothing behind.
 
+mod body;
 pub mod errors;
+mod guard;
+mod infrastructures;
 pub mod media;
 pub mod params;
+mod plan;
+mod render;
+mod respond;
 pub mod routes;
 mod system;
+mod vms;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use infralog_actors::connectors::Connectors;
+use infralog_actors::runtime::Registry;
+use infralog_events::domain::InfId;
 
+use crate::auth::ownership::PasswordHasher;
+use crate::projections::Projections;
 use errors::ApiError;
 use params::Query;
 use routes::{NoRoute, Route};
+
+/// What handlers share.
+pub struct AppState {
+    pub projections: Arc<Projections>,
+    pub registry: Registry,
+    pub hasher: Arc<PasswordHasher>,
+    pub connectors: Connectors,
+    /// The node part of the version-1 UUIDs this instance gives infrastructures.
+    pub node_id: [u8; 6],
+    pub contextualization_delay: Duration,
+    pub limits: Limits,
+    /// When each infrastructure was last used (IM lists the most recently saved
+    /// first): the read model's position at the time, and a tie-breaking counter.
+    pub recently_used: Mutex<HashMap<InfId, (u64, u64)>>,
+    pub use_counter: AtomicU64,
+}
+
+impl AppState {
+    /// Notes that an infrastructure was used now.
+    pub fn touch(&self, id: InfId) {
+        let counter = self.use_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let position = self.projections.position();
+        self.recently_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (position, counter));
+    }
+
+    /// How recently an infrastructure was used or changed, for ordering lists.
+    pub fn recency(&self, view: &crate::projections::InfrastructureView) -> (u64, u64) {
+        let touched = self
+            .recently_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&view.id)
+            .copied()
+            .unwrap_or((0, 0));
+        touched.max((view.last_position, 0))
+    }
+}
 
 /// Limits on what a request may carry.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +104,8 @@ pub struct RequestContext {
     pub query: Query,
     /// `scheme://host[:port]`, for the URIs IM returns.
     pub base_url: String,
+    /// Names the request in the log and in the metadata of the events it causes.
+    pub request_id: uuid::Uuid,
 }
 
 impl RequestContext {
@@ -59,6 +118,7 @@ impl RequestContext {
             accept,
             query,
             base_url,
+            request_id: uuid::Uuid::new_v4(),
         }
     }
 
@@ -118,14 +178,44 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
         Ok(route) => route,
         Err(no_route) => return no_route_response(&context, no_route),
     };
-    let _ = payload;
-    let result = handle(route, &context).await;
+    let Some(state) = context.request.app_data::<web::Data<AppState>>().cloned() else {
+        return ApiError::internal("the application state is missing")
+            .into_response(&context.accept);
+    };
+    let result = handle(route, &context, &state, payload).await;
     result.unwrap_or_else(|error| error.into_response(&context.accept))
 }
 
-async fn handle(route: Route, context: &RequestContext) -> Result<HttpResponse, ApiError> {
+async fn handle(
+    route: Route,
+    context: &RequestContext,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use infrastructures as infra;
     match route {
         Route::Version => system::version(context),
+        Route::Docs => Ok(system::docs()),
+        Route::OpenApi | Route::Redoc => Ok(system::docs()),
+        Route::ListInfrastructures => infra::list(state, context).await,
+        Route::CreateInfrastructure => infra::create(state, context, payload).await,
+        Route::GetInfrastructure { inf } => infra::vm_list(state, context, &inf).await,
+        Route::DestroyInfrastructure { inf } => infra::destroy(state, context, &inf).await,
+        Route::GetInfrastructureProperty { inf, prop } => {
+            infra::property(state, context, &inf, &prop).await
+        }
+        Route::OperateInfrastructure { inf, op } => infra::operate(state, context, &inf, &op).await,
+        Route::AddResources { inf } => infra::add(state, context, &inf, payload).await,
+        Route::Reconfigure { inf } => infra::reconfigure(state, context, &inf, payload).await,
+        Route::ChangeOwners { inf } => infra::change_owners(state, context, &inf, payload).await,
+        Route::GetVm { inf, vm } => vms::info(state, context, &inf, &vm).await,
+        Route::GetVmProperty { inf, vm, prop } => {
+            vms::property(state, context, &inf, &vm, &prop).await
+        }
+        Route::OperateVm { inf, vm, op } => vms::operate(state, context, &inf, &vm, &op).await,
+        Route::AlterVm { inf, vm } => vms::alter(state, context, &inf, &vm, payload).await,
+        Route::RemoveVms { inf, vm } => vms::remove(state, context, &inf, &vm).await,
+        Route::Snapshot { inf, vm, disk } => vms::snapshot(state, context, &inf, &vm, &disk).await,
         _ => Err(ApiError::RouteNotFound),
     }
 }

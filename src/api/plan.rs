@@ -62,7 +62,12 @@ pub fn plan_resources(
         let system = request
             .system(&deploy.system)
             .ok_or_else(|| PlanError("Invalid system id in the deploy.".into()))?;
-        let cloud = choose_cloud(deploy.cloud.as_deref(), &deploy.system, identity, connectors)?;
+        let cloud = choose_cloud(
+            deploy.cloud.as_deref(),
+            &deploy.system,
+            identity,
+            connectors,
+        )?;
         let new_password = generates_new_password(system);
         for _ in 0..count {
             vms.push(RequestedVm {
@@ -195,7 +200,12 @@ pub fn estimate(
     request.check()?;
     let mut clouds: Map<String, Json> = Map::new();
     for deploy in &request.deploys {
-        let cloud = choose_cloud(deploy.cloud.as_deref(), &deploy.system, identity, connectors)?;
+        let cloud = choose_cloud(
+            deploy.cloud.as_deref(),
+            &deploy.system,
+            identity,
+            connectors,
+        )?;
         let entry = clouds.entry(cloud.id.clone()).or_insert_with(|| {
             json!({
                 "cloudType": cloud.kind,
@@ -241,9 +251,9 @@ pub fn estimate(
         }
         let count = deploy.count.as_i64().unwrap_or(0).max(0);
         for _ in 0..count {
-            entry["compute"]
-                .as_array_mut()
-                .map(|compute| compute.push(Json::Object(vm.clone())));
+            if let Some(compute) = entry["compute"].as_array_mut() {
+                compute.push(Json::Object(vm.clone()));
+            }
             let mut disk = 0;
             while disk == 0
                 || system.features.has(&format!("disk.{disk}.size"))
@@ -255,9 +265,9 @@ pub fn estimate(
                     if let Some(kind) = system.features.string(&format!("disk.{disk}.type")) {
                         volume.insert("type".into(), json!(kind));
                     }
-                    entry["storage"]
-                        .as_array_mut()
-                        .map(|storage| storage.push(Json::Object(volume)));
+                    if let Some(storage) = entry["storage"].as_array_mut() {
+                        storage.push(Json::Object(volume));
+                    }
                 }
                 disk += 1;
             }
@@ -275,7 +285,11 @@ fn has_public_network(radl: &Radl, system: &System) -> bool {
         .map(|n| n.id.as_str())
         .collect();
     (0..)
-        .map(|i| system.features.string(&format!("net_interface.{i}.connection")))
+        .map(|i| {
+            system
+                .features
+                .string(&format!("net_interface.{i}.connection"))
+        })
         .take_while(Option::is_some)
         .flatten()
         .any(|connection| public.contains(&connection))
@@ -288,7 +302,13 @@ mod tests {
     #[test]
     fn endpoints_follow_ims_defaults() {
         assert_eq!(cloud_endpoint(""), "http://:80");
-        assert_eq!(cloud_endpoint("https://cloud.example.org"), "https://cloud.example.org:443");
-        assert_eq!(cloud_endpoint("one.example.org:2633/RPC2"), "http://one.example.org:2633/RPC2");
+        assert_eq!(
+            cloud_endpoint("https://cloud.example.org"),
+            "https://cloud.example.org:443"
+        );
+        assert_eq!(
+            cloud_endpoint("one.example.org:2633/RPC2"),
+            "http://one.example.org:2633/RPC2"
+        );
     }
 }

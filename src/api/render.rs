@@ -78,7 +78,8 @@ mod tests {
 
     #[test]
     fn facts_replace_in_place_and_keep_comparisons_when_asked() {
-        let doc = radl::parse("system s (\ncpu.count >= 1 and\nmemory.size >= 512m\n)").expect("parses");
+        let doc =
+            radl::parse("system s (\ncpu.count >= 1 and\nmemory.size >= 512m\n)").expect("parses");
         let mut system = doc.systems[0].clone();
         apply_fact(
             &mut system,

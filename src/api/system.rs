@@ -4,7 +4,8 @@ use actix_web::HttpResponse;
 use serde_json::json;
 
 use super::errors::{ApiError, Endpoint};
-use super::media::{negotiate, DefaultType, Representation};
+use super::media::{negotiate, DefaultType};
+use super::respond::text_or_json;
 use super::RequestContext;
 
 /// The IM version infralog is wire-compatible with.
@@ -13,25 +14,22 @@ pub const IM_VERSION: &str = "2.0.0";
 pub fn version(context: &RequestContext) -> Result<HttpResponse, ApiError> {
     let representation = negotiate(&context.accept, DefaultType::TextPlain)
         .map_err(|unsupported| Endpoint::Version.unsupported_accept(unsupported))?;
-    Ok(respond_text_or_json(
+    Ok(text_or_json(
         representation,
         IM_VERSION.to_string(),
-        json!({ "version": IM_VERSION }),
+        json!({ "version": IM_VERSION }).to_string(),
     ))
 }
 
-/// A success in the negotiated representation.
-pub fn respond_text_or_json(
-    representation: Representation,
-    text: String,
-    json: serde_json::Value,
-) -> HttpResponse {
-    match representation {
-        Representation::Json => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json.to_string()),
-        Representation::Text(default) => HttpResponse::Ok()
-            .content_type(format!("{}; charset=utf-8", default.mime()))
-            .body(text),
-    }
+/// `GET /`: where IM serves its API documentation, a short page pointing to ours.
+pub fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(concat!(
+            "<!DOCTYPE html>\n<html><head><title>infralog</title></head><body>\n",
+            "<h1>infralog</h1>\n",
+            "<p>An event-sourced infrastructure manager speaking the IM 2.0.0 REST API. ",
+            "See docs/api.md in the source tree for every route.</p>\n",
+            "</body></html>\n"
+        ))
 }

@@ -32,3 +32,16 @@ pub fn run() -> ExitCode {
         Command::Radl(command) => radl::run(command),
     }
 }
+
+/// Logs to stderr; `RUST_LOG` chooses what (default: info for infralog, warn else).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,infralog=info,infralog_actors=info,infralog_events=info",
+        )
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

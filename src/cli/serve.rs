@@ -1,12 +1,78 @@
-//! `infralog serve`: the HTTP server over the event store.
+//! `infralog serve`: the HTTP server over the event log.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {}
+use crate::app::{Application, Settings};
 
-pub fn run(_args: ServeArgs) -> ExitCode {
-    ExitCode::FAILURE
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "INFRALOG_LISTEN", default_value = "127.0.0.1:8800")]
+    pub listen: String,
+
+    /// Directory of the event log (created if missing).
+    #[arg(long, env = "INFRALOG_DATA_DIR", default_value = "./infralog-data")]
+    pub data_dir: PathBuf,
+
+    /// How long the Dummy cloud's simulated contextualization takes, in milliseconds.
+    #[arg(
+        long,
+        env = "INFRALOG_CONTEXTUALIZATION_DELAY_MS",
+        default_value_t = 2000
+    )]
+    pub contextualization_delay_ms: u64,
+
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long, env = "INFRALOG_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most VMs one request may deploy (400 beyond).
+    #[arg(long, env = "INFRALOG_MAX_VMS_PER_REQUEST", default_value_t = 1000)]
+    pub max_vms_per_request: u64,
+
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "INFRALOG_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Pending commands an infrastructure or VM accepts before answering 503.
+    #[arg(long, env = "INFRALOG_MAILBOX_CAPACITY", default_value_t = 64)]
+    pub mailbox_capacity: usize,
+
+    /// Seconds an idle actor lives before it stops (it is rebuilt from the log when needed).
+    #[arg(long, env = "INFRALOG_IDLE_SECONDS", default_value_t = 30)]
+    pub idle_seconds: u64,
+
+    /// The event log's page cache, in MiB.
+    #[arg(long, env = "INFRALOG_CACHE_MIB", default_value_t = 16)]
+    pub cache_mib: u64,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    crate::cli::init_tracing();
+    let mut settings = Settings::new(args.listen, args.data_dir);
+    settings.contextualization_delay = Duration::from_millis(args.contextualization_delay_ms);
+    settings.limits.max_body_bytes = args.max_body_bytes;
+    settings.limits.max_vms_per_request = args.max_vms_per_request;
+    settings.workers = args.workers;
+    settings.actors.mailbox_capacity = args.mailbox_capacity.max(1);
+    settings.actors.idle_timeout = Duration::from_secs(args.idle_seconds.max(1));
+    settings.cache_capacity_bytes = args.cache_mib.max(1) * 1024 * 1024;
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        let application = Application::start(settings).await?;
+        application.run_until_stopped().await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "infralog stopped");
+            eprintln!("infralog: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -139,7 +139,12 @@ impl ReadModel {
         shared
     }
 
-    fn apply_infrastructure(&mut self, inf: InfId, envelope: &Envelope, event: &InfrastructureEvent) {
+    fn apply_infrastructure(
+        &mut self,
+        inf: InfId,
+        envelope: &Envelope,
+        event: &InfrastructureEvent,
+    ) {
         use InfrastructureEvent as E;
         if let E::Created { owners, tosca } = event {
             if let Some(old) = self.infrastructures.remove(&inf) {
@@ -219,7 +224,8 @@ impl ReadModel {
                 view.unfinished_changes = false;
                 if launched.is_empty() && !failed.is_empty() {
                     view.contmsg.push(at, "All VMs failed. No contextualize.");
-                    let errors: String = failed.iter().map(|f| format!("{}\n", f.message)).collect();
+                    let errors: String =
+                        failed.iter().map(|f| format!("{}\n", f.message)).collect();
                     view.contmsg.push(at, &errors);
                 }
             }
@@ -269,8 +275,10 @@ impl ReadModel {
             E::DestructionStarted { .. } => view.lifecycle = Lifecycle::Deleting,
             E::DestructionFailed { message } => {
                 view.lifecycle = Lifecycle::Live;
-                view.contmsg
-                    .push(at, &format!("Error destroying the infrastructure: {message}"));
+                view.contmsg.push(
+                    at,
+                    &format!("Error destroying the infrastructure: {message}"),
+                );
             }
             E::Destroyed | E::Evicted => {
                 view.lifecycle = if matches!(event, E::Destroyed) {

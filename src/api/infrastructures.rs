@@ -1,0 +1,563 @@
+//! `/infrastructures` and `/infrastructures/{id}[/{prop|op}]`.
+//!
+//! Each handler checks in IM's order: the body, the `Authorization` header, the
+//! path and query parameters (422), the credentials, the infrastructure's existence
+//! and ownership, then the request's content; the Accept header is checked last but
+//! before anything is recorded, so an answer that is an error changes nothing.
+
+use actix_web::http::header::HeaderValue;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use infralog_actors::decide::DomainError;
+use infralog_actors::runtime::{ActorError, InfrastructureRequest};
+use infralog_events::domain::InfId;
+use serde_json::json;
+
+use super::body::{self, Deployment};
+use super::errors::{ApiError, Endpoint, Failure};
+use super::guard;
+use super::media::{negotiate, require_json, DefaultType};
+use super::params::Validator;
+use super::plan::{self, plan_resources};
+use super::respond::{self, actor_error, metadata};
+use super::{AppState, RequestContext};
+use crate::projections::InfrastructureView;
+use crate::radl::{self, Radl};
+
+/// The properties of `GET /infrastructures/{id}/{prop}`, in IM's order.
+const PROPERTIES: [&str; 7] = [
+    "contmsg",
+    "radl",
+    "tosca",
+    "state",
+    "outputs",
+    "data",
+    "authorization",
+];
+
+/// How many times a command prepared against a stale view is prepared again.
+const CONFLICT_RETRIES: usize = 5;
+
+/// The longest `?filter=` accepted.
+const MAX_FILTER_LEN: usize = 1024;
+
+/// `GET /infrastructures`: the caller's infrastructures, most recently used first,
+/// optionally those whose RADL matches the regular expression `filter`.
+pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::ListInfrastructures;
+    let lines = guard::credential_lines(context)?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let filter = match context.query.get("filter").filter(|f| !f.is_empty()) {
+        None => None,
+        Some(pattern) if pattern.len() > MAX_FILTER_LEN => {
+            return Err(endpoint.error(Failure::Other(format!(
+                "Invalid filter: longer than {MAX_FILTER_LEN} characters"
+            ))))
+        }
+        Some(pattern) => Some(
+            regex::Regex::new(pattern)
+                .map_err(|e| endpoint.error(Failure::Other(format!("Invalid filter: {e}"))))?,
+        ),
+    };
+    let representation = negotiate(&context.accept, DefaultType::UriList)
+        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let owned = guard::owned_infrastructures(state, &identity).await;
+    let uris: Vec<String> = {
+        let model = state.projections.read();
+        let mut listed: Vec<(&InfrastructureView, (u64, u64))> = owned
+            .iter()
+            .filter_map(|id| model.infrastructures.get(id))
+            .filter(|view| match &filter {
+                None => true,
+                Some(filter) => {
+                    filter.is_match(&view.radl)
+                        || view.tosca.as_deref().is_some_and(|t| filter.is_match(t))
+                }
+            })
+            .map(|view| (view, state.recency(view)))
+            .collect();
+        listed.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+        listed
+            .into_iter()
+            .map(|(view, _)| context.infrastructure_uri(&view.id.to_string()))
+            .collect()
+    };
+    Ok(respond::uri_list(representation, &uris))
+}
+
+/// `POST /infrastructures`: create (or, with `dry_run`, estimate) an infrastructure.
+pub async fn create(
+    state: &AppState,
+    context: &RequestContext,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::CreateInfrastructure;
+    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
+    let deployment = body::parse_deployment(context, &body)?;
+    let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let asynchronous = validator.flag(&context.query, "async", false);
+    let dry_run = validator.flag(&context.query, "dry_run", false);
+    validator.finish()?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let request = radl_of(deployment, endpoint)?;
+    if dry_run {
+        let mut request = request;
+        radl::merge::resolve_references(&mut request, &Radl::default(), &[])
+            .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
+        let estimate = plan::estimate(&request, &identity, &state.connectors)
+            .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
+        negotiate(&context.accept, DefaultType::Json)
+            .map_err(|u| endpoint.unsupported_accept(u))?;
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(estimate.to_string()));
+    }
+    let planned = plan_resources(
+        &Radl::default(),
+        request,
+        &identity,
+        &state.connectors,
+        state.limits.max_vms_per_request,
+        true,
+        state.contextualization_delay,
+    )
+    .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
+    let representation = negotiate(&context.accept, DefaultType::UriList)
+        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let owners = guard::owner_records(state, &identity).await;
+    let id = InfId::new_v1(&state.node_id);
+    let outcome = state
+        .registry
+        .infrastructure(
+            id,
+            InfrastructureRequest::Create {
+                owners,
+                tosca: None,
+                resources: planned.request,
+                credentials: guard::cloud_credentials(&identity),
+                asynchronous,
+            },
+            metadata(context, &identity),
+        )
+        .await
+        .map_err(|e| actor_error(endpoint, e))?;
+    state.projections.wait_for(outcome.position).await;
+    state.touch(id);
+    let id_text = id.to_string();
+    let mut response = respond::uri(representation, &context.infrastructure_uri(&id_text));
+    insert_infid(&mut response, &id_text);
+    Ok(response)
+}
+
+/// `GET /infrastructures/{id}`: the URIs of its live VMs.
+pub async fn vm_list(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::GetInfrastructure;
+    let lines = guard::credential_lines(context)?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let representation = negotiate(&context.accept, DefaultType::UriList)
+        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let uris: Vec<String> = view
+        .live_vms()
+        .map(|vm| context.vm_uri(inf, vm.id))
+        .collect();
+    Ok(respond::uri_list(representation, &uris))
+}
+
+/// `DELETE /infrastructures/{id}`.
+pub async fn destroy(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::DestroyInfrastructure;
+    let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let force = validator.flag(&context.query, "force", false);
+    let asynchronous = validator.flag(&context.query, "async", false);
+    validator.finish()?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let outcome = state
+        .registry
+        .infrastructure(
+            view.id,
+            InfrastructureRequest::Destroy {
+                force,
+                asynchronous,
+                credentials: guard::cloud_credentials(&identity),
+            },
+            metadata(context, &identity),
+        )
+        .await
+        .map_err(|e| actor_error(endpoint, e))?;
+    state.projections.wait_for(outcome.position).await;
+    Ok(respond::empty())
+}
+
+/// `GET /infrastructures/{id}/{prop}`.
+pub async fn property(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+    prop: &str,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::GetInfrastructureProperty;
+    let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let prop = validator.literal("prop", prop, &PROPERTIES);
+    let headeronly = validator.flag(&context.query, "headeronly", false);
+    let delete = validator.flag(&context.query, "delete", false);
+    validator.finish()?;
+    let prop = prop.unwrap_or_default();
+    if matches!(prop, "state" | "outputs" | "data") {
+        require_json(&context.accept)
+            .map_err(|u| ApiError::im(StatusCode::UNSUPPORTED_MEDIA_TYPE, u.to_string()))?;
+    }
+    let identity = guard::identity(&lines, endpoint)?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let text_property = |text: String, field: &str| -> Result<HttpResponse, ApiError> {
+        let representation = negotiate(&context.accept, DefaultType::TextPlain)
+            .map_err(|u| endpoint.unsupported_accept(u))?;
+        let json = respond::field(field, &serde_json::Value::String(text.clone()).to_string());
+        Ok(respond::text_or_json(representation, text, json))
+    };
+    match prop {
+        "contmsg" => {
+            let text = if headeronly {
+                view.contmsg.render()
+            } else {
+                view.full_contmsg()
+            };
+            text_property(text, "contmsg")
+        }
+        "radl" => text_property(view.radl.to_string(), "radl"),
+        "tosca" => match &view.tosca {
+            Some(tosca) => text_property(tosca.to_string(), "tosca"),
+            None => Err(ApiError::im(
+                StatusCode::FORBIDDEN,
+                "'tosca' infrastructure property is not valid in this infrastructure",
+            )),
+        },
+        "authorization" => {
+            let names: Vec<&str> = view.owners.iter().map(|o| o.username.as_str()).collect();
+            let representation = negotiate(&context.accept, DefaultType::TextPlain)
+                .map_err(|u| endpoint.unsupported_accept(u))?;
+            Ok(respond::text_or_json(
+                representation,
+                names.join("\n"),
+                json!({ "authorization": names }).to_string(),
+            ))
+        }
+        "state" => {
+            state.touch(view.id);
+            let vm_states: serde_json::Map<String, serde_json::Value> = view
+                .vm_states()
+                .into_iter()
+                .map(|(vm, status)| (vm.to_string(), json!(status.as_str())))
+                .collect();
+            let body =
+                json!({ "state": { "state": view.status().as_str(), "vm_states": vm_states } });
+            Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(body.to_string()))
+        }
+        "outputs" => Err(ApiError::im(
+            StatusCode::FORBIDDEN,
+            "'outputs' infrastructure property is not valid in this infrastructure",
+        )),
+        _ => {
+            let _ = delete;
+            Err(endpoint.error(Failure::Other(
+                "exporting infrastructures is not available yet".into(),
+            )))
+        }
+    }
+}
+
+/// `PUT /infrastructures/{id}/{start|stop}`.
+pub async fn operate(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+    op: &str,
+) -> Result<HttpResponse, ApiError> {
+    let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let op = validator.literal("op", op, &["start", "stop"]);
+    validator.finish()?;
+    let (endpoint, stop) = match op {
+        Some("stop") => (Endpoint::StopInfrastructure, true),
+        _ => (Endpoint::StartInfrastructure, false),
+    };
+    let identity = guard::identity(&lines, endpoint)?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let credentials = guard::cloud_credentials(&identity);
+    let request = if stop {
+        InfrastructureRequest::Stop { credentials }
+    } else {
+        InfrastructureRequest::Start { credentials }
+    };
+    let outcome = state
+        .registry
+        .infrastructure(view.id, request, metadata(context, &identity))
+        .await
+        .map_err(|e| actor_error(endpoint, e))?;
+    state.projections.wait_for(outcome.position).await;
+    state.touch(view.id);
+    Ok(respond::empty())
+}
+
+/// `POST /infrastructures/{id}`: add resources (and, with nothing to add,
+/// reconfigure, as IM does when `context` is set).
+pub async fn add(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::AddResources;
+    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
+    let deployment = body::parse_deployment(context, &body)?;
+    let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let contextualize = validator.flag(&context.query, "context", true);
+    validator.finish()?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let mut view = guard::owned(state, &identity, inf, endpoint).await?;
+    let request = radl_of(deployment, endpoint)?;
+    if view.lifecycle == crate::projections::Lifecycle::Deleting {
+        return Err(endpoint.error(Failure::Other(DomainError::BeingDestroyed.to_string())));
+    }
+    for attempt in 0..CONFLICT_RETRIES {
+        let stored = radl::parse(&view.radl).map_err(|e| {
+            ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
+        })?;
+        let planned = plan_resources(
+            &stored,
+            request.clone(),
+            &identity,
+            &state.connectors,
+            state.limits.max_vms_per_request,
+            contextualize,
+            state.contextualization_delay,
+        )
+        .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
+        let representation = negotiate(&context.accept, DefaultType::UriList)
+            .map_err(|u| endpoint.unsupported_accept(u))?;
+        let nothing_to_add = planned.request.vms.is_empty();
+        let credentials = guard::cloud_credentials(&identity);
+        let result = state
+            .registry
+            .infrastructure(
+                view.id,
+                InfrastructureRequest::AddResources {
+                    expected_version: view.version,
+                    resources: planned.request,
+                    credentials,
+                },
+                metadata(context, &identity),
+            )
+            .await;
+        let outcome = match result {
+            Err(ActorError::Domain(DomainError::Conflict { .. }))
+                if attempt + 1 < CONFLICT_RETRIES =>
+            {
+                view = refreshed(state, &identity, inf, endpoint).await?;
+                continue;
+            }
+            other => other.map_err(|e| actor_error(endpoint, e))?,
+        };
+        let mut position = outcome.position;
+        if nothing_to_add && contextualize {
+            state.projections.wait_for(position).await;
+            let current = refreshed(state, &identity, inf, endpoint).await?;
+            let reconfigured = state
+                .registry
+                .infrastructure(
+                    view.id,
+                    InfrastructureRequest::Reconfigure {
+                        expected_version: current.version,
+                        radl: None,
+                        plan: plan::plan_for(&planned.merged, state.contextualization_delay),
+                    },
+                    metadata(context, &identity),
+                )
+                .await
+                .map_err(|e| actor_error(endpoint, e))?;
+            position = position.max(reconfigured.position);
+        }
+        state.projections.wait_for(position).await;
+        state.touch(view.id);
+        let uris: Vec<String> = outcome
+            .vm_ids
+            .iter()
+            .map(|vm| context.vm_uri(inf, vm))
+            .collect();
+        let mut response = respond::uri_list(representation, &uris);
+        if contextualize {
+            insert_infid(&mut response, inf);
+        }
+        return Ok(response);
+    }
+    Err(ApiError::Busy)
+}
+
+/// `PUT /infrastructures/{id}/reconfigure`.
+pub async fn reconfigure(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::Reconfigure;
+    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
+    let deployment = body::parse_deployment(context, &body)?;
+    let lines = guard::credential_lines(context)?;
+    let vm_list = context.query.get("vm_list").filter(|v| !v.is_empty());
+    let identity = guard::identity(&lines, endpoint)?;
+    if let Some(list) = vm_list {
+        if list.split(',').any(|id| id.trim().parse::<i64>().is_err()) {
+            return Err(ApiError::im(
+                StatusCode::BAD_REQUEST,
+                "Incorrect vm_list format.",
+            ));
+        }
+    }
+    let mut view = guard::owned(state, &identity, inf, endpoint).await?;
+    let request = radl_of(deployment, endpoint)?;
+    for attempt in 0..CONFLICT_RETRIES {
+        let mut stored = radl::parse(&view.radl).map_err(|e| {
+            ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
+        })?;
+        let changes_radl = !request.configures.is_empty()
+            || !request.systems.is_empty()
+            || !request.contextualize.is_absent();
+        if changes_radl {
+            radl::merge::reconfigure(&mut stored, &request)
+                .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
+        }
+        let result = state
+            .registry
+            .infrastructure(
+                view.id,
+                InfrastructureRequest::Reconfigure {
+                    expected_version: view.version,
+                    radl: changes_radl.then(|| stored.to_text()),
+                    plan: plan::plan_for(&stored, state.contextualization_delay),
+                },
+                metadata(context, &identity),
+            )
+            .await;
+        let outcome = match result {
+            Err(ActorError::Domain(DomainError::Conflict { .. }))
+                if attempt + 1 < CONFLICT_RETRIES =>
+            {
+                view = refreshed(state, &identity, inf, endpoint).await?;
+                continue;
+            }
+            other => other.map_err(|e| actor_error(endpoint, e))?,
+        };
+        state.projections.wait_for(outcome.position).await;
+        state.touch(view.id);
+        let mut response = respond::empty();
+        insert_infid(&mut response, inf);
+        return Ok(response);
+    }
+    Err(ApiError::Busy)
+}
+
+/// `POST /infrastructures/{id}/authorization`: add an owner, or replace them all.
+pub async fn change_owners(
+    state: &AppState,
+    context: &RequestContext,
+    inf: &str,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::ChangeOwners;
+    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
+    let new_line = body::parse_owner(context, &body)?;
+    let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let overwrite = validator.flag(&context.query, "overwrite", false);
+    validator.finish()?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let mut view = guard::owned(state, &identity, inf, endpoint).await?;
+    let new_identity =
+        crate::auth::authenticate(std::slice::from_ref(&new_line)).map_err(|invalid| {
+            endpoint.error(Failure::Other(format!(
+                "Invalid new infrastructure data provided: {invalid}"
+            )))
+        })?;
+    let new_owners = guard::owner_records(state, &new_identity).await;
+    for attempt in 0..CONFLICT_RETRIES {
+        let owners = if overwrite {
+            new_owners.clone()
+        } else {
+            let mut owners = view.owners.clone();
+            let already = guard::is_owner(state, &view.owners, &new_identity).await;
+            if !already {
+                owners.extend(new_owners.iter().cloned());
+            }
+            owners
+        };
+        let result = state
+            .registry
+            .infrastructure(
+                view.id,
+                InfrastructureRequest::ChangeOwners {
+                    expected_version: view.version,
+                    owners,
+                },
+                metadata(context, &identity),
+            )
+            .await;
+        let outcome = match result {
+            Err(ActorError::Domain(DomainError::Conflict { .. }))
+                if attempt + 1 < CONFLICT_RETRIES =>
+            {
+                view = refreshed(state, &identity, inf, endpoint).await?;
+                continue;
+            }
+            other => other.map_err(|e| actor_error(endpoint, e))?,
+        };
+        state.projections.wait_for(outcome.position).await;
+        return Ok(respond::empty());
+    }
+    Err(ApiError::Busy)
+}
+
+/// The view again, after a conflict told us it changed.
+async fn refreshed(
+    state: &AppState,
+    identity: &crate::auth::Identity,
+    inf: &str,
+    endpoint: Endpoint,
+) -> Result<InfrastructureView, ApiError> {
+    guard::owned(state, identity, inf, endpoint).await
+}
+
+/// The RADL of a deployment body (TOSCA is not supported yet).
+fn radl_of(deployment: Deployment, endpoint: Endpoint) -> Result<Radl, ApiError> {
+    match deployment {
+        Deployment::Radl(radl) => Ok(*radl),
+        Deployment::Tosca(_) => Err(endpoint.error(Failure::Other(
+            "TOSCA documents are not supported yet; send RADL or RADL-JSON".into(),
+        ))),
+    }
+}
+
+/// IM's `InfID` header, for load balancers' stickiness.
+fn insert_infid(response: &mut HttpResponse, inf: &str) {
+    if let Ok(value) = HeaderValue::from_str(inf) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("infid"),
+            value,
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Building answers: IM's success bodies, and its error mapping for actor outcomes.
+
+use actix_web::HttpResponse;
+use infralog_actors::decide::DomainError;
+use infralog_actors::runtime::ActorError;
+use infralog_events::Metadata;
+use serde_json::json;
+
+use super::errors::{ApiError, Endpoint, Failure, TEXT_PLAIN};
+use super::media::Representation;
+use super::RequestContext;
+use crate::auth::Identity;
+
+/// A success in the negotiated representation.
+pub fn text_or_json(representation: Representation, text: String, json: String) -> HttpResponse {
+    match representation {
+        Representation::Json => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json),
+        Representation::Text(default) => HttpResponse::Ok()
+            .content_type(format!("{}; charset=utf-8", default.mime()))
+            .body(text),
+    }
+}
+
+/// A list of URIs: one per line, or `{"uri-list":[{"uri":…}]}`.
+pub fn uri_list(representation: Representation, uris: &[String]) -> HttpResponse {
+    let json = json!({ "uri-list": uris.iter().map(|u| json!({ "uri": u })).collect::<Vec<_>>() });
+    text_or_json(representation, uris.join("\n"), json.to_string())
+}
+
+/// One URI, or `{"uri":…}`.
+pub fn uri(representation: Representation, uri: &str) -> HttpResponse {
+    text_or_json(
+        representation,
+        uri.to_string(),
+        json!({ "uri": uri }).to_string(),
+    )
+}
+
+/// `{"<field>": value}` with an already encoded JSON value.
+pub fn field(name: &str, value_json: &str) -> String {
+    format!(
+        "{{{}:{value_json}}}",
+        serde_json::Value::String(name.to_string())
+    )
+}
+
+/// IM's empty success: 200, `text/plain`, no body.
+pub fn empty() -> HttpResponse {
+    HttpResponse::Ok().content_type(TEXT_PLAIN).finish()
+}
+
+/// The metadata of the events a request causes. The identity is the user's name:
+/// owners are public to their co-owners (`GET …/authorization`); passwords never
+/// reach an event.
+pub fn metadata(context: &RequestContext, identity: &Identity) -> Metadata {
+    Metadata {
+        request_id: Some(context.request_id.to_string()),
+        identity: Some(identity.primary_username().to_string()),
+        source_instance: None,
+    }
+}
+
+/// IM's answer for an actor's refusal on this endpoint.
+pub fn actor_error(endpoint: Endpoint, error: ActorError) -> ApiError {
+    let failure = match error {
+        ActorError::Busy => return ApiError::Busy,
+        ActorError::Domain(DomainError::NotFound) => Failure::InfrastructureNotFound,
+        ActorError::Domain(DomainError::InvalidVmId) => Failure::InvalidVmId,
+        ActorError::Domain(DomainError::DeletedVm) => Failure::DeletedVm,
+        ActorError::Domain(DomainError::IncorrectState) => Failure::IncorrectState,
+        ActorError::Domain(other) => Failure::Other(other.to_string()),
+        ActorError::Cloud(message) => Failure::Other(message),
+        ActorError::Store(error) => return ApiError::internal(format!("event log: {error}")),
+        ActorError::Failed(reason) => return ApiError::internal(format!("actor: {reason}")),
+    };
+    endpoint.error(failure)
+}
