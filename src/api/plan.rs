@@ -78,8 +78,12 @@ pub fn plan_resources(
         }
     }
     let plan = plan_for(&merged, delay);
+    let request_radl = request.to_text();
+    let radl = merged.to_text();
     let request = ResourceRequest {
-        radl: merged.to_text(),
+        // Share the text when they are the same (a create), as the read model does.
+        request_radl: if request_radl == radl { radl.clone() } else { request_radl },
+        radl,
         vms,
         contextualization: contextualize.then_some(plan),
     };

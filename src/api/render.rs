@@ -111,7 +111,7 @@ mod tests {
         .to_text();
         assert_eq!(
             printed,
-            "system s (\ncpu.count >= 2 and\nmemory.size = 2048M and\nprovider.type = 'Dummy'\n)\n\n\n"
+            "system s (\ncpu.count >= 2 and\nmemory.size = 2048M and\nprovider.type = 'Dummy'\n)\n\n"
         );
     }
 }

@@ -190,17 +190,23 @@ impl ReadModel {
             E::Created { .. } => {}
             E::ResourcesRequested {
                 radl,
+                request_radl,
                 vms,
                 contextualization: _,
             } => {
                 if **radl != *view.radl {
                     view.radl = Arc::from(radl.as_str());
                 }
+                let launch_radl = if request_radl == radl {
+                    Arc::clone(&view.radl)
+                } else {
+                    Arc::from(request_radl.as_str())
+                };
                 for (planned, cloud) in vms.iter().zip(clouds) {
                     view.vms.push(VmView {
                         id: planned.vm_id,
                         system: planned.system.as_str().into(),
-                        launch_radl: Arc::clone(&view.radl),
+                        launch_radl: Arc::clone(&launch_radl),
                         cloud,
                         cloud_vm_id: None,
                         cloud_state: CloudState::Launching,

@@ -93,7 +93,8 @@ pub enum CloudState {
 pub struct VmView {
     pub id: VmId,
     pub system: Box<str>,
-    /// The infrastructure's RADL when the VM was requested (shared between VMs).
+    /// The request the VM was made of, references resolved (shared between the VMs
+    /// of a request, and with the infrastructure's RADL when they are equal).
     pub launch_radl: Arc<str>,
     pub cloud: Arc<CloudRef>,
     pub cloud_vm_id: Option<Box<str>>,

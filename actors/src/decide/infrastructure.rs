@@ -14,6 +14,8 @@ use crate::contextualization::{FINISH_LINES, START_LINES};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRequest {
     pub radl: String,
+    /// The request with its references resolved: what the new VMs are made of.
+    pub request_radl: String,
     pub vms: Vec<RequestedVm>,
     /// How contextualization follows (`None`: IM's `context=false`).
     pub contextualization: Option<ContextualizationPlan>,
@@ -259,6 +261,7 @@ fn request_event(first_id: VmId, resources: ResourceRequest) -> InfrastructureEv
         .collect();
     InfrastructureEvent::ResourcesRequested {
         radl: resources.radl,
+        request_radl: resources.request_radl,
         vms,
         contextualization: resources.contextualization,
     }
@@ -328,6 +331,7 @@ mod tests {
     fn request(systems: &[&str]) -> ResourceRequest {
         ResourceRequest {
             radl: format!("radl with {}", systems.join(",")),
+            request_radl: format!("request with {}", systems.join(",")),
             vms: systems
                 .iter()
                 .map(|s| RequestedVm {
@@ -357,6 +361,7 @@ mod tests {
             },
             E::ResourcesRequested {
                 radl: format!("radl with {}", systems.join(",")),
+                request_radl: format!("request with {}", systems.join(",")),
                 vms: systems
                     .iter()
                     .enumerate()
@@ -429,6 +434,7 @@ mod tests {
             events,
             Ok(vec![E::ResourcesRequested {
                 radl: "radl with b".into(),
+                request_radl: "request with b".into(),
                 vms: vec![planned(3, "b")],
                 contextualization: Some(ContextualizationPlan::Disabled),
             }])

@@ -21,9 +21,12 @@ pub enum InfrastructureEvent {
         tosca: Option<String>,
     },
     /// Intent: launch these VMs. `radl` is the infrastructure's RADL from now on
-    /// (the stored RADL merged with the request, deploys replaced).
+    /// (the stored RADL merged with the request, deploys replaced); `request_radl`
+    /// is the request with its references resolved, which the new VMs are made of
+    /// (IM's `requested_radl`).
     ResourcesRequested {
         radl: String,
+        request_radl: String,
         vms: Vec<PlannedVm>,
         /// How contextualization follows the launches (`None`: it does not, IM's
         /// `context=false`).
@@ -349,6 +352,7 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
             radl,
             vms,
             contextualization,
+            ..
         } => {
             live.radl.clone_from(radl);
             live.adding_plan = *contextualization;
