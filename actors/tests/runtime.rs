@@ -46,7 +46,7 @@ fn create(
         tosca: None,
         resources: ResourceRequest {
             radl: "the radl".into(),
-            request_radl: "the request".into(),
+            request_radl: None,
             vms: systems
                 .iter()
                 .map(|s| RequestedVm {

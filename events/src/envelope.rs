@@ -222,31 +222,73 @@ pub enum RecordError {
 }
 
 /// Encodes consecutive envelopes (one group commit) as one stored chunk: the
-/// postcard list of records followed by a CRC-32 of those bytes.
+/// postcard list of records, LZ4-compressed (RADL text and repeated stream names
+/// shrink several times, and sled keeps what it reads in memory), followed by a
+/// CRC-32 of the stored bytes.
 pub(crate) fn encode_chunk(envelopes: &[std::sync::Arc<Envelope>]) -> Vec<u8> {
     let records: Vec<StoredRecord<'_>> = envelopes
         .iter()
         .map(|e| StoredRecord::from_envelope(e))
         .collect();
     // Serializing plain data into a Vec cannot fail.
-    let mut bytes = postcard::to_stdvec(&records).unwrap_or_default();
+    let plain = postcard::to_stdvec(&records).unwrap_or_default();
+    let mut bytes = lz4_flex::block::compress_prepend_size(&plain);
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_be_bytes());
     bytes
 }
 
-/// Verifies a stored chunk and borrows its records (no copy of payloads).
-pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<Vec<StoredRecord<'_>>, RecordError> {
-    if bytes.len() < 4 {
-        return Err(RecordError::Truncated);
+/// The largest decompressed chunk accepted: a damaged size prefix must not make
+/// the reader allocate without bound.
+const MAX_CHUNK_BYTES: usize = 1 << 30;
+
+/// A stored chunk, verified and decompressed.
+pub(crate) struct Chunk {
+    plain: Vec<u8>,
+}
+
+impl Chunk {
+    /// Verifies the stored bytes and decompresses them.
+    pub(crate) fn open(bytes: &[u8]) -> Result<Chunk, RecordError> {
+        if bytes.len() < 4 {
+            return Err(RecordError::Truncated);
+        }
+        let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
+        let stored = u32::from_be_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        let computed = crc32fast::hash(body);
+        if stored != computed {
+            return Err(RecordError::ChunkChecksum { stored, computed });
+        }
+        let announced = body
+            .get(..4)
+            .map(|size| u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize)
+            .ok_or(RecordError::Truncated)?;
+        if announced > MAX_CHUNK_BYTES {
+            return Err(RecordError::Decode(format!(
+                "the chunk announces {announced} bytes"
+            )));
+        }
+        let plain = lz4_flex::block::decompress_size_prepended(body)
+            .map_err(|e| RecordError::Decode(e.to_string()))?;
+        Ok(Chunk { plain })
     }
-    let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
-    let stored = u32::from_be_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
-    let computed = crc32fast::hash(body);
-    if stored != computed {
-        return Err(RecordError::ChunkChecksum { stored, computed });
+
+    /// The chunk's records, borrowing its bytes.
+    pub(crate) fn records(&self) -> Result<Vec<StoredRecord<'_>>, RecordError> {
+        postcard::from_bytes(&self.plain).map_err(|e| RecordError::Decode(e.to_string()))
     }
-    postcard::from_bytes(body).map_err(|e| RecordError::Decode(e.to_string()))
+}
+
+/// Verifies, decompresses and decodes a stored chunk in one call.
+#[cfg(test)]
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<Envelope>, RecordError> {
+    let chunk = Chunk::open(bytes)?;
+    let records = chunk.records()?;
+    records
+        .iter()
+        .enumerate()
+        .map(|(offset, record)| record.to_envelope(offset as u64 + 1))
+        .collect()
 }
 
 #[cfg(test)]
@@ -281,7 +323,8 @@ mod tests {
     fn chunks_round_trip() {
         let originals: Vec<Arc<Envelope>> = (5..8).map(|p| Arc::new(envelope(p))).collect();
         let bytes = encode_chunk(&originals);
-        let records = decode_chunk(&bytes).expect("intact chunk");
+        let chunk = Chunk::open(&bytes).expect("intact chunk");
+        let records = chunk.records().expect("decodes");
         for (offset, (record, original)) in records.iter().zip(&originals).enumerate() {
             let decoded = record.to_envelope(5 + offset as u64).expect("verifies");
             assert_eq!(&decoded, original.as_ref());
@@ -310,9 +353,8 @@ mod tests {
         let mut bad = envelope(1);
         bad.checksum ^= 1;
         let bytes = encode_chunk(&[Arc::new(bad)]);
-        let records = decode_chunk(&bytes).expect("the chunk itself is intact");
         assert!(matches!(
-            records[0].to_envelope(1),
+            decode_chunk(&bytes),
             Err(RecordError::PayloadChecksum { .. })
         ));
     }

@@ -178,14 +178,15 @@ pub async fn owned_infrastructures(state: &AppState, identity: &Identity) -> Vec
             .im
             .iter()
             .flat_map(|credential| model.owners.entries(&credential.username).to_vec())
-            .map(|entry| (entry.owner, entry.infrastructures))
+            .map(|entry| (entry.owner, entry.infrastructures.into_iter().collect()))
             .collect()
     };
     let mut owned = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (owner, infrastructures) in groups {
         if is_owner(state, std::slice::from_ref(&owner), identity).await {
             for inf in infrastructures {
-                if !owned.contains(&inf) {
+                if seen.insert(inf) {
                     owned.push(inf);
                 }
             }

@@ -81,8 +81,7 @@ pub fn plan_resources(
     let request_radl = request.to_text();
     let radl = merged.to_text();
     let request = ResourceRequest {
-        // Share the text when they are the same (a create), as the read model does.
-        request_radl: if request_radl == radl { radl.clone() } else { request_radl },
+        request_radl: (request_radl != radl).then_some(request_radl),
         radl,
         vms,
         contextualization: contextualize.then_some(plan),

@@ -3,6 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use indexmap::IndexSet;
+
 use infralog_events::codec::DomainEvent;
 use infralog_events::domain::infrastructure::{ContextualizationPlan, InfrastructureEvent};
 use infralog_events::domain::vm::VmEvent;
@@ -32,7 +34,8 @@ pub struct OwnerIndex {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerEntry {
     pub owner: OwnerRecord,
-    pub infrastructures: Vec<InfId>,
+    /// A set: a user may own tens of thousands, added and removed one by one.
+    pub infrastructures: IndexSet<InfId>,
 }
 
 impl OwnerIndex {
@@ -51,13 +54,11 @@ impl OwnerIndex {
             .or_default();
         match entries.iter_mut().find(|e| e.owner == *owner) {
             Some(entry) => {
-                if !entry.infrastructures.contains(&inf) {
-                    entry.infrastructures.push(inf);
-                }
+                entry.infrastructures.insert(inf);
             }
             None => entries.push(OwnerEntry {
                 owner: owner.clone(),
-                infrastructures: vec![inf],
+                infrastructures: IndexSet::from([inf]),
             }),
         }
     }
@@ -65,7 +66,7 @@ impl OwnerIndex {
     fn remove(&mut self, owner: &OwnerRecord, inf: InfId) {
         if let Some(entries) = self.by_username.get_mut(owner.username.as_str()) {
             for entry in entries.iter_mut().filter(|e| e.owner == *owner) {
-                entry.infrastructures.retain(|i| *i != inf);
+                entry.infrastructures.swap_remove(&inf);
             }
             entries.retain(|e| !e.infrastructures.is_empty());
             if entries.is_empty() {
@@ -197,10 +198,9 @@ impl ReadModel {
                 if **radl != *view.radl {
                     view.radl = Arc::from(radl.as_str());
                 }
-                let launch_radl = if request_radl == radl {
-                    Arc::clone(&view.radl)
-                } else {
-                    Arc::from(request_radl.as_str())
+                let launch_radl = match request_radl {
+                    Some(request) => Arc::from(request.as_str()),
+                    None => Arc::clone(&view.radl),
                 };
                 for (planned, cloud) in vms.iter().zip(clouds) {
                     view.vms.push(VmView {

@@ -14,8 +14,9 @@ use crate::contextualization::{FINISH_LINES, START_LINES};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRequest {
     pub radl: String,
-    /// The request with its references resolved: what the new VMs are made of.
-    pub request_radl: String,
+    /// The request with its references resolved, what the new VMs are made of,
+    /// when it differs from `radl`.
+    pub request_radl: Option<String>,
     pub vms: Vec<RequestedVm>,
     /// How contextualization follows (`None`: IM's `context=false`).
     pub contextualization: Option<ContextualizationPlan>,
@@ -331,7 +332,7 @@ mod tests {
     fn request(systems: &[&str]) -> ResourceRequest {
         ResourceRequest {
             radl: format!("radl with {}", systems.join(",")),
-            request_radl: format!("request with {}", systems.join(",")),
+            request_radl: Some(format!("request with {}", systems.join(","))),
             vms: systems
                 .iter()
                 .map(|s| RequestedVm {
@@ -361,7 +362,7 @@ mod tests {
             },
             E::ResourcesRequested {
                 radl: format!("radl with {}", systems.join(",")),
-                request_radl: format!("request with {}", systems.join(",")),
+                request_radl: Some(format!("request with {}", systems.join(","))),
                 vms: systems
                     .iter()
                     .enumerate()
@@ -434,7 +435,7 @@ mod tests {
             events,
             Ok(vec![E::ResourcesRequested {
                 radl: "radl with b".into(),
-                request_radl: "request with b".into(),
+                request_radl: Some("request with b".into()),
                 vms: vec![planned(3, "b")],
                 contextualization: Some(ContextualizationPlan::Disabled),
             }])

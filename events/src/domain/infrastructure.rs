@@ -23,10 +23,10 @@ pub enum InfrastructureEvent {
     /// Intent: launch these VMs. `radl` is the infrastructure's RADL from now on
     /// (the stored RADL merged with the request, deploys replaced); `request_radl`
     /// is the request with its references resolved, which the new VMs are made of
-    /// (IM's `requested_radl`).
+    /// (IM's `requested_radl`), when it differs from `radl` (it does not on create).
     ResourcesRequested {
         radl: String,
-        request_radl: String,
+        request_radl: Option<String>,
         vms: Vec<PlannedVm>,
         /// How contextualization follows the launches (`None`: it does not, IM's
         /// `context=false`).

@@ -48,9 +48,10 @@ use super::subscription::{LogReader, SubscriberHub};
 use super::{
     AppendRequest, Appended, EventStore, ExpectedVersion, PendingAppend, StoreError, Subscription,
 };
-use crate::envelope::{decode_chunk, encode_chunk, payload_checksum, Envelope, NewEvent, StreamId};
+use crate::envelope::{encode_chunk, payload_checksum, Chunk, Envelope, NewEvent, StreamId};
 
-const FORMAT_VERSION: u32 = 1;
+/// 2: chunks are LZ4-compressed.
+const FORMAT_VERSION: u32 = 2;
 const META_FORMAT: &[u8] = b"mformat";
 const META_INSTANCE: &[u8] = b"minstance";
 const META_HEAD: &[u8] = b"mhead";
@@ -681,7 +682,11 @@ fn check_tail(db: &sled::Db, head: u64) -> Result<u64, StoreError> {
     {
         let (key, bytes) = entry.map_err(storage)?;
         let first = be64(&key[1..])?;
-        let records = decode_chunk(&bytes).map_err(|problem| StoreError::Corrupt {
+        let chunk = Chunk::open(&bytes).map_err(|problem| StoreError::Corrupt {
+            position: first,
+            problem,
+        })?;
+        let records = chunk.records().map_err(|problem| StoreError::Corrupt {
             position: first,
             problem,
         })?;
@@ -731,8 +736,11 @@ fn read_positions(db: &sled::Db, positions: &[u64]) -> Result<Vec<Envelope>, Sto
         let position = positions[index];
         let (key, bytes) = chunk_holding(db, position)?.ok_or_else(|| missing(position))?;
         let first = be64(&key[1..])?;
-        let records =
-            decode_chunk(&bytes).map_err(|problem| StoreError::Corrupt { position, problem })?;
+        let chunk =
+            Chunk::open(&bytes).map_err(|problem| StoreError::Corrupt { position, problem })?;
+        let records = chunk
+            .records()
+            .map_err(|problem| StoreError::Corrupt { position, problem })?;
         let end = first + records.len() as u64;
         while index < positions.len() && positions[index] < end {
             let position = positions[index];
@@ -769,10 +777,12 @@ fn read_all_from(db: &sled::Db, from: u64, max: usize) -> Result<Vec<Envelope>, 
         }
         let (key, bytes) = entry.map_err(storage)?;
         let first = be64(&key[1..])?;
-        let records = decode_chunk(&bytes).map_err(|problem| StoreError::Corrupt {
+        let corrupt = |problem| StoreError::Corrupt {
             position: first.max(from),
             problem,
-        })?;
+        };
+        let chunk = Chunk::open(&bytes).map_err(corrupt)?;
+        let records = chunk.records().map_err(corrupt)?;
         for (offset, record) in records.iter().enumerate() {
             let position = first + offset as u64;
             if position < from {

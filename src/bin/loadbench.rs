@@ -1,0 +1,460 @@
+//! Load benchmark of the IM REST API (`cargo run --release --bin infralog-loadbench`).
+//!
+//! Starts the release server over a fresh data directory (or uses `--server`),
+//! creates N infrastructures (the 3-VM `front_wn_noctx.radl` plus `contextualize ()`)
+//! as one user, and prints:
+//! - sequential create p50/p99, then create throughput with 32 concurrent clients;
+//! - `GET …/state` throughput and p99 with 64 connections (wrk when installed,
+//!   else the built-in client);
+//! - list latency for the user who owns them all;
+//! - resident memory per idle infrastructure (after idle actors stopped);
+//! - time from start to serving with all of them in the log.
+//!
+//! Targets (2 cores, load generator on the same machine): ≥ 1,000 creates/s at 32
+//! clients; ≥ 20,000 GET state/s with p99 ≤ 10 ms; list ≤ 20 ms; ≤ 4 KiB RSS per
+//! idle infrastructure; restart ≤ 3 s.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const AUTH: &str = "id = im; type = InfrastructureManager; username = loadbench; password = loadbench-pass\\nid = dummy; type = Dummy";
+
+struct Options {
+    infrastructures: usize,
+    sequential: usize,
+    clients: usize,
+    connections: usize,
+    seconds: u64,
+    shared: PathBuf,
+    /// Keep the data directory (printed) for later inspection.
+    keep: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        infrastructures: 10_000,
+        sequential: 500,
+        clients: 32,
+        connections: 64,
+        seconds: 10,
+        shared: PathBuf::from("../shared"),
+        keep: false,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        if args[i] == "--keep" {
+            options.keep = true;
+            i += 1;
+            continue;
+        }
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--infrastructures" => options.infrastructures = value.parse().unwrap_or(10_000),
+            "--sequential" => options.sequential = value.parse().unwrap_or(500),
+            "--clients" => options.clients = value.parse().unwrap_or(32),
+            "--connections" => options.connections = value.parse().unwrap_or(64),
+            "--seconds" => options.seconds = value.parse().unwrap_or(10),
+            "--shared" => options.shared = PathBuf::from(value),
+            other => {
+                eprintln!("unknown option {other}");
+                std::process::exit(2);
+            }
+        }
+        i += 2;
+    }
+    options
+}
+
+/// A keep-alive HTTP/1.1 connection.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    host: String,
+}
+
+impl Client {
+    fn connect(port: u16) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            host: format!("127.0.0.1:{port}"),
+        })
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<(u16, String)> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.writer.write_all(head.as_bytes())?;
+        self.writer.write_all(body)?;
+        let mut status_line = String::new();
+        self.reader.read_line(&mut status_line)?;
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index].as_secs_f64() * 1e3
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18899)
+}
+
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.with_file_name("infralog")
+}
+
+fn start_server(data: &Path, port: u16) -> Child {
+    Command::new(server_binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--idle-seconds", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            eprintln!("cannot start {}: {e}", server_binary().display());
+            std::process::exit(1)
+        })
+}
+
+fn wait_until_serving(port: u16, timeout: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if let Ok(mut client) = Client::connect(port) {
+            if let Ok((200, _)) = client.request("GET", "/version", &[], b"") {
+                return Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn create(client: &mut Client, radl: &[u8]) -> String {
+    let (status, body) = client
+        .request(
+            "POST",
+            "/infrastructures",
+            &[("Authorization", AUTH), ("Content-Type", "text/plain")],
+            radl,
+        )
+        .unwrap_or_else(|e| {
+            eprintln!("create failed: {e}");
+            std::process::exit(1)
+        });
+    if status != 200 {
+        eprintln!("create answered {status}: {body}");
+        std::process::exit(1);
+    }
+    body.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+fn main() {
+    let options = options();
+    let radl_path = options.shared.join("conformance/files/front_wn_noctx.radl");
+    let mut radl = std::fs::read(&radl_path).unwrap_or_else(|e| {
+        eprintln!("cannot read {}: {e}", radl_path.display());
+        std::process::exit(1)
+    });
+    radl.extend_from_slice(b"\ncontextualize ()\n");
+    let data = std::env::temp_dir().join(format!("infralog-loadbench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+    let mut server = start_server(&data, port);
+    if wait_until_serving(port, Duration::from_secs(30)).is_none() {
+        eprintln!("the server did not start");
+        let _ = server.kill();
+        std::process::exit(1);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline_rss = rss_kib(server.id());
+    println!(
+        "server pid {} on port {port}, baseline RSS {baseline_rss} KiB",
+        server.id()
+    );
+
+    // Sequential creates.
+    let mut client = Client::connect(port).expect("connects");
+    let mut ids = Vec::with_capacity(options.infrastructures);
+    let mut latencies = Vec::with_capacity(options.sequential);
+    for _ in 0..options.sequential.min(options.infrastructures) {
+        let started = Instant::now();
+        ids.push(create(&mut client, &radl));
+        latencies.push(started.elapsed());
+    }
+    latencies.sort_unstable();
+    println!(
+        "sequential create ({} requests): p50 {:.2} ms  p99 {:.2} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+
+    // Concurrent creates.
+    let remaining = options.infrastructures.saturating_sub(ids.len());
+    let counter = Arc::new(AtomicUsize::new(0));
+    let created = Arc::new(Mutex::new(Vec::with_capacity(remaining)));
+    let radl = Arc::new(radl);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..options.clients)
+        .map(|_| {
+            let counter = Arc::clone(&counter);
+            let created = Arc::clone(&created);
+            let radl = Arc::clone(&radl);
+            std::thread::spawn(move || {
+                let mut client = Client::connect(port).expect("connects");
+                let mut mine = Vec::new();
+                while counter.fetch_add(1, Ordering::Relaxed) < remaining {
+                    mine.push(create(&mut client, &radl));
+                }
+                created.lock().expect("not poisoned").extend(mine);
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    ids.extend(created.lock().expect("not poisoned").drain(..));
+    println!(
+        "concurrent create ({} clients, {remaining} requests): {:.0} creates/s",
+        options.clients,
+        remaining as f64 / elapsed
+    );
+
+    // GET state.
+    state_load(port, &ids, options.connections, options.seconds);
+
+    // List (a fresh connection: the first one idled past the keep-alive).
+    drop(client);
+    let mut client = Client::connect(port).expect("connects");
+    let mut list_latencies = Vec::new();
+    let mut listed = 0;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let (status, body) = client
+            .request("GET", "/infrastructures", &[("Authorization", AUTH)], b"")
+            .expect("lists");
+        list_latencies.push(started.elapsed());
+        assert_eq!(status, 200, "list answered {status}");
+        listed = body.lines().count();
+    }
+    list_latencies.sort_unstable();
+    println!(
+        "list of {listed} infrastructures: p50 {:.2} ms  p99 {:.2} ms",
+        percentile(&list_latencies, 0.5),
+        percentile(&list_latencies, 0.99)
+    );
+    drop(client);
+
+    // Memory once the actors went idle and stopped.
+    std::thread::sleep(Duration::from_secs(6));
+    let rss = rss_kib(server.id());
+    println!(
+        "RSS {rss} KiB with {} idle infrastructures: {:.2} KiB per infrastructure over the baseline",
+        ids.len(),
+        (rss.saturating_sub(baseline_rss)) as f64 / ids.len().max(1) as f64
+    );
+
+    // Restart.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status();
+    let _ = server.wait();
+    let started = Instant::now();
+    let mut server = start_server(&data, port);
+    match wait_until_serving(port, Duration::from_secs(60)) {
+        Some(_) => {
+            let mut client = Client::connect(port).expect("connects");
+            let path = format!("/infrastructures/{}/state", ids[ids.len() / 2]);
+            let (status, _) = client
+                .request("GET", &path, &[("Authorization", AUTH)], b"")
+                .expect("state");
+            println!(
+                "restart with {} infrastructures in the log: serving after {:.2} s (state answered {status})",
+                ids.len(),
+                started.elapsed().as_secs_f64()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+            println!(
+                "RSS after the restart: {} KiB (the read model and the log cache, without the actors' churn)",
+                rss_kib(server.id())
+            );
+        }
+        None => println!("restart: the server did not come back within 60 s"),
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    if options.keep {
+        println!("data kept in {}", data.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+}
+
+/// GET state over `connections` connections for `seconds`: wrk when available.
+fn state_load(port: u16, ids: &[String], connections: usize, seconds: u64) {
+    if let Some(report) = wrk_state(port, ids, connections, seconds) {
+        println!("{report}");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let ids = Arc::new(ids.to_vec());
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| {
+            let ids = Arc::clone(&ids);
+            std::thread::spawn(move || {
+                let mut client = Client::connect(port).expect("connects");
+                let mut latencies = Vec::new();
+                let mut index = worker * 7919;
+                while Instant::now() < deadline {
+                    index = (index + 104_729) % ids.len();
+                    let path = format!("/infrastructures/{}/state", ids[index]);
+                    let started = Instant::now();
+                    let (status, _) = client
+                        .request("GET", &path, &[("Authorization", AUTH)], b"")
+                        .expect("state");
+                    latencies.push(started.elapsed());
+                    assert_eq!(status, 200);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap_or_default())
+        .collect();
+    latencies.sort_unstable();
+    println!(
+        "GET state, {connections} connections (built-in client): {:.0} requests/s  p50 {:.2} ms  p99 {:.2} ms",
+        latencies.len() as f64 / seconds as f64,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+}
+
+fn wrk_state(port: u16, ids: &[String], connections: usize, seconds: u64) -> Option<String> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return None;
+    }
+    let script =
+        std::env::temp_dir().join(format!("infralog-loadbench-{}.lua", std::process::id()));
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("\"/infrastructures/{id}/state\""))
+        .collect();
+    let lua = format!(
+        "paths = {{{}}}\ncounter = 0\nrequest = function()\n  counter = counter + 1\n  return wrk.format(\"GET\", paths[(counter % #paths) + 1], {{[\"Authorization\"] = \"{}\"}})\nend\n",
+        paths.join(","),
+        AUTH.replace('\\', "\\\\")
+    );
+    std::fs::write(&script, lua).ok()?;
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let rate = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec"))
+        .unwrap_or("Requests/sec: ?")
+        .to_string();
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))
+        .unwrap_or("99% ?")
+        .trim()
+        .to_string();
+    let p50 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("50%"))
+        .unwrap_or("50% ?")
+        .trim()
+        .to_string();
+    let errors = text
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Some(format!(
+        "GET state, {connections} connections (wrk): {rate}  latency {p50}  {p99} {errors}"
+    ))
+}
