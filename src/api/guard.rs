@@ -170,7 +170,7 @@ fn records_for(
     records
 }
 
-/// The infrastructures the identity owns and that are served, newest first.
+/// The infrastructures the identity owns (served or not), without duplicates.
 pub async fn owned_infrastructures(state: &AppState, identity: &Identity) -> Vec<InfId> {
     let groups: Vec<(OwnerRecord, Vec<InfId>)> = {
         let model = state.projections.read();
@@ -185,26 +185,10 @@ pub async fn owned_infrastructures(state: &AppState, identity: &Identity) -> Vec
     let mut seen = std::collections::HashSet::new();
     for (owner, infrastructures) in groups {
         if is_owner(state, std::slice::from_ref(&owner), identity).await {
-            for inf in infrastructures {
-                if seen.insert(inf) {
-                    owned.push(inf);
-                }
-            }
+            owned.extend(infrastructures.into_iter().filter(|inf| seen.insert(*inf)));
         }
     }
-    let model = state.projections.read();
-    let mut served: Vec<(chrono::DateTime<chrono::Utc>, InfId)> = owned
-        .into_iter()
-        .filter_map(|inf| {
-            model
-                .infrastructures
-                .get(&inf)
-                .filter(|view| view.is_served())
-                .map(|view| (view.created_at, inf))
-        })
-        .collect();
-    served.sort_by(|a, b| b.cmp(a));
-    served.into_iter().map(|(_, inf)| inf).collect()
+    owned
 }
 
 /// The infrastructure `inf` as of now, if it exists and the identity owns it.

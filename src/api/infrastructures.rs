@@ -64,9 +64,11 @@ pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResp
     let owned = guard::owned_infrastructures(state, &identity).await;
     let uris: Vec<String> = {
         let model = state.projections.read();
+        let recency = state.recency_snapshot();
         let mut listed: Vec<(&InfrastructureView, (u64, u64))> = owned
             .iter()
             .filter_map(|id| model.infrastructures.get(id))
+            .filter(|view| view.is_served())
             .filter(|view| match &filter {
                 None => true,
                 Some(filter) => {
@@ -74,9 +76,9 @@ pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResp
                         || view.tosca.as_deref().is_some_and(|t| filter.is_match(t))
                 }
             })
-            .map(|view| (view, state.recency(view)))
+            .map(|view| (view, recency.of(view)))
             .collect();
-        listed.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+        listed.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.1));
         listed
             .into_iter()
             .map(|(view, _)| context.infrastructure_uri(&view.id.to_string()))

@@ -62,15 +62,24 @@ impl AppState {
             .insert(id, (position, counter));
     }
 
-    /// How recently an infrastructure was used or changed, for ordering lists.
-    pub fn recency(&self, view: &crate::projections::InfrastructureView) -> (u64, u64) {
-        let touched = self
-            .recently_used
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&view.id)
-            .copied()
-            .unwrap_or((0, 0));
+    /// How recently infrastructures were used or changed, for ordering lists.
+    pub fn recency_snapshot(&self) -> Recency<'_> {
+        Recency {
+            used: self.recently_used.lock().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+}
+
+/// The recency of infrastructures, read under one lock.
+pub struct Recency<'a> {
+    used: std::sync::MutexGuard<'a, HashMap<InfId, (u64, u64)>>,
+}
+
+impl Recency<'_> {
+    /// When it was last used (the read model's position then, and a counter), or
+    /// last changed.
+    pub fn of(&self, view: &crate::projections::InfrastructureView) -> (u64, u64) {
+        let touched = self.used.get(&view.id).copied().unwrap_or((0, 0));
         touched.max((view.last_position, 0))
     }
 }
