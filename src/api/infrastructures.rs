@@ -62,10 +62,10 @@ pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResp
     let representation = negotiate(&context.accept, DefaultType::UriList)
         .map_err(|u| endpoint.unsupported_accept(u))?;
     let owned = guard::owned_infrastructures(state, &identity).await;
-    let uris: Vec<String> = {
-        let model = state.projections.read();
+    let model = state.projections.read();
+    let mut listed: Vec<(&InfrastructureView, (u64, u64))> = {
         let recency = state.recency_snapshot();
-        let mut listed: Vec<(&InfrastructureView, (u64, u64))> = owned
+        owned
             .iter()
             .filter_map(|id| model.infrastructures.get(id))
             .filter(|view| view.is_served())
@@ -77,14 +77,16 @@ pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResp
                 }
             })
             .map(|view| (view, recency.of(view)))
-            .collect();
-        listed.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.1));
-        listed
-            .into_iter()
-            .map(|(view, _)| context.infrastructure_uri(&view.id.to_string()))
             .collect()
     };
-    Ok(respond::uri_list(representation, &uris))
+    listed.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.1));
+    // Users may own tens of thousands: write the URIs straight into the body.
+    let prefix = context.infrastructure_uri("");
+    Ok(respond::id_uri_list(
+        representation,
+        &prefix,
+        listed.iter().map(|(view, _)| view.id.as_uuid()),
+    ))
 }
 
 /// `POST /infrastructures`: create (or, with `dry_run`, estimate) an infrastructure.

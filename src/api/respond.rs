@@ -29,6 +29,49 @@ pub fn uri_list(representation: Representation, uris: &[String]) -> HttpResponse
     text_or_json(representation, uris.join("\n"), json.to_string())
 }
 
+/// A list of `<prefix><uuid>` URIs, written without a string per item.
+pub fn id_uri_list<'a>(
+    representation: Representation,
+    prefix: &str,
+    ids: impl ExactSizeIterator<Item = &'a uuid::Uuid>,
+) -> HttpResponse {
+    let json = matches!(representation, Representation::Json);
+    // The prefix comes from the Host header and may hold characters JSON escapes;
+    // the ids never do. `"…` without its closing quote:
+    let quoted = serde_json::Value::String(prefix.to_string()).to_string();
+    let open_prefix = &quoted[..quoted.len() - 1];
+    let mut body = String::with_capacity(ids.len() * (quoted.len() + 48) + 16);
+    let mut buffer = uuid::Uuid::encode_buffer();
+    if json {
+        body.push_str("{\"uri-list\":[");
+    }
+    for (index, id) in ids.enumerate() {
+        if index > 0 {
+            body.push(if json { ',' } else { '\n' });
+        }
+        if json {
+            body.push_str("{\"uri\":");
+            body.push_str(open_prefix);
+            body.push_str(id.hyphenated().encode_lower(&mut buffer));
+            body.push_str("\"}");
+        } else {
+            body.push_str(prefix);
+            body.push_str(id.hyphenated().encode_lower(&mut buffer));
+        }
+    }
+    if json {
+        body.push_str("]}");
+    }
+    match representation {
+        Representation::Json => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+        Representation::Text(default) => HttpResponse::Ok()
+            .content_type(format!("{}; charset=utf-8", default.mime()))
+            .body(body),
+    }
+}
+
 /// One URI, or `{"uri":…}`.
 pub fn uri(representation: Representation, uri: &str) -> HttpResponse {
     text_or_json(
