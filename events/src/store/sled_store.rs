@@ -5,15 +5,19 @@
 //! | key | value |
 //! |---|---|
 //! | `c` + be64(first position) | a chunk: the records of one group commit (see [`crate::envelope`]) |
-//! | `s` + stream + `\0` + be64(version) | be64(position) |
-//! | `n` + stream | empty: the stream exists (written by its first append) |
-//! | `m` + name | metadata: `format`, `instance`, `head` |
+//! | `n` + stream name | be64(stream number), given by the stream's first append |
+//! | `s` + be64(stream number) + be64(version) | be64(position) |
+//! | `m` + name | metadata: `format`, `instance`, `head`, `streams` (numbers given) |
 //!
 //! Every key costs a sled insert, and sled 0.34 inserts (copy-on-write nodes) and
 //! iteration steps are what limit throughput, so a group commit writes its records
-//! as one chunk, and an event costs one more key, its stream index entry. A stream's
-//! version is read from its last index key; a retried append is recognised by
-//! reading the stream where its events would be.
+//! as one chunk, and an event costs one more key, its stream index entry. Streams
+//! are numbered in creation order so that index keys are short and new streams
+//! append at the end of the index instead of landing all over it (infrastructure
+//! ids are time-based UUIDs whose first bytes vary fastest): sled then keeps far
+//! fewer, denser nodes in memory. A stream's version is read from its last index
+//! key; a retried append is recognised by reading the stream where its events
+//! would be.
 //!
 //! # Writes
 //!
@@ -50,11 +54,12 @@ use super::{
 };
 use crate::envelope::{encode_chunk, payload_checksum, Chunk, Envelope, NewEvent, StreamId};
 
-/// 2: chunks are LZ4-compressed.
-const FORMAT_VERSION: u32 = 2;
+/// 2: chunks are LZ4-compressed. 3: streams are numbered.
+const FORMAT_VERSION: u32 = 3;
 const META_FORMAT: &[u8] = b"mformat";
 const META_INSTANCE: &[u8] = b"minstance";
 const META_HEAD: &[u8] = b"mhead";
+const META_STREAMS: &[u8] = b"mstreams";
 /// Beside the sled directory: the last acknowledged position, noted (not synced)
 /// after every commit, so a log that lost acknowledged events can say so.
 const ACKED_HEAD_FILE: &str = "acked-head";
@@ -135,7 +140,7 @@ impl SledStore {
             ))
         })?;
         let db = open_sled(&config)?;
-        let (instance, head) = read_or_init_meta(&db)?;
+        let (instance, head, streams) = read_or_init_meta(&db)?;
         let verified_records = check_tail(&db, head)?;
         let acked_path = config.path.join(ACKED_HEAD_FILE);
         let acknowledged_head = read_acked_head(&acked_path);
@@ -177,6 +182,7 @@ impl SledStore {
             hub: Arc::clone(&hub),
             acked_file,
             failed: None,
+            next_stream: streams,
         };
         let handle = std::thread::Builder::new()
             .name("infralog-log-writer".into())
@@ -263,8 +269,11 @@ impl EventStore for SledStore {
         from_version: u64,
         max: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
-        let start = stream_index_key(stream, from_version.max(1));
-        let end = stream_prefix_end(stream);
+        let Some(number) = stream_number(&self.db, stream)? else {
+            return Ok(Vec::new());
+        };
+        let start = stream_index_key(number, from_version.max(1));
+        let end = stream_prefix_end(number);
         let mut positions = Vec::new();
         for entry in self.db.range(start..end).take(max) {
             let (_, value) = entry.map_err(storage)?;
@@ -296,11 +305,11 @@ impl EventStore for SledStore {
         };
         let mut streams = Vec::new();
         for entry in self.db.range(start..b"o".to_vec()).take(max) {
-            let (key, _) = entry.map_err(storage)?;
+            let (key, value) = entry.map_err(storage)?;
             let name = String::from_utf8(key[1..].to_vec())
                 .map_err(|_| StoreError::Inconsistent("a stream name is not UTF-8".into()))?;
             let stream = StreamId::new(name)?;
-            let version = stream_head(&self.db, &stream)?;
+            let version = numbered_stream_head(&self.db, be64(&value)?)?;
             streams.push((stream, version));
         }
         Ok(streams)
@@ -339,6 +348,8 @@ struct Writer {
     hub: Arc<SubscriberHub>,
     acked_file: File,
     failed: Option<String>,
+    /// The number the next new stream gets.
+    next_stream: u64,
 }
 
 /// What one group commit stages before writing.
@@ -346,6 +357,9 @@ struct Writer {
 struct Staging {
     batch: sled::Batch,
     heads: HashMap<StreamId, u64>,
+    /// Numbers of the streams this group touches (new ones included).
+    numbers: HashMap<StreamId, u64>,
+    next_stream: u64,
     envelopes: Vec<Arc<Envelope>>,
 }
 
@@ -370,7 +384,10 @@ impl Writer {
             }
             return;
         }
-        let mut staging = Staging::default();
+        let mut staging = Staging {
+            next_stream: self.next_stream,
+            ..Staging::default()
+        };
         let mut next_position = self.head + 1;
         let now = Utc::now();
         let mut answers = Vec::with_capacity(group.len());
@@ -386,6 +403,11 @@ impl Writer {
                     .insert(chunk_key(chunk[0].position), encode_chunk(chunk));
             }
             staging.batch.insert(META_HEAD, &new_head.to_be_bytes());
+            if staging.next_stream != self.next_stream {
+                staging
+                    .batch
+                    .insert(META_STREAMS, &staging.next_stream.to_be_bytes());
+            }
             let written = self
                 .db
                 .apply_batch(std::mem::take(&mut staging.batch))
@@ -406,6 +428,7 @@ impl Writer {
                 return;
             }
             self.head = new_head;
+            self.next_stream = staging.next_stream;
             if let Err(error) = write_acked_head(&mut self.acked_file, new_head) {
                 tracing::warn!(%error, "cannot note the acknowledged head");
             }
@@ -428,11 +451,16 @@ impl Writer {
         now: chrono::DateTime<Utc>,
     ) -> Result<Appended, StoreError> {
         check_sizes(request)?;
-        let current = match staging.heads.get(&request.stream) {
-            Some(version) => *version,
-            None => stream_head(&self.db, &request.stream)?,
+        let known = match staging.numbers.get(&request.stream) {
+            Some(number) => Some(*number),
+            None => stream_number(&self.db, &request.stream)?,
         };
-        if let Some(retried) = self.retried_append(request, staging, current)? {
+        let current = match (staging.heads.get(&request.stream), known) {
+            (Some(version), _) => *version,
+            (None, Some(number)) => numbered_stream_head(&self.db, number)?,
+            (None, None) => 0,
+        };
+        if let Some(retried) = self.retried_append(request, staging, known, current)? {
             return Ok(retried);
         }
         if !request.expected.admits(current) {
@@ -442,6 +470,25 @@ impl Writer {
                 actual: current,
             });
         }
+        if request.events.is_empty() {
+            return Ok(Appended {
+                version: current,
+                positions: Vec::new(),
+                already_present: false,
+            });
+        }
+        let number = match known {
+            Some(number) => number,
+            None => {
+                let number = staging.next_stream;
+                staging.next_stream += 1;
+                staging
+                    .batch
+                    .insert(stream_name_key(&request.stream), &number.to_be_bytes());
+                number
+            }
+        };
+        staging.numbers.insert(request.stream.clone(), number);
         let mut positions = Vec::with_capacity(request.events.len());
         let mut version = current;
         for event in &request.events {
@@ -463,15 +510,11 @@ impl Writer {
                 checksum: payload_checksum(&event.payload),
                 payload: event.payload.clone(),
             };
-            staging.batch.insert(
-                stream_index_key(&request.stream, version),
-                &position.to_be_bytes(),
-            );
+            staging
+                .batch
+                .insert(stream_index_key(number, version), &position.to_be_bytes());
             staging.envelopes.push(Arc::new(envelope));
             positions.push(position);
-        }
-        if current == 0 && !request.events.is_empty() {
-            staging.batch.insert(stream_name_key(&request.stream), &[]);
         }
         staging.heads.insert(request.stream.clone(), version);
         Ok(Appended {
@@ -488,6 +531,7 @@ impl Writer {
         &self,
         request: &AppendRequest,
         staging: &Staging,
+        number: Option<u64>,
         current: u64,
     ) -> Result<Option<Appended>, StoreError> {
         let mut seen = std::collections::HashSet::with_capacity(request.events.len());
@@ -508,10 +552,13 @@ impl Writer {
             // Without an expected version a retry can only be the stream's tail.
             ExpectedVersion::Any => (current + 1).saturating_sub(count).max(1),
         };
+        let Some(number) = number else {
+            return Ok(None);
+        };
         if first_version + count - 1 > current {
             return Ok(None);
         }
-        let stored = self.stream_range(&request.stream, first_version, count, staging)?;
+        let stored = self.stream_range(&request.stream, number, first_version, count, staging)?;
         let matching = request
             .events
             .iter()
@@ -548,6 +595,7 @@ impl Writer {
     fn stream_range(
         &self,
         stream: &StreamId,
+        number: u64,
         from_version: u64,
         count: u64,
         staging: &Staging,
@@ -563,7 +611,7 @@ impl Writer {
                 None => {
                     let position = self
                         .db
-                        .get(stream_index_key(stream, version))
+                        .get(stream_index_key(number, version))
                         .map_err(storage)?
                         .map(|value| be64(&value))
                         .transpose()?
@@ -627,7 +675,8 @@ fn open_sled(config: &SledStoreConfig) -> Result<sled::Db, StoreError> {
     }
 }
 
-fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64), StoreError> {
+/// The instance id, the head position and the number of streams.
+fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64, u64), StoreError> {
     match db.get(META_FORMAT).map_err(storage)? {
         Some(format) => {
             let format = u32::from_be_bytes(
@@ -650,7 +699,11 @@ fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64), StoreError> {
                 Some(value) => be64(&value)?,
                 None => 0,
             };
-            Ok((instance, head))
+            let streams = match db.get(META_STREAMS).map_err(storage)? {
+                Some(value) => be64(&value)?,
+                None => 0,
+            };
+            Ok((instance, head, streams))
         }
         None => {
             if db.iter().next().is_some() {
@@ -663,9 +716,10 @@ fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64), StoreError> {
             batch.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes());
             batch.insert(META_INSTANCE, instance.as_bytes());
             batch.insert(META_HEAD, &0u64.to_be_bytes());
+            batch.insert(META_STREAMS, &0u64.to_be_bytes());
             db.apply_batch(batch).map_err(storage)?;
             db.flush().map_err(storage)?;
-            Ok((instance, 0))
+            Ok((instance, 0, 0))
         }
     }
 }
@@ -807,10 +861,26 @@ fn read_record(db: &sled::Db, position: u64) -> Result<Envelope, StoreError> {
         .ok_or_else(|| missing(position))
 }
 
-/// A stream's version: the version in its last index key.
+/// A stream's number, if it has one (if it has events).
+fn stream_number(db: &sled::Db, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+    db.get(stream_name_key(stream))
+        .map_err(storage)?
+        .map(|value| be64(&value))
+        .transpose()
+}
+
+/// A stream's version (0 when it has no events).
 fn stream_head(db: &sled::Db, stream: &StreamId) -> Result<u64, StoreError> {
+    match stream_number(db, stream)? {
+        Some(number) => numbered_stream_head(db, number),
+        None => Ok(0),
+    }
+}
+
+/// The version in a stream's last index key.
+fn numbered_stream_head(db: &sled::Db, number: u64) -> Result<u64, StoreError> {
     let last = db
-        .range(stream_index_key(stream, 0)..stream_prefix_end(stream))
+        .range(stream_index_key(number, 0)..stream_prefix_end(number))
         .next_back()
         .transpose()
         .map_err(storage)?;
@@ -827,22 +897,17 @@ fn chunk_key(position: u64) -> Vec<u8> {
     key
 }
 
-fn stream_index_key(stream: &StreamId, version: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stream.as_str().len() + 10);
+fn stream_index_key(number: u64, version: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(17);
     key.push(b's');
-    key.extend_from_slice(stream.as_str().as_bytes());
-    key.push(0);
+    key.extend_from_slice(&number.to_be_bytes());
     key.extend_from_slice(&version.to_be_bytes());
     key
 }
 
-/// The first key after every index key of `stream`.
-fn stream_prefix_end(stream: &StreamId) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stream.as_str().len() + 2);
-    key.push(b's');
-    key.extend_from_slice(stream.as_str().as_bytes());
-    key.push(1);
-    key
+/// The first key after every index key of stream `number`.
+fn stream_prefix_end(number: u64) -> Vec<u8> {
+    stream_index_key(number.saturating_add(1), 0)
 }
 
 fn stream_name_key(stream: &StreamId) -> Vec<u8> {
