@@ -44,7 +44,7 @@ impl Settings {
             ),
             actors: ActorConfig::default(),
             workers: 0,
-            cache_capacity_bytes: 4 * 1024 * 1024,
+            cache_capacity_bytes: 1024 * 1024,
             fast_password_hashing: false,
         }
     }

@@ -47,7 +47,7 @@ pub struct ServeArgs {
     pub idle_seconds: u64,
 
     /// The event log's page cache, in MiB.
-    #[arg(long, env = "INFRALOG_CACHE_MIB", default_value_t = 4)]
+    #[arg(long, env = "INFRALOG_CACHE_MIB", default_value_t = 1)]
     pub cache_mib: u64,
 }
 
