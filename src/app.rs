@@ -31,6 +31,8 @@ pub struct Settings {
     pub cache_capacity_bytes: u64,
     /// Cheap password hashing, for tests that create many owners.
     pub fast_password_hashing: bool,
+    /// The clouds this instance can use, by credential type (tests add their own).
+    pub connectors: Connectors,
 }
 
 impl Settings {
@@ -46,6 +48,7 @@ impl Settings {
             workers: 0,
             cache_capacity_bytes: 1024 * 1024,
             fast_password_hashing: false,
+            connectors: Connectors::builtin(),
         }
     }
 }
@@ -109,7 +112,7 @@ impl Application {
             Arc::clone(&projections),
         )
         .map_err(StartError::Thread)?;
-        let connectors = Connectors::builtin();
+        let connectors = settings.connectors.clone();
         let registry = Registry::new(
             store.clone() as Arc<dyn EventStore>,
             connectors.clone(),
