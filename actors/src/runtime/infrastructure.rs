@@ -94,6 +94,7 @@ impl InfrastructureActor {
         due: Option<u32>,
         metadata: CommandMetadata,
         reply: Option<Reply>,
+        address: Addr<Self>,
     ) -> AtomicResponse<Self, ()> {
         self.last_activity = Instant::now();
         if let Some(error) = &self.load_error {
@@ -141,6 +142,9 @@ impl InfrastructureActor {
                     Some((run.state, run.timers))
                 }
                 Err(panic) => {
+                    // Forget this actor before answering: a client that retries at
+                    // once must reach a fresh actor, not this stopping one's mailbox.
+                    run.env.registry.forget_infrastructure(run.env.id, &address);
                     run.answer(Err(ActorError::Failed(panic_message(&panic))));
                     None
                 }
@@ -203,16 +207,28 @@ impl Actor for InfrastructureActor {
 impl Handler<InfrastructureMessage> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: InfrastructureMessage, _ctx: &mut Self::Context) -> Self::Result {
-        self.run(Some(message.request), None, message.metadata, message.reply)
+    fn handle(&mut self, message: InfrastructureMessage, ctx: &mut Self::Context) -> Self::Result {
+        self.run(
+            Some(message.request),
+            None,
+            message.metadata,
+            message.reply,
+            ctx.address(),
+        )
     }
 }
 
 impl Handler<ContextualizationDue> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: ContextualizationDue, _ctx: &mut Self::Context) -> Self::Result {
-        self.run(None, Some(message.run), CommandMetadata::default(), None)
+    fn handle(&mut self, message: ContextualizationDue, ctx: &mut Self::Context) -> Self::Result {
+        self.run(
+            None,
+            Some(message.run),
+            CommandMetadata::default(),
+            None,
+            ctx.address(),
+        )
     }
 }
 

@@ -109,7 +109,7 @@ impl Actor for VmActor {
 impl Handler<VmCommandMessage> for VmActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: VmCommandMessage, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, message: VmCommandMessage, ctx: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
         let VmCommandMessage {
             work,
@@ -134,6 +134,8 @@ impl Handler<VmCommandMessage> for VmActor {
             }
         };
         let state = self.state.clone();
+        let address = ctx.address();
+        let (inf, vm) = (self.inf, self.vm);
         let work = async move {
             let mut run = VmRun { env, state };
             let executed = AssertUnwindSafe(run.execute(work, &metadata))
@@ -145,6 +147,9 @@ impl Handler<VmCommandMessage> for VmActor {
                     Some(run.state)
                 }
                 Err(panic) => {
+                    // Forget this actor before answering: a client that retries at
+                    // once must reach a fresh actor, not this stopping one's mailbox.
+                    run.env.registry.forget_vm(inf, vm, &address);
                     let _ = reply.send(Err(ActorError::Failed(panic_message(&panic))));
                     None
                 }
