@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use infralog_actors::connectors::Connectors;
@@ -14,6 +14,9 @@ use infralog_events::{EventStore, Metadata, SledStore, SledStoreConfig, StoreErr
 use crate::api::{self, AppState, Limits};
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::{self, Projections, RebuildError};
+
+/// How long a stopped server waits for its HTTP workers to let go of the log.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -202,11 +205,22 @@ impl Application {
         let follower = self.follower;
         tokio::task::spawn_blocking(move || {
             registry.shutdown();
+            drop(registry);
             store.close();
-            drop(store);
             if follower.join().is_err() {
                 tracing::error!("the read model's follower panicked");
             }
+            // The HTTP workers drop their share of the state as their threads end,
+            // after the server future resolved; sled releases the log's file lock
+            // with the last share, and another server may then open the directory.
+            let deadline = Instant::now() + RELEASE_TIMEOUT;
+            while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if Arc::strong_count(&store) > 1 {
+                tracing::warn!("the event log is still shared after the server stopped");
+            }
+            drop(store);
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
