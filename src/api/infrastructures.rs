@@ -109,6 +109,9 @@ pub async fn create(
         let mut request = request;
         radl::merge::resolve_references(&mut request, &Radl::default(), &[])
             .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
+        // A dry run validates exactly like create, the deploy bound included.
+        plan::check_vm_total(&request, state.limits.max_vms_per_request)
+            .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
         let estimate = plan::estimate(&request, &identity, &state.connectors)
             .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
         negotiate(&context.accept, DefaultType::Json)

@@ -45,12 +45,7 @@ pub fn plan_resources(
     delay: Duration,
 ) -> Result<Planned, PlanError> {
     resolve_references(&mut request, stored, &[])?;
-    let total = vm_total(&request);
-    if total > max_vms {
-        return Err(PlanError(format!(
-            "the request deploys {total} VMs; at most {max_vms} may be deployed by one request"
-        )));
-    }
+    check_vm_total(&request, max_vms)?;
     let mut merged = stored.clone();
     update_stored(&mut merged, &request)?;
     let mut vms = Vec::new();
@@ -98,6 +93,17 @@ pub fn plan_for(radl: &Radl, delay: Duration) -> ContextualizationPlan {
             duration_ms: delay.as_millis() as u64,
         }
     }
+}
+
+/// Refuses a request that deploys more than `max_vms` VMs in total.
+pub fn check_vm_total(radl: &Radl, max_vms: u64) -> Result<(), PlanError> {
+    let total = vm_total(radl);
+    if total > max_vms {
+        return Err(PlanError(format!(
+            "the request deploys {total} VMs; at most {max_vms} may be deployed by one request"
+        )));
+    }
+    Ok(())
 }
 
 /// The number of VMs a request deploys.
