@@ -70,6 +70,31 @@ pub fn settings(data_dir: &Path) -> Settings {
     settings
 }
 
+/// Anything that serves the API on a local port.
+pub trait Api {
+    fn port(&self) -> u16;
+
+    fn request(&self, method: &str, path: &str) -> Request {
+        Request::new(self.port(), method, path)
+    }
+
+    fn get(&self, path: &str) -> Request {
+        self.request("GET", path)
+    }
+
+    fn post(&self, path: &str) -> Request {
+        self.request("POST", path)
+    }
+
+    fn put(&self, path: &str) -> Request {
+        self.request("PUT", path)
+    }
+
+    fn delete(&self, path: &str) -> Request {
+        self.request("DELETE", path)
+    }
+}
+
 /// A server running in this process, on its own actix system thread.
 pub struct TestServer {
     pub port: u16,
@@ -128,25 +153,11 @@ impl TestServer {
             thread.join().expect("the server thread ends cleanly");
         }
     }
+}
 
-    pub fn request(&self, method: &str, path: &str) -> Request {
-        Request::new(self.port, method, path)
-    }
-
-    pub fn get(&self, path: &str) -> Request {
-        self.request("GET", path)
-    }
-
-    pub fn post(&self, path: &str) -> Request {
-        self.request("POST", path)
-    }
-
-    pub fn put(&self, path: &str) -> Request {
-        self.request("PUT", path)
-    }
-
-    pub fn delete(&self, path: &str) -> Request {
-        self.request("DELETE", path)
+impl Api for TestServer {
+    fn port(&self) -> u16 {
+        self.port
     }
 }
 
@@ -365,14 +376,14 @@ pub fn id_of(uri: &str) -> String {
 }
 
 /// Creates an infrastructure from RADL text and returns its id.
-pub fn create(server: &TestServer, user: &str, radl: &str) -> String {
+pub fn create(server: &impl Api, user: &str, radl: &str) -> String {
     let response = server.post("/infrastructures").user(user).radl(radl).send();
     let response = response.expect(200);
     id_of(&response.text())
 }
 
 /// The infrastructure's `state` answer as JSON.
-pub fn state(server: &TestServer, user: &str, inf: &str) -> serde_json::Value {
+pub fn state(server: &impl Api, user: &str, inf: &str) -> serde_json::Value {
     server
         .get(&format!("/infrastructures/{inf}/state"))
         .user(user)
@@ -382,7 +393,7 @@ pub fn state(server: &TestServer, user: &str, inf: &str) -> serde_json::Value {
 }
 
 /// The aggregated state of an infrastructure.
-pub fn infra_state(server: &TestServer, user: &str, inf: &str) -> String {
+pub fn infra_state(server: &impl Api, user: &str, inf: &str) -> String {
     state(server, user, inf)["state"]["state"]
         .as_str()
         .expect("a state string")
@@ -390,7 +401,7 @@ pub fn infra_state(server: &TestServer, user: &str, inf: &str) -> String {
 }
 
 /// Polls until the infrastructure reaches `wanted` (or panics after `timeout`).
-pub fn wait_for_state(server: &TestServer, user: &str, inf: &str, wanted: &str, timeout: Duration) {
+pub fn wait_for_state(server: &impl Api, user: &str, inf: &str, wanted: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let current = infra_state(server, user, inf);
@@ -406,11 +417,108 @@ pub fn wait_for_state(server: &TestServer, user: &str, inf: &str, wanted: &str, 
 }
 
 /// The caller's infrastructure list as text.
-pub fn list(server: &TestServer, user: &str) -> String {
+pub fn list(server: &impl Api, user: &str) -> String {
     server
         .get("/infrastructures")
         .user(user)
         .send()
         .expect(200)
         .text()
+}
+
+/// The real binary serving in a child process, for crash tests.
+pub struct ChildServer {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl ChildServer {
+    /// Starts `infralog serve` on a free port over `data_dir`, with `extra` flags.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> ChildServer {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_infralog"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the infralog binary");
+        let stderr = child.stderr.take().expect("the child's stderr");
+        let (found, port) = mpsc::channel();
+        // Read the log until the port shows, then keep draining it so the child
+        // never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = logged_port(&line) {
+                    if let Some(found) = found.take() {
+                        let _ = found.send(port);
+                    }
+                }
+            }
+        });
+        let port = match port.recv_timeout(Duration::from_secs(60)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server never said which port it listens on");
+            }
+        };
+        ChildServer { port, child }
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+    }
+}
+
+impl Api for ChildServer {
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port in the server's "serving the IM REST API port=N" log line.
+fn logged_port(line: &str) -> Option<u16> {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip an ANSI colour sequence: ESC [ … letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    if !plain.contains("serving the IM REST API") {
+        return None;
+    }
+    let after = plain.split("port=").nth(1)?;
+    after
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
 }
