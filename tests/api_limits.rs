@@ -457,3 +457,28 @@ fn a_request_answered_with_an_error_appends_nothing() {
         "rejected requests appended events"
     );
 }
+
+#[test]
+fn idle_actors_stop_and_come_back_without_losing_a_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = settings(dir.path());
+    settings.actors.idle_timeout = Duration::from_millis(40);
+    let server = TestServer::start_with(settings);
+    let inf = create(&server, USER, RADL_NO_CTX);
+    let mut failures = Vec::new();
+    // Requests arrive around the moment the idle actors decide to stop.
+    for round in 0..60u64 {
+        std::thread::sleep(Duration::from_millis(15 + (round * 7) % 40));
+        let path = match round % 3 {
+            0 => format!("/infrastructures/{inf}/vms/{}/reboot", round % 2),
+            1 => format!("/infrastructures/{inf}/start"),
+            _ => format!("/infrastructures/{inf}/vms/{}/start", round % 2),
+        };
+        let answer = server.put(&path).user(USER).send();
+        if answer.status != 200 {
+            failures.push(format!("{path}: {} {}", answer.status, answer.text()));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(infra_state(&server, USER, &inf), "configured");
+}

@@ -897,3 +897,240 @@ fn contextualization_runs_then_configures_and_contextualize_empty_disables_it() 
         "Contextualization disabled by the RADL/TOSCA template.\n\n"
     );
 }
+
+#[test]
+fn each_endpoint_negotiates_its_own_default_type() {
+    let (_dir, server) = server();
+    let inf = create(&server, USER, RADL_NO_CTX);
+    let uri = infra_uri(&inf);
+    let get = |path: &str, accept: &str| server.get(path).user(USER).accept(accept).send();
+    // The list: text/uri-list by default; q-values are ignored, order decides.
+    for accept in [
+        "text/uri-list",
+        "*/*",
+        "text/*",
+        "text/*;q=0.1, application/json",
+    ] {
+        let answer = get("/infrastructures", accept).expect(200);
+        assert_eq!(
+            answer.content_type(),
+            "text/uri-list; charset=utf-8",
+            "{accept}"
+        );
+        assert_eq!(answer.text(), uri, "{accept}");
+    }
+    for accept in [
+        "application/*",
+        "text/html, application/json",
+        "application/json;q=0.1, text/*",
+    ] {
+        let answer = get("/infrastructures", accept).expect(200);
+        assert_eq!(
+            answer.json(),
+            json!({"uri-list": [{"uri": uri}]}),
+            "{accept}"
+        );
+    }
+    // `state` is JSON; its pre-check accepts only application/json, */* and application/*.
+    for accept in ["*/*", "application/*", "text/*"] {
+        let answer = get(&format!("/infrastructures/{inf}/state"), accept);
+        if accept == "text/*" {
+            assert_eq!(
+                answer.status, 415,
+                "IM's pre-check on state knows no text/*"
+            );
+            continue;
+        }
+        assert_eq!(answer.expect(200).content_type(), "application/json");
+    }
+    // Endpoints that wrap HTTP errors answer 400 with the 415 inside the message.
+    let vm_info = get(&format!("/infrastructures/{inf}/vms/0"), "text/html").expect(400);
+    assert!(vm_info
+        .text()
+        .contains("Error Getting VM info: 415: Unsupported Accept Media Types: text/html"));
+    let vm_list = get(&format!("/infrastructures/{inf}"), "image/png").expect(400);
+    assert_eq!(
+        vm_list.text(),
+        "Error Getting Inf. info: 415: Unsupported Accept Media Types: image/png"
+    );
+    // The others let the 415 through.
+    let vm_prop = get(&format!("/infrastructures/{inf}/vms/0/state"), "image/png").expect(415);
+    assert_eq!(vm_prop.text(), "Unsupported Accept Media Types: image/png");
+    let created = server
+        .post("/infrastructures")
+        .user(USER)
+        .accept("application/*")
+        .radl(RADL_NO_CTX)
+        .send()
+        .expect(200);
+    assert!(created.json()["uri"].as_str().is_some());
+}
+
+#[test]
+fn radl_bodies_are_read_by_their_content_type() {
+    let (_dir, server) = server();
+    for content_type in [
+        "text/plain; charset=utf-8",
+        "*/*",
+        "text/*",
+        "application/octet-stream, text/plain",
+    ] {
+        server
+            .post("/infrastructures?dry_run=1")
+            .user(USER)
+            .header("Content-Type", content_type)
+            .body(RADL_NO_CTX)
+            .send()
+            .expect(200);
+    }
+    server
+        .post("/infrastructures?dry_run=1")
+        .user(USER)
+        .body(RADL_NO_CTX)
+        .send()
+        .expect(200);
+    let not_radl_json = server
+        .post("/infrastructures")
+        .user(USER)
+        .header("Content-Type", "application/json")
+        .body("{\"a\": 1}")
+        .send()
+        .expect(400);
+    assert!(not_radl_json
+        .text()
+        .starts_with("Error parsing request body: "));
+    let radl_as_json = server
+        .post("/infrastructures")
+        .user(USER)
+        .header("Content-Type", "application/json")
+        .body(RADL_NO_CTX)
+        .send()
+        .expect(400);
+    assert!(radl_as_json
+        .text()
+        .starts_with("Error parsing request body: "));
+    let yaml = server
+        .post("/infrastructures")
+        .user(USER)
+        .header("Content-Type", "application/x-yaml")
+        .body("a: 1\n")
+        .send()
+        .expect(415);
+    assert_eq!(yaml.text(), "Unsupported Media Type ['application/x-yaml']");
+    let not_utf8 = server
+        .post("/infrastructures")
+        .user(USER)
+        .radl("")
+        .body(b"system \xff\xfe (cpu.count >= 1)\ndeploy x 1\n".to_vec())
+        .send();
+    assert!(
+        matches!(not_utf8.status, 400),
+        "{} {}",
+        not_utf8.status,
+        not_utf8.text()
+    );
+    assert_eq!(list(&server, USER), "");
+}
+
+#[test]
+fn vm_lists_skip_removed_vms_and_removed_vms_are_deleted() {
+    let (_dir, server) = server();
+    let inf = create(&server, USER, RADL_NO_CTX);
+    server
+        .delete(&format!("/infrastructures/{inf}/vms/0"))
+        .user(USER)
+        .send()
+        .expect(200);
+    assert_eq!(
+        server
+            .get(&format!("/infrastructures/{inf}"))
+            .user(USER)
+            .send()
+            .expect(200)
+            .text(),
+        format!("{}/vms/1", infra_uri(&inf))
+    );
+    for (path, message) in [
+        ("vms/0", "Error Getting VM. info: Deleted VM."),
+        ("vms/0/state", "Error Getting VM. property: Deleted VM."),
+    ] {
+        let answer = server
+            .get(&format!("/infrastructures/{inf}/{path}"))
+            .user(USER)
+            .send()
+            .expect(404);
+        assert_eq!(answer.text(), message);
+    }
+    let stop = server
+        .put(&format!("/infrastructures/{inf}/vms/0/stop"))
+        .user(USER)
+        .send()
+        .expect(404);
+    assert_eq!(stop.text(), "Error in stop op in VM: Deleted VM.");
+    assert_eq!(
+        state(&server, USER, &inf),
+        json!({"state": {"state": "configured", "vm_states": {"1": "configured"}}})
+    );
+    server
+        .delete(&format!("/infrastructures/{inf}/vms/1"))
+        .user(USER)
+        .send()
+        .expect(200);
+    let none = server
+        .get(&format!("/infrastructures/{inf}"))
+        .user(USER)
+        .accept("application/json")
+        .send()
+        .expect(200);
+    assert_eq!(none.json(), json!({"uri-list": []}));
+    assert_eq!(
+        server
+            .get(&format!("/infrastructures/{inf}"))
+            .user(USER)
+            .send()
+            .expect(200)
+            .text(),
+        ""
+    );
+}
+
+#[test]
+fn concurrent_requests_of_one_user_all_land() {
+    let (_dir, server) = server();
+    let created: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| create(&server, USER, RADL_NO_CTX)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a creator"))
+            .collect()
+    });
+    let mut expected: Vec<String> = created.iter().map(|inf| infra_uri(inf)).collect();
+    expected.sort_unstable();
+    let listed = list(&server, USER);
+    let mut uris: Vec<&str> = listed.lines().collect();
+    uris.sort_unstable();
+    assert_eq!(uris, expected);
+    let target = &created[0];
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let server = &server;
+                scope.spawn(move || {
+                    let op = if i % 2 == 0 { "stop" } else { "start" };
+                    server
+                        .put(&format!("/infrastructures/{target}/vms/{}/{op}", i % 2))
+                        .user(USER)
+                        .send()
+                        .status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("an operator"))
+            .collect()
+    });
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+}
