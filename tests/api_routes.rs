@@ -24,6 +24,11 @@ fn infra_uri(inf: &str) -> String {
 fn version_needs_no_credentials_and_negotiates() {
     let (_dir, server) = server();
     let text = server.get("/version").send().expect(200);
+    server
+        .get("/version")
+        .auth("id = 1bad; type = nothing")
+        .send()
+        .expect(200);
     assert_eq!(text.text(), "2.0.0");
     assert_eq!(text.content_type(), "text/plain; charset=utf-8");
     let json = server
@@ -202,6 +207,9 @@ fn create_refuses_bad_bodies_and_unsupported_types_without_creating() {
         "{}",
         unknown_cloud.text()
     );
+    for refused in [&bad, &form, &undefined, &accept, &unknown_cloud] {
+        assert_eq!(refused.header("infid"), None, "no InfID on errors");
+    }
     assert_eq!(
         list(&server, USER),
         "",
@@ -735,6 +743,20 @@ fn boolean_flags_follow_pydantic_and_bad_ones_are_422() {
             "async={refused}"
         );
     }
+    let two = server
+        .post("/infrastructures?async=x&dry_run=z")
+        .user(USER)
+        .radl(RADL_NO_CTX)
+        .send()
+        .expect(422);
+    let mut locs: Vec<String> = two.json()["detail"]
+        .as_array()
+        .expect("a list of problems")
+        .iter()
+        .map(|issue| issue["loc"][1].as_str().unwrap_or("").to_string())
+        .collect();
+    locs.sort_unstable();
+    assert_eq!(locs, ["async", "dry_run"], "every problem is reported");
     let inf = create(&server, USER, RADL_NO_CTX);
     let listed_before = list(&server, USER);
     let both = server
@@ -881,8 +903,28 @@ fn contextualization_runs_then_configures_and_contextualize_empty_disables_it() 
         .send()
         .expect(200)
         .text();
-    assert!(finished.starts_with(&contmsg), "the log only grows");
-    assert!(finished.len() > contmsg.len(), "{finished}");
+    let header = server
+        .get(&format!("/infrastructures/{inf}/contmsg?headeronly=1"))
+        .user(USER)
+        .send()
+        .expect(200)
+        .text();
+    assert!(header.starts_with(&contmsg), "the log only grows");
+    assert!(header.len() > contmsg.len(), "{header}");
+    // The full log is the infrastructure's, then each VM's non-empty log.
+    let mut expected = header.clone();
+    for vm in 0..2 {
+        let log = server
+            .get(&format!("/infrastructures/{inf}/vms/{vm}/contmsg"))
+            .user(USER)
+            .send()
+            .expect(200)
+            .text();
+        if !log.is_empty() {
+            expected.push_str(&format!("VM {vm}:\n{log}\n{}\n", "*".repeat(75)));
+        }
+    }
+    assert_eq!(finished, expected);
 
     let disabled = create(&server, USER, &format!("{RADL_CTX}contextualize ()\n"));
     assert_eq!(infra_state(&server, USER, &disabled), "configured");
