@@ -498,3 +498,69 @@ fn passwords_never_reach_the_data_directory() {
         "the username is stored readably, so would a password be"
     );
 }
+
+#[test]
+fn generated_headers_never_make_a_500() {
+    let (_dir, server) = server();
+    let inf = create(&server, "owner", RADL_NO_CTX);
+    let pieces = [
+        "id",
+        "type",
+        "username",
+        "password",
+        "token",
+        "host",
+        "InfrastructureManager",
+        "Dummy",
+        "=",
+        "=",
+        ";",
+        ";",
+        "'",
+        "\"",
+        "\\n",
+        "\\\\n",
+        " ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ":",
+        ",",
+        "#",
+        "u",
+        "1",
+        "__OPENID__",
+        "file(",
+        ")",
+        "null",
+        "\\",
+    ];
+    // A small deterministic generator (xorshift): the same headers on every run.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..300 {
+        let length = 1 + next() % 14;
+        let header: String = (0..length)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let path = match next() % 3 {
+            0 => "/infrastructures".to_string(),
+            1 => format!("/infrastructures/{inf}/state"),
+            _ => format!("/infrastructures/{inf}/vms/0"),
+        };
+        let answer = server.get(&path).auth(&header).send();
+        assert!(
+            matches!(answer.status, 200 | 400 | 401 | 403),
+            "GET {path} with {header:?}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+    assert_eq!(infra_state(&server, "owner", &inf), "configured");
+}

@@ -318,6 +318,12 @@ fn list_filter_is_a_regular_expression_over_the_radl() {
         "{}",
         invalid.text()
     );
+    let too_long = server
+        .get(&format!("/infrastructures?filter={}", "a".repeat(2000)))
+        .user(USER)
+        .send()
+        .expect(400);
+    assert!(too_long.text().starts_with("Error Getting Inf. List: "));
     let accept = server
         .get("/infrastructures")
         .user(USER)
