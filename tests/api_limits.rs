@@ -292,6 +292,28 @@ fn a_full_mailbox_is_503_with_retry_after_and_queued_work_still_runs() {
         state(&server, USER, &inf),
         json!({"state": {"state": "stopped", "vm_states": {"0": "stopped"}}})
     );
+    // A VM's own mailbox is bounded as well.
+    let vm_stop = server
+        .put(&format!("/infrastructures/{inf}/vms/0/stop"))
+        .auth(TROUBLE_AUTH);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| {
+                let vm_stop = vm_stop.clone();
+                scope.spawn(move || vm_stop.send().status)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a request thread"))
+            .collect()
+    });
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 503)),
+        "{statuses:?}"
+    );
 }
 
 #[test]
