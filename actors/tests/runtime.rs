@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use infralog_actors::connectors::{
     AlterRequest, CloudConnector, CloudCredentials, CloudFuture, CloudImage, CloudVmRef,
-    Connectors, LaunchRequest, LaunchedVm, Quotas,
+    Connectors, ImageFilters, LaunchRequest, LaunchedVm, Quotas,
 };
 use infralog_actors::decide::infrastructure::{RequestedVm, ResourceRequest};
 use infralog_actors::decide::DomainError;
@@ -335,7 +335,7 @@ impl CloudConnector for MischievousCloud {
     fn delete_image(&self, _: &str, _: &CloudCredentials) -> CloudFuture<()> {
         Box::pin(std::future::ready(Ok(())))
     }
-    fn images(&self, _: &CloudCredentials) -> CloudFuture<Vec<CloudImage>> {
+    fn images(&self, _: &ImageFilters, _: &CloudCredentials) -> CloudFuture<Vec<CloudImage>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
     fn quotas(&self, _: &CloudCredentials) -> CloudFuture<Quotas> {

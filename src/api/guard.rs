@@ -17,7 +17,7 @@ use super::errors::{ApiError, Endpoint, Failure};
 use super::{AppState, RequestContext};
 use crate::auth::ownership::{Owner, PasswordDigest, PasswordHasher};
 use crate::auth::{self, AuthHeaderError, CredentialLine, Identity, ImCredential};
-use crate::projections::InfrastructureView;
+use crate::projections::{InfrastructureView, OwnerIndex, ReadModel};
 
 /// Step one, before query validation: the header must be there and readable.
 pub fn credential_lines(context: &RequestContext) -> Result<Vec<CredentialLine>, ApiError> {
@@ -170,14 +170,31 @@ fn records_for(
     records
 }
 
-/// The infrastructures the identity owns (served or not), without duplicates.
+/// The served infrastructures the identity owns, without duplicates.
 pub async fn owned_infrastructures(state: &AppState, identity: &Identity) -> Vec<InfId> {
+    owned_in(state, identity, |model| &model.owners).await
+}
+
+/// The infrastructures the identity owns or owned when they were destroyed or
+/// evicted, without duplicates (what IM's `/stats` reports).
+pub async fn owned_infrastructures_including_gone(
+    state: &AppState,
+    identity: &Identity,
+) -> Vec<InfId> {
+    owned_in(state, identity, |model| &model.owners_with_gone).await
+}
+
+async fn owned_in(
+    state: &AppState,
+    identity: &Identity,
+    index: fn(&ReadModel) -> &OwnerIndex,
+) -> Vec<InfId> {
     let groups: Vec<(OwnerRecord, Vec<InfId>)> = {
         let model = state.projections.read();
         identity
             .im
             .iter()
-            .flat_map(|credential| model.owners.entries(&credential.username).to_vec())
+            .flat_map(|credential| index(&model).entries(&credential.username).to_vec())
             .map(|entry| (entry.owner, entry.infrastructures.into_iter().collect()))
             .collect()
     };

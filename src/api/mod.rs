@@ -6,6 +6,7 @@
 //! command, so a request answered with an error leaves nothing behind.
 
 mod body;
+mod clouds;
 pub mod errors;
 mod guard;
 mod infrastructures;
@@ -15,6 +16,7 @@ mod plan;
 mod render;
 mod respond;
 pub mod routes;
+mod stats;
 mod system;
 mod vms;
 
@@ -225,6 +227,10 @@ async fn handle(
         Route::AlterVm { inf, vm } => vms::alter(state, context, &inf, &vm, payload).await,
         Route::RemoveVms { inf, vm } => vms::remove(state, context, &inf, &vm).await,
         Route::Snapshot { inf, vm, disk } => vms::snapshot(state, context, &inf, &vm, &disk).await,
+        Route::CloudInfo { cloud, param } => {
+            clouds::cloud_info(state, context, &cloud, &param).await
+        }
+        Route::Stats => stats::stats(state, context).await,
         _ => Err(ApiError::RouteNotFound),
     }
 }

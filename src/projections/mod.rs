@@ -13,6 +13,7 @@ use infralog_events::{EventStore, StoreError};
 use tokio::sync::watch;
 
 pub mod model;
+pub mod stats;
 pub mod views;
 
 pub use model::{OwnerEntry, OwnerIndex, ProjectionError, ReadModel};

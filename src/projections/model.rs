@@ -82,7 +82,11 @@ pub struct ReadModel {
     /// The last position applied.
     pub position: u64,
     pub infrastructures: HashMap<InfId, InfrastructureView>,
+    /// The owners of served infrastructures.
     pub owners: OwnerIndex,
+    /// The owners of every infrastructure, destroyed and evicted ones included
+    /// (IM's `/stats` reports those too).
+    pub owners_with_gone: OwnerIndex,
     /// Equal fact lists and clouds are shared between VMs: most VMs of a cloud carry
     /// the same ones, and memory per infrastructure matters.
     interned_facts: HashSet<Arc<[FeatureFact]>>,
@@ -151,10 +155,12 @@ impl ReadModel {
             if let Some(old) = self.infrastructures.remove(&inf) {
                 for owner in &old.owners {
                     self.owners.remove(owner, inf);
+                    self.owners_with_gone.remove(owner, inf);
                 }
             }
             for owner in owners {
                 self.owners.add(owner, inf);
+                self.owners_with_gone.add(owner, inf);
             }
             self.infrastructures.insert(
                 inf,
@@ -171,6 +177,7 @@ impl ReadModel {
                     contextualizing: false,
                     vms: Vec::new(),
                     created_at: envelope.recorded_at,
+                    updated_at: envelope.recorded_at,
                     unfinished_changes: false,
                 },
             );
@@ -186,6 +193,7 @@ impl ReadModel {
         };
         view.version = envelope.version;
         view.last_position = envelope.position;
+        view.updated_at = envelope.recorded_at;
         let at = envelope.recorded_at;
         match event {
             E::Created { .. } => {}
@@ -272,9 +280,11 @@ impl ReadModel {
             E::OwnersChanged { owners } => {
                 for owner in &view.owners {
                     self.owners.remove(owner, inf);
+                    self.owners_with_gone.remove(owner, inf);
                 }
                 for owner in owners {
                     self.owners.add(owner, inf);
+                    self.owners_with_gone.add(owner, inf);
                 }
                 view.owners = owners.clone();
             }
@@ -313,6 +323,7 @@ impl ReadModel {
             return;
         };
         view.last_position = envelope.position;
+        view.updated_at = envelope.recorded_at;
         let Some(vm_view) = view.vms.get_mut(vm.0 as usize) else {
             tracing::warn!(%inf, %vm, position = envelope.position, "event for an unknown VM");
             return;

@@ -160,6 +160,8 @@ pub struct InfrastructureView {
     pub contextualizing: bool,
     pub vms: Vec<VmView>,
     pub created_at: DateTime<Utc>,
+    /// When its last event (or one of its VMs') was recorded.
+    pub updated_at: DateTime<Utc>,
     /// Launches or removals requested and not yet recorded.
     pub unfinished_changes: bool,
 }

@@ -7,7 +7,7 @@ use infralog_events::domain::{Comparison, FactValue, FeatureFact};
 
 use super::{
     AlterRequest, CloudConnector, CloudCredentials, CloudFuture, CloudImage, CloudVmRef,
-    ConnectorError, LaunchRequest, LaunchedVm, QuotaUsage, Quotas,
+    ConnectorError, ImageFilters, LaunchRequest, LaunchedVm, QuotaUsage, Quotas,
 };
 
 /// The Dummy connector.
@@ -144,7 +144,12 @@ impl CloudConnector for DummyConnector {
         ready(Ok(()))
     }
 
-    fn images(&self, _credentials: &CloudCredentials) -> CloudFuture<Vec<CloudImage>> {
+    /// IM's Dummy offers the same two images whatever the filters.
+    fn images(
+        &self,
+        _filters: &ImageFilters,
+        _credentials: &CloudCredentials,
+    ) -> CloudFuture<Vec<CloudImage>> {
         ready(Ok(vec![
             CloudImage {
                 uri: "mock0://linux.for.ev.er/image1".into(),
@@ -249,6 +254,35 @@ mod tests {
         let refused =
             block_on(dummy.alter(&vm(), AlterRequest::default(), &CloudCredentials::default()));
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn images_ignore_filters_and_quotas_are_fixed() {
+        let dummy = DummyConnector::new();
+        let filters = ImageFilters::parse("region=r1").expect("valid");
+        let filtered = block_on(dummy.images(&filters, &CloudCredentials::default()));
+        let unfiltered =
+            block_on(dummy.images(&ImageFilters::default(), &CloudCredentials::default()));
+        assert_eq!(filtered, unfiltered);
+        let images = filtered.expect("Dummy never fails");
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[0].uri, "mock0://linux.for.ev.er/image1");
+        assert_eq!(images[1].name, "Image Name2");
+        let quotas = block_on(dummy.quotas(&CloudCredentials::default())).expect("fixed");
+        let names: Vec<&str> = quotas.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cores",
+                "ram",
+                "instances",
+                "floating_ips",
+                "security_groups"
+            ]
+        );
+        assert!(quotas
+            .iter()
+            .all(|(_, usage)| *usage == QuotaUsage { used: 1, limit: 10 }));
     }
 
     #[test]

@@ -116,6 +116,53 @@ pub struct QuotaUsage {
 /// A cloud's quotas, in the order the cloud lists them.
 pub type Quotas = Vec<(String, QuotaUsage)>;
 
+/// The `key=value` filters of an image listing (IM's `filters` dict: the last value
+/// of a repeated key wins, keys keep their first position).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFilters {
+    pairs: Vec<(String, String)>,
+}
+
+/// Why a `filters` parameter cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid format in filters parameter.")]
+pub struct InvalidImageFilters;
+
+impl ImageFilters {
+    /// Reads IM's `k1=v1,k2=v2`: every comma-separated part must hold exactly one
+    /// `=`. Keys and values are kept as written (IM trims nothing).
+    pub fn parse(raw: &str) -> Result<Self, InvalidImageFilters> {
+        let mut filters = ImageFilters::default();
+        for part in raw.split(',') {
+            let mut pieces = part.split('=');
+            let (Some(key), Some(value), None) = (pieces.next(), pieces.next(), pieces.next())
+            else {
+                return Err(InvalidImageFilters);
+            };
+            match filters.pairs.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.to_string(),
+                None => filters.pairs.push((key.to_string(), value.to_string())),
+            }
+        }
+        Ok(filters)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
 /// A cloud.
 pub trait CloudConnector: Send + Sync {
     /// The credential `type` this connector serves (`Dummy`).
@@ -145,7 +192,14 @@ pub trait CloudConnector: Send + Sync {
     ) -> CloudFuture<String>;
     fn destroy(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
     fn delete_image(&self, image_url: &str, credentials: &CloudCredentials) -> CloudFuture<()>;
-    fn images(&self, credentials: &CloudCredentials) -> CloudFuture<Vec<CloudImage>>;
+    /// The images the cloud offers, narrowed by `filters` where the cloud supports
+    /// them (clouds ignore filters they do not know, as IM's connectors do).
+    fn images(
+        &self,
+        filters: &ImageFilters,
+        credentials: &CloudCredentials,
+    ) -> CloudFuture<Vec<CloudImage>>;
+    /// The use and limit of the account's quotas.
     fn quotas(&self, credentials: &CloudCredentials) -> CloudFuture<Quotas>;
 }
 
@@ -181,5 +235,39 @@ impl Connectors {
 
     pub fn supports(&self, kind: &str) -> bool {
         self.by_kind.contains_key(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_comma_separated_pairs_with_one_equals_sign() {
+        let filters = ImageFilters::parse("region=r1,distribution=ubuntu").expect("valid");
+        assert_eq!(filters.get("region"), Some("r1"));
+        assert_eq!(filters.get("distribution"), Some("ubuntu"));
+        let empty_value = ImageFilters::parse("a=").expect("an empty value is a value");
+        assert_eq!(empty_value.get("a"), Some(""));
+        let repeated = ImageFilters::parse("a=1,b=2,a=3").expect("valid");
+        assert_eq!(
+            repeated.pairs().collect::<Vec<_>>(),
+            [("a", "3"), ("b", "2")]
+        );
+    }
+
+    #[test]
+    fn a_part_without_exactly_one_equals_sign_is_refused() {
+        for bad in ["bad", "a=b=c", "a=1,", ",a=1", "", "a=1,b"] {
+            assert_eq!(
+                ImageFilters::parse(bad),
+                Err(InvalidImageFilters),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            InvalidImageFilters.to_string(),
+            "Invalid format in filters parameter."
+        );
     }
 }

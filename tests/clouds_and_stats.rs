@@ -1,0 +1,405 @@
+//! Black-box tests of `/clouds/{id}/{images|quotas}`, `/stats` and FastAPI's routing
+//! answers: a real server on port 0 over a temporary directory, spoken to over TCP.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use infralog::app::{Application, Settings};
+
+const AUTH: &str = "id = im; type = InfrastructureManager; username = alice; password = a1\\nid = dummy; type = Dummy";
+const OTHER_AUTH: &str =
+    "id = im; type = InfrastructureManager; username = bob; password = b1\\nid = dummy; type = Dummy";
+const RADL: &str = "network net (outbound = 'yes')\n\
+    system front (\ncpu.count>=2 and\nmemory.size>=1g and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name='linux'\n)\n\
+    system wn (\ncpu.count>=1 and\nmemory.size>=512m and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name='linux'\n)\n\
+    deploy front 1\ndeploy wn 2\ncontextualize ()";
+
+/// A server running on its own actix system, stopped on drop.
+struct Server {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut settings = Settings::new("127.0.0.1:0", dir.path());
+        settings.fast_password_hashing = true;
+        settings.workers = 2;
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::start(settings)
+                    .await
+                    .expect("the server starts");
+                sender
+                    .send((app.port(), app.handle()))
+                    .expect("the test waits for the port");
+                app.run_until_stopped().await.expect("the server stops");
+            });
+        });
+        let (port, handle) = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server reports its port");
+        Server {
+            port,
+            handle,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connects");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("a timeout");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.port,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).expect("sends");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("reads");
+        Answer::parse(&String::from_utf8(raw).expect("utf-8 answer"))
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.request("GET", path, headers, "")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn parse(raw: &str) -> Answer {
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .expect("a status line");
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Answer {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+fn auth(value: &str) -> (&'static str, &str) {
+    ("AUTHORIZATION", value)
+}
+
+#[test]
+fn clouds_answer_for_the_callers_dummy_line() {
+    let server = Server::start();
+
+    let images = server.get("/clouds/dummy/images", &[auth(AUTH)]);
+    assert_eq!(images.status, 200);
+    assert_eq!(images.header("content-type"), Some("application/json"));
+    assert_eq!(
+        images.body,
+        r#"{"images":[{"uri":"mock0://linux.for.ev.er/image1","name":"Image Name1"},{"uri":"mock0://linux.for.ev.er/image2","name":"Image Name2"}]}"#
+    );
+    let filtered = server.get(
+        "/clouds/dummy/images?filters=region=r1,distribution=ubuntu",
+        &[auth(AUTH)],
+    );
+    assert_eq!(filtered.body, images.body);
+
+    let quotas = server.get("/clouds/dummy/quotas", &[auth(AUTH), ("Accept", "*/*")]);
+    assert_eq!(quotas.status, 200);
+    assert_eq!(quotas.json()["quotas"]["cores"]["limit"], 10);
+    assert_eq!(quotas.json()["quotas"]["security_groups"]["used"], 1);
+
+    // A cloud line without an id is named after its type and position.
+    let unnamed = "type = InfrastructureManager; username = a; password = b\\ntype = Dummy";
+    assert_eq!(
+        server.get("/clouds/Dummy1/quotas", &[auth(unnamed)]).status,
+        200
+    );
+}
+
+#[test]
+fn cloud_errors_follow_ims_classes() {
+    let server = Server::start();
+
+    let bad_filters = server.get("/clouds/dummy/images?filters=a=b=c", &[auth(AUTH)]);
+    assert_eq!(
+        (bad_filters.status, bad_filters.body.as_str()),
+        (400, "Invalid format in filters parameter.")
+    );
+    // Quotas ignore filters altogether.
+    assert_eq!(
+        server
+            .get("/clouds/dummy/quotas?filters=bad", &[auth(AUTH)])
+            .status,
+        200
+    );
+
+    let unknown = server.get(
+        "/clouds/nocloud/quotas",
+        &[auth(AUTH), ("Accept", "application/json")],
+    );
+    assert_eq!(unknown.status, 400);
+    assert_eq!(
+        unknown.json(),
+        serde_json::json!({"message": "Error getting cloud info: Cloud ID nocloud not found.", "code": 400})
+    );
+    let im_line = server.get("/clouds/im/images", &[auth(AUTH)]);
+    assert_eq!(
+        (im_line.status, im_line.body.as_str()),
+        (400, "Error getting cloud info: Cloud ID im not found.")
+    );
+    let unsupported = server.get(
+        "/clouds/os/images",
+        &[auth(
+            "type = InfrastructureManager; username = a; password = b\\nid = os; type = OpenStack; host = h",
+        )],
+    );
+    assert_eq!(unsupported.status, 400);
+    assert!(
+        unsupported.body.contains("OpenStack"),
+        "{}",
+        unsupported.body
+    );
+
+    let no_header = server.get("/clouds/dummy/quotas", &[]);
+    assert_eq!(
+        (no_header.status, no_header.body.as_str()),
+        (401, "No authentication data provided")
+    );
+    let no_im = server.get("/clouds/dummy/images", &[auth("id = dummy; type = Dummy")]);
+    assert_eq!(
+        (no_im.status, no_im.body.as_str()),
+        (
+            401,
+            "Error getting cloud info: No credentials provided for the InfrastructureManager."
+        )
+    );
+
+    let text = server.get(
+        "/clouds/dummy/images",
+        &[auth(AUTH), ("Accept", "text/plain")],
+    );
+    assert_eq!(
+        (text.status, text.body.as_str()),
+        (415, "Unsupported Accept Media Types: text/plain")
+    );
+
+    let flavors = server.get("/clouds/dummy/flavors", &[auth(AUTH)]);
+    assert_eq!(flavors.status, 422);
+    assert_eq!(
+        flavors.json()["detail"][0]["msg"],
+        "Input should be 'images' or 'quotas'"
+    );
+}
+
+fn create(server: &Server, credentials: &str) -> String {
+    let created = server.request(
+        "POST",
+        "/infrastructures",
+        &[auth(credentials), ("Content-Type", "text/plain")],
+        RADL,
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    created
+        .body
+        .rsplit('/')
+        .next()
+        .expect("an infrastructure URI")
+        .to_string()
+}
+
+#[test]
+fn stats_report_the_callers_infrastructures_destroyed_ones_included() {
+    let server = Server::start();
+    let first = create(&server, AUTH);
+    let second = create(&server, AUTH);
+    let others = create(&server, OTHER_AUTH);
+    let destroyed = server.request(
+        "DELETE",
+        &format!("/infrastructures/{first}"),
+        &[auth(AUTH)],
+        "",
+    );
+    assert_eq!(destroyed.status, 200, "{}", destroyed.body);
+
+    let stats = server.get("/stats", &[auth(AUTH)]);
+    assert_eq!(stats.status, 200);
+    assert_eq!(stats.header("content-type"), Some("application/json"));
+    let rows = stats.json()["stats"]
+        .as_array()
+        .expect("a list of rows")
+        .clone();
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r["inf_id"].as_str()).collect();
+    // Most recently changed first; another user's infrastructure is not listed.
+    assert_eq!(ids, [first.as_str(), second.as_str()]);
+    assert!(!ids.contains(&others.as_str()));
+    let keys: Vec<&str> = rows[0]
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "creation_date",
+            "tosca_name",
+            "vm_count",
+            "cpu_count",
+            "memory_size",
+            "cloud_type",
+            "cloud_host",
+            "hybrid",
+            "deleted",
+            "im_user",
+            "inf_id",
+            "last_date"
+        ]
+    );
+    assert_eq!(rows[0]["deleted"], true);
+    assert_eq!(rows[1]["deleted"], false);
+    assert_eq!(rows[1]["vm_count"], 3);
+    assert_eq!(rows[1]["cpu_count"], 4);
+    assert_eq!(rows[1]["memory_size"], 2024);
+    assert_eq!(rows[1]["cloud_type"], "Dummy");
+    assert_eq!(rows[1]["im_user"], "alice");
+
+    let csv = server.get("/stats", &[auth(AUTH), ("Accept", "text/csv")]);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.body.split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "header, two rows, and the final CRLF");
+    assert!(lines[0].starts_with("creation_date,tosca_name,vm_count"));
+    assert!(lines[1].contains(&first) && lines[1].contains(",True,alice,"));
+
+    let html = server.get("/stats", &[auth(AUTH), ("Accept", "text/html")]);
+    assert_eq!((html.status, html.body.as_str()), (200, "null"));
+}
+
+#[test]
+fn stats_dates_and_credentials() {
+    let server = Server::start();
+    create(&server, AUTH);
+    let rows = |path: &str| {
+        server.get(path, &[auth(AUTH)]).json()["stats"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(usize::MAX)
+    };
+    assert_eq!(rows("/stats?init_date=1970/01/01"), 1);
+    assert_eq!(rows("/stats?init_date=9999-12-31"), 0);
+    assert_eq!(rows("/stats?end_date=2000-01-01"), 0);
+    assert_eq!(rows("/stats?init_date=2000-01-01-tail"), 0);
+
+    let bad = server.get("/stats?init_date=2024-02-30", &[auth(AUTH)]);
+    assert_eq!(
+        (bad.status, bad.body.as_str()),
+        (400, "Incorrect format in init_date parameter: YYYY/MM/dd")
+    );
+    let bad_end = server.get(
+        "/stats?end_date=tomorrow",
+        &[auth("id = dummy; type = Dummy")],
+    );
+    assert_eq!(
+        (bad_end.status, bad_end.body.as_str()),
+        (400, "Incorrect format in end_date parameter: YYYY/MM/dd")
+    );
+    let no_im = server.get("/stats", &[auth("id = dummy; type = Dummy")]);
+    assert_eq!(
+        (no_im.status, no_im.body.as_str()),
+        (
+            400,
+            "Error getting stats: No credentials provided for the InfrastructureManager."
+        )
+    );
+    assert_eq!(server.get("/stats", &[]).status, 401);
+}
+
+#[test]
+fn unknown_routes_wrong_methods_and_trailing_slashes_answer_as_fastapi() {
+    let server = Server::start();
+
+    for path in ["/health", "/docs", "//infrastructures", "/clouds/dummy"] {
+        let answer = server.get(path, &[auth(AUTH), ("Accept", "text/html")]);
+        assert_eq!(answer.status, 404, "{path}");
+        assert_eq!(answer.body, r#"{"detail":"Not Found"}"#, "{path}");
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+    }
+
+    for (method, path, allow) in [
+        ("POST", "/stats", "GET"),
+        ("DELETE", "/clouds/dummy/images", "GET"),
+        ("HEAD", "/infrastructures", "GET"),
+        ("OPTIONS", "/version", "GET"),
+    ] {
+        let answer = server.request(method, path, &[auth(AUTH)], "");
+        assert_eq!(answer.status, 405, "{method} {path}");
+        assert_eq!(answer.header("allow"), Some(allow), "{method} {path}");
+        if method != "HEAD" {
+            assert_eq!(answer.body, r#"{"detail":"Method Not Allowed"}"#);
+        }
+    }
+
+    let redirect = server.get("/stats/?init_date=2020-01-01", &[auth(AUTH)]);
+    assert_eq!(redirect.status, 307);
+    assert_eq!(
+        redirect.header("location"),
+        Some(
+            format!(
+                "http://127.0.0.1:{}/stats?init_date=2020-01-01",
+                server.port
+            )
+            .as_str()
+        )
+    );
+    let redirect = server.get("/clouds/dummy/images/", &[auth(AUTH)]);
+    assert_eq!(redirect.status, 307);
+    assert_eq!(
+        redirect.header("location"),
+        Some(format!("http://127.0.0.1:{}/clouds/dummy/images", server.port).as_str())
+    );
+}
