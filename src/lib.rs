@@ -17,4 +17,5 @@ pub mod auth;
 pub mod cli;
 pub mod projections;
 pub mod radl;
+pub mod tosca;
 pub mod transfer;

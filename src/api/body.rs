@@ -47,8 +47,21 @@ pub async fn read(
 #[derive(Debug, Clone)]
 pub enum Deployment {
     Radl(Box<Radl>),
-    /// A TOSCA document (not supported yet: answered with a clear 400).
-    Tosca(#[allow(dead_code)] String),
+    /// A TOSCA template: the RADL IM generates from it, and the template as IM stores
+    /// it (re-dumped as YAML with sorted keys).
+    Tosca {
+        radl: Box<Radl>,
+        document: String,
+    },
+}
+
+impl Deployment {
+    /// The RADL of the body (for TOSCA, the RADL generated from it).
+    pub fn into_radl(self) -> Radl {
+        match self {
+            Deployment::Radl(radl) | Deployment::Tosca { radl, .. } => *radl,
+        }
+    }
 }
 
 /// IM's `parse_deployment`: empty body → empty RADL; JSON → RADL-JSON; YAML →
@@ -76,7 +89,13 @@ pub fn parse_deployment(context: &RequestContext, body: &[u8]) -> Result<Deploym
             .map_err(|e| parse_error(e.to_string()));
     }
     if has(&["text/yaml"]) {
-        return Ok(Deployment::Tosca(text.into_owned()));
+        let template =
+            crate::tosca::Template::parse(&text).map_err(|e| parse_error(e.to_string()))?;
+        let radl = template.to_radl().map_err(|e| parse_error(e.to_string()))?;
+        return Ok(Deployment::Tosca {
+            radl: Box::new(radl),
+            document: template.to_yaml(),
+        });
     }
     if has(&["text/plain", "*/*", "text/*"]) {
         return radl::parse_body(&text, radl::Format::Text)

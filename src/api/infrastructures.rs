@@ -17,6 +17,7 @@ use super::body::{self, Deployment};
 use super::errors::{ApiError, Endpoint, Failure};
 use super::guard;
 use super::media::{negotiate, require_json, DefaultType};
+use super::outputs;
 use super::params::Validator;
 use super::plan::{self, plan_resources};
 use super::respond::{self, actor_error, metadata};
@@ -104,7 +105,10 @@ pub async fn create(
     let dry_run = validator.flag(&context.query, "dry_run", false);
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
-    let request = radl_of(deployment, endpoint)?;
+    let (request, tosca) = match deployment {
+        Deployment::Radl(radl) => (*radl, None),
+        Deployment::Tosca { radl, document } => (*radl, Some(document)),
+    };
     if dry_run {
         let mut request = request;
         radl::merge::resolve_references(&mut request, &Radl::default(), &[])
@@ -140,7 +144,7 @@ pub async fn create(
             id,
             InfrastructureRequest::Create {
                 owners,
-                tosca: None,
+                tosca,
                 resources: planned.request,
                 credentials: guard::cloud_credentials(&identity),
                 asynchronous,
@@ -274,10 +278,13 @@ pub async fn property(
                 .content_type("application/json")
                 .body(body.to_string()))
         }
-        "outputs" => Err(ApiError::im(
-            StatusCode::FORBIDDEN,
-            "'outputs' infrastructure property is not valid in this infrastructure",
-        )),
+        "outputs" => match &view.tosca {
+            Some(tosca) => outputs::respond(&view, tosca),
+            None => Err(ApiError::im(
+                StatusCode::FORBIDDEN,
+                "'outputs' infrastructure property is not valid in this infrastructure",
+            )),
+        },
         _ => {
             let _ = delete;
             Err(endpoint.error(Failure::Other(
@@ -437,7 +444,8 @@ pub async fn reconfigure(
         }
     }
     let mut view = guard::owned(state, &identity, inf, endpoint).await?;
-    let request = radl_of(deployment, endpoint)?;
+    // IM reconfigures with the RADL generated from a TOSCA body.
+    let request = deployment.into_radl();
     for attempt in 0..CONFLICT_RETRIES {
         let mut stored = radl::parse(&view.radl).map_err(|e| {
             ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
@@ -549,12 +557,13 @@ async fn refreshed(
     guard::owned(state, identity, inf, endpoint).await
 }
 
-/// The RADL of a deployment body (TOSCA is not supported yet).
+/// The RADL of a body that adds resources (adding with TOSCA is not supported yet).
 fn radl_of(deployment: Deployment, endpoint: Endpoint) -> Result<Radl, ApiError> {
     match deployment {
         Deployment::Radl(radl) => Ok(*radl),
-        Deployment::Tosca(_) => Err(endpoint.error(Failure::Other(
-            "TOSCA documents are not supported yet; send RADL or RADL-JSON".into(),
+        Deployment::Tosca { .. } => Err(endpoint.error(Failure::Other(
+            "adding resources with a TOSCA document is not supported yet; send RADL or RADL-JSON"
+                .into(),
         ))),
     }
 }

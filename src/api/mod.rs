@@ -11,6 +11,7 @@ pub mod errors;
 mod guard;
 mod infrastructures;
 pub mod media;
+mod outputs;
 pub mod params;
 mod plan;
 mod render;

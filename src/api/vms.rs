@@ -180,14 +180,8 @@ pub async fn alter(
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
-    let request = match deployment {
-        body::Deployment::Radl(radl) => *radl,
-        body::Deployment::Tosca(_) => {
-            return Err(endpoint.error(Failure::Other(
-                "TOSCA documents are not supported yet; send RADL or RADL-JSON".into(),
-            )))
-        }
-    };
+    // IM alters a VM with the RADL generated from a TOSCA body.
+    let request = deployment.into_radl();
     let system = request.system(&vm_view.system).ok_or_else(|| {
         endpoint.error(Failure::Other(format!(
             "Incorrect RADL no system with name {} provided.",

@@ -1,0 +1,271 @@
+//! TOSCA over HTTP (`im-behaviour.md` §2.2, §2.6, §7): create from a TOSCA template,
+//! read the stored template, its outputs and the RADL generated from it, filter the
+//! list on it, refuse bad templates with a 400 that leaves nothing behind, and answer
+//! the same after a restart.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use infralog::app::{Application, Settings};
+
+const AUTH: &str = "id = im; type = InfrastructureManager; username = tosca; password = pass1\\nid = dummy; type = Dummy";
+const TOSCA: &str = include_str!("data/tosca_min.yaml");
+
+/// A server on port 0 over `dir`, running on its own actix system thread.
+struct Server {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut settings = Settings::new("127.0.0.1:0", dir);
+        settings.fast_password_hashing = true;
+        settings.contextualization_delay = Duration::from_millis(50);
+        settings.workers = 1;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::start(settings).await.expect("server starts");
+                sender
+                    .send((app.port(), app.handle()))
+                    .expect("test is waiting");
+                app.run_until_stopped().await.expect("server stops cleanly");
+            });
+        });
+        let (port, handle) = receiver.recv().expect("server reports its port");
+        Server {
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread ends");
+        }
+    }
+
+    /// One request; `(status, content type, body)`.
+    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAUTHORIZATION: {AUTH}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read");
+        let raw = String::from_utf8(raw).expect("utf-8 answer");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP answer");
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let header = |wanted: &str| {
+            head.lines()
+                .filter_map(|l| l.split_once(": "))
+                .find(|(n, _)| n.eq_ignore_ascii_case(wanted))
+                .map(|(_, v)| v.to_owned())
+        };
+        let body = if header("transfer-encoding").as_deref() == Some("chunked") {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Answer {
+            status,
+            content_type: header("content-type").unwrap_or_default(),
+            body,
+        }
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        self.call("GET", path, &[], "")
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+fn create_from_tosca(server: &Server, template: &str) -> Answer {
+    server.call(
+        "POST",
+        "/infrastructures",
+        &[("Content-Type", "text/yaml")],
+        template,
+    )
+}
+
+fn wait_configured(server: &Server, inf: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = server.get(&format!("/infrastructures/{inf}/state"));
+        if state.body.contains(r#"{"state":"configured""#) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never configured: {}",
+            state.body
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const EXPECTED_TOSCA: &str = "description: Minimal TOSCA template for the conformance harness\ntopology_template:\n  inputs:\n    cpus:\n      default: 2\n      type: integer\n  node_templates:\n    server:\n      capabilities:\n        host:\n          properties:\n            mem_size: 1 GB\n            num_cpus:\n              get_input: cpus\n        os:\n          properties:\n            type: linux\n      type: tosca.nodes.Compute\n  outputs:\n    cpus:\n      value:\n        get_input: cpus\n    server_ip:\n      value:\n        get_attribute:\n        - server\n        - private_address\ntosca_definitions_version: tosca_simple_yaml_1_0\n";
+
+const EXPECTED_RADL: &str = "network private_net ( outbound = 'no' )\nsystem server (\ninstance_name = 'server' and\ndisk.0.os.name = 'linux' and\ncpu.count >= 2 and\nmemory.size >= 1000000000B and\nnet_interface.0.connection = 'private_net'\n)\n\ncontextualize ()\ndeploy server 1";
+
+fn check_tosca_answers(server: &Server, inf: &str) {
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca"));
+    assert_eq!((tosca.status, tosca.body.as_str()), (200, EXPECTED_TOSCA));
+    assert!(tosca.content_type.starts_with("text/plain"));
+    let json = server.call(
+        "GET",
+        &format!("/infrastructures/{inf}/tosca"),
+        &[("Accept", "application/json")],
+        "",
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json.body).unwrap(),
+        serde_json::json!({ "tosca": EXPECTED_TOSCA })
+    );
+    let outputs = server.get(&format!("/infrastructures/{inf}/outputs"));
+    assert_eq!(outputs.status, 200);
+    assert_eq!(outputs.content_type, "application/json");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&outputs.body).unwrap(),
+        serde_json::json!({ "outputs": { "cpus": 2, "server_ip": "10.0.0.1" } })
+    );
+    let radl = server.get(&format!("/infrastructures/{inf}/radl"));
+    assert_eq!((radl.status, radl.body.as_str()), (200, EXPECTED_RADL));
+    let cpus = server.get(&format!("/infrastructures/{inf}/vms/0/cpu.count"));
+    assert_eq!((cpus.status, cpus.body.as_str()), (200, "2"));
+}
+
+#[test]
+fn a_tosca_infrastructure_keeps_its_template_and_outputs_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, TOSCA);
+    assert_eq!(created.status, 200, "{}", created.body);
+    let inf = created
+        .body
+        .rsplit('/')
+        .next()
+        .expect("an infrastructure URI")
+        .to_owned();
+    wait_configured(&server, &inf);
+    check_tosca_answers(&server, &inf);
+    let plain = server.call(
+        "GET",
+        &format!("/infrastructures/{inf}/outputs"),
+        &[("Accept", "text/plain")],
+        "",
+    );
+    assert_eq!(
+        (plain.status, plain.body.as_str()),
+        (415, "Unsupported Accept Media Types: ['text/plain']")
+    );
+    let matching = server.get("/infrastructures?filter=private_address");
+    assert!(matching.body.ends_with(&inf), "{}", matching.body);
+    let none = server.get("/infrastructures?filter=no-such-text");
+    assert_eq!((none.status, none.body.as_str()), (200, ""));
+
+    server.stop();
+    let server = Server::start(dir.path());
+    check_tosca_answers(&server, &inf);
+    server.stop();
+}
+
+#[test]
+fn bad_templates_are_400_and_create_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let cases = [
+        ("tosca_definitions_version: [unclosed\n", "Error parsing request body: Error parsing TOSCA template: "),
+        ("description: no version\n", "Error parsing request body: Error parsing TOSCA template: Template is missing required field \"tosca_definitions_version\"."),
+        (
+            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    web:\n      type: tosca.nodes.WebServer\n",
+            "Error parsing request body: Error parsing TOSCA template: the node template \"web\" has type \"tosca.nodes.WebServer\"",
+        ),
+        (
+            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    n:\n      type: tosca.nodes.Compute\n      capabilities:\n        host:\n          properties:\n            num_cpus: { get_input: missing }\n",
+            "Error parsing request body: Error parsing TOSCA template: Unknown input \"missing\".",
+        ),
+    ];
+    for (template, prefix) in cases {
+        let answer = create_from_tosca(&server, template);
+        assert_eq!(answer.status, 400, "{template}: {}", answer.body);
+        assert!(
+            answer.body.starts_with(prefix),
+            "{template}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(server.get("/infrastructures").body, "");
+    server.stop();
+}
+
+#[test]
+fn a_radl_infrastructure_has_no_tosca_nor_outputs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = server.call(
+        "POST",
+        "/infrastructures",
+        &[("Content-Type", "text/plain")],
+        "system node ( cpu.count >= 1 )\ncontextualize ()\n",
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca"));
+    assert_eq!(
+        (tosca.status, tosca.body.as_str()),
+        (
+            403,
+            "'tosca' infrastructure property is not valid in this infrastructure"
+        )
+    );
+    let outputs = server.get(&format!("/infrastructures/{inf}/outputs"));
+    assert_eq!(
+        (outputs.status, outputs.body.as_str()),
+        (
+            403,
+            "'outputs' infrastructure property is not valid in this infrastructure"
+        )
+    );
+    server.stop();
+}
