@@ -181,7 +181,8 @@ pub fn export(
         system_counter: 0,
         deleted: false,
         vm_master: None,
-        vm_id: view.vms.len() as u32,
+        // IM declares it ("next vm id available") but never uses it.
+        vm_id: 0,
         cont_out: view.contmsg.render(),
         ansible_configured: None,
         configured: view.configured,
@@ -431,17 +432,19 @@ fn import_vm(
     let Value::Object(vm) = value else {
         return Err(wrong(&format!("vm_list[{position}]"), "an object"));
     };
-    let im_id = required(vm, "im_id")?;
-    let found = im_id.as_i64().ok_or_else(|| wrong("im_id", "an integer"))?;
-    if found != position as i64 {
-        return Err(ImportError::VmIds { position, found });
-    }
+    // IM reads the keys in this order, so a document missing several names the
+    // same one.
     let cloud = match required(vm, "cloud")? {
         Value::Object(cloud) => cloud,
         _ => return Err(wrong("cloud", "an object")),
     };
     let info = string("info", required(vm, "info")?)?;
     let requested_radl = string("requested_radl", required(vm, "requested_radl")?)?;
+    let im_id = required(vm, "im_id")?;
+    let found = im_id.as_i64().ok_or_else(|| wrong("im_id", "an integer"))?;
+    if found != position as i64 {
+        return Err(ImportError::VmIds { position, found });
+    }
     let document = check_radl(&format!("the info of VM {position}"), &info)?;
     check_radl(
         &format!("the requested_radl of VM {position}"),
