@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use infralog_actors::connectors::{
     AlterRequest, CloudConnector, CloudCredentials, CloudFuture, CloudImage, CloudVmRef,
-    Connectors, LaunchRequest, LaunchedVm, Quotas,
+    Connectors, ImageFilters, LaunchRequest, LaunchedVm, Quotas,
 };
 use infralog_events::domain::FeatureFact;
 use infralog_events::{EventStore, SledStore, SledStoreConfig};
@@ -74,7 +74,7 @@ impl CloudConnector for Troublesome {
     fn delete_image(&self, _: &str, _: &CloudCredentials) -> CloudFuture<()> {
         ready(())
     }
-    fn images(&self, _: &CloudCredentials) -> CloudFuture<Vec<CloudImage>> {
+    fn images(&self, _: &ImageFilters, _: &CloudCredentials) -> CloudFuture<Vec<CloudImage>> {
         ready(Vec::new())
     }
     fn quotas(&self, _: &CloudCredentials) -> CloudFuture<Quotas> {

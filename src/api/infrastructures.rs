@@ -285,12 +285,7 @@ pub async fn property(
                 "'outputs' infrastructure property is not valid in this infrastructure",
             )),
         },
-        _ => {
-            let _ = delete;
-            Err(endpoint.error(Failure::Other(
-                "exporting infrastructures is not available yet".into(),
-            )))
-        }
+        _ => super::transfer::export(state, context, &identity, &view, delete).await,
     }
 }
 

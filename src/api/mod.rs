@@ -19,6 +19,7 @@ mod respond;
 pub mod routes;
 mod stats;
 mod system;
+mod transfer;
 mod vms;
 
 use std::collections::HashMap;
@@ -211,6 +212,7 @@ async fn handle(
         Route::OpenApi | Route::Redoc => Ok(system::docs()),
         Route::ListInfrastructures => infra::list(state, context).await,
         Route::CreateInfrastructure => infra::create(state, context, payload).await,
+        Route::ImportInfrastructure => transfer::import(state, context, payload).await,
         Route::GetInfrastructure { inf } => infra::vm_list(state, context, &inf).await,
         Route::DestroyInfrastructure { inf } => infra::destroy(state, context, &inf).await,
         Route::GetInfrastructureProperty { inf, prop } => {

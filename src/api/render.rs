@@ -11,7 +11,7 @@ use crate::radl::{self, Feature, Number, Operator, Radl, System, Value};
 /// The VM's whole document (networks, its system, contextualize, deploys), as IM's
 /// `vm.info`. `None` if the stored RADL no longer names the VM's system.
 pub fn vm_document(view: &InfrastructureView, vm: &VmView) -> Option<Radl> {
-    let base = radl::parse(&vm.launch_radl).ok()?;
+    let base = radl::parse(vm.imported_info.as_deref().unwrap_or(&vm.launch_radl)).ok()?;
     let mut document = new_vm(&base, &vm.system)?;
     let system = document.systems.first_mut()?;
     let mut fact_lists = vm.facts.iter();

@@ -1,12 +1,16 @@
 //! The read model, and how each committed event changes it.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use indexmap::IndexSet;
 
 use infralog_events::codec::DomainEvent;
-use infralog_events::domain::infrastructure::{ContextualizationPlan, InfrastructureEvent};
+use infralog_events::domain::infrastructure::{
+    ContextualizationPlan, ImportedInfrastructure, ImportedVmStatus, InfrastructureEvent,
+};
 use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::{CloudRef, FeatureFact, InfId, OwnerRecord, StreamOwner, VmId};
 use infralog_events::Envelope;
@@ -178,9 +182,14 @@ impl ReadModel {
                     vms: Vec::new(),
                     created_at: envelope.recorded_at,
                     updated_at: envelope.recorded_at,
+                    auto_delete_snapshots: Vec::new(),
                     unfinished_changes: false,
                 },
             );
+            return;
+        }
+        if let E::Imported(imported) = event {
+            self.apply_import(inf, envelope, imported);
             return;
         }
         let mut clouds = Vec::new();
@@ -196,7 +205,7 @@ impl ReadModel {
         view.updated_at = envelope.recorded_at;
         let at = envelope.recorded_at;
         match event {
-            E::Created { .. } => {}
+            E::Created { .. } | E::Imported(_) => {}
             E::ResourcesRequested {
                 radl,
                 request_radl,
@@ -215,6 +224,7 @@ impl ReadModel {
                         id: planned.vm_id,
                         system: planned.system.as_str().into(),
                         launch_radl: Arc::clone(&launch_radl),
+                        imported_info: None,
                         cloud,
                         cloud_vm_id: None,
                         cloud_state: CloudState::Launching,
@@ -311,7 +321,89 @@ impl ReadModel {
         }
     }
 
+    /// An import replaces whatever the id held, like a creation, with the
+    /// infrastructure and VMs its event describes.
+    fn apply_import(&mut self, inf: InfId, envelope: &Envelope, imported: &ImportedInfrastructure) {
+        if let Some(old) = self.infrastructures.remove(&inf) {
+            for owner in &old.owners {
+                self.owners.remove(owner, inf);
+            }
+        }
+        for owner in &imported.owners {
+            self.owners.add(owner, inf);
+        }
+        let radl: Arc<str> = Arc::from(imported.radl.as_str());
+        let at = |seconds: i64| {
+            DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(envelope.recorded_at)
+        };
+        let vms = imported
+            .vms
+            .iter()
+            .enumerate()
+            .map(|(index, vm)| {
+                let requested: Arc<str> = if vm.requested_radl == imported.radl {
+                    Arc::clone(&radl)
+                } else {
+                    Arc::from(vm.requested_radl.as_str())
+                };
+                let cloud_state = match &vm.status {
+                    ImportedVmStatus::Running => CloudState::Running,
+                    ImportedVmStatus::Stopped => CloudState::Stopped,
+                    ImportedVmStatus::Failed { message } => {
+                        CloudState::Failed(message.as_str().into())
+                    }
+                    ImportedVmStatus::Destroyed => CloudState::Destroyed,
+                };
+                VmView {
+                    id: VmId(index as u32),
+                    system: vm.system.as_str().into(),
+                    launch_radl: requested,
+                    imported_info: Some(Arc::from(vm.info_radl.as_str())),
+                    cloud: self.intern_cloud(&vm.cloud),
+                    cloud_vm_id: vm.cloud_vm_id.as_deref().map(Into::into),
+                    cloud_state,
+                    configured: vm.configured,
+                    facts: Vec::new(),
+                    new_password: None,
+                    created_at: at(vm.created_at_s),
+                }
+            })
+            .collect();
+        let contmsg = ContextLog {
+            preamble: (!imported.contmsg.is_empty()).then(|| Cow::Owned(imported.contmsg.clone())),
+            lines: Vec::new(),
+        };
+        self.infrastructures.insert(
+            inf,
+            InfrastructureView {
+                id: inf,
+                version: envelope.version,
+                last_position: envelope.position,
+                lifecycle: Lifecycle::Live,
+                owners: imported.owners.clone(),
+                radl,
+                tosca: imported.tosca.as_deref().map(Arc::from),
+                configured: imported.configured,
+                contmsg,
+                contextualizing: false,
+                vms,
+                created_at: at(imported.created_at_s),
+                updated_at: envelope.recorded_at,
+                auto_delete_snapshots: imported
+                    .auto_delete_snapshots
+                    .iter()
+                    .map(|url| url.as_str().into())
+                    .collect(),
+                unfinished_changes: false,
+            },
+        );
+    }
+
     fn apply_vm(&mut self, inf: InfId, vm: VmId, envelope: &Envelope, event: &VmEvent) {
+        if matches!(event, VmEvent::Imported { .. }) {
+            // The infrastructure's `Imported` event, which follows, describes the VM.
+            return;
+        }
         let facts = match event {
             VmEvent::Launched { facts, .. } | VmEvent::Altered { facts } => {
                 Some(self.intern_facts(facts))
@@ -344,7 +436,17 @@ impl ReadModel {
             }
             VmEvent::Stopped => vm_view.cloud_state = CloudState::Stopped,
             VmEvent::Started => vm_view.cloud_state = CloudState::Running,
-            VmEvent::Rebooted | VmEvent::SnapshotTaken { .. } => {}
+            VmEvent::Rebooted => {}
+            VmEvent::SnapshotTaken {
+                image_url,
+                auto_delete,
+                ..
+            } => {
+                if *auto_delete {
+                    view.auto_delete_snapshots.push(image_url.as_str().into());
+                }
+            }
+            VmEvent::Imported { .. } => {}
             VmEvent::Altered { .. } => vm_view.facts.extend(facts),
             VmEvent::Destroyed => vm_view.cloud_state = CloudState::Destroyed,
         }

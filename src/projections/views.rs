@@ -1,5 +1,6 @@
 //! What the read endpoints serve about one infrastructure and its VMs.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Local, Timelike, Utc};
@@ -33,14 +34,14 @@ pub struct LogLine {
 /// IM's contextualization log of an infrastructure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContextLog {
-    /// Text before the lines (the "disabled" notice).
-    pub preamble: Option<&'static str>,
+    /// Text before the lines (the "disabled" notice, or an imported log).
+    pub preamble: Option<Cow<'static, str>>,
     pub lines: Vec<LogLine>,
 }
 
 impl ContextLog {
     pub fn reset(&mut self, preamble: Option<&'static str>) {
-        self.preamble = preamble;
+        self.preamble = preamble.map(Cow::Borrowed);
         self.lines.clear();
     }
 
@@ -53,7 +54,7 @@ impl ContextLog {
 
     /// The log as IM prints it: `<local time>: <message>\n` per line.
     pub fn render(&self) -> String {
-        let mut text = String::from(self.preamble.unwrap_or(""));
+        let mut text = String::from(self.preamble.as_deref().unwrap_or(""));
         for line in &self.lines {
             text.push_str(&python_datetime(line.at));
             text.push_str(": ");
@@ -96,6 +97,9 @@ pub struct VmView {
     /// The request the VM was made of, references resolved (shared between the VMs
     /// of a request, and with the infrastructure's RADL when they are equal).
     pub launch_radl: Arc<str>,
+    /// For an imported VM, its whole document as the source served it (what later
+    /// facts apply to, instead of `launch_radl`).
+    pub imported_info: Option<Arc<str>>,
     pub cloud: Arc<CloudRef>,
     pub cloud_vm_id: Option<Box<str>>,
     pub cloud_state: CloudState,
@@ -162,6 +166,8 @@ pub struct InfrastructureView {
     pub created_at: DateTime<Utc>,
     /// When its last event (or one of its VMs') was recorded.
     pub updated_at: DateTime<Utc>,
+    /// Snapshot images to delete when the infrastructure is destroyed.
+    pub auto_delete_snapshots: Vec<Box<str>>,
     /// Launches or removals requested and not yet recorded.
     pub unfinished_changes: bool,
 }

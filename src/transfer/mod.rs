@@ -1,1 +1,3 @@
 //! IM-compatible `/data` export and import; full-history export and import.
+
+pub mod im;

@@ -1,8 +1,9 @@
 //! Decisions of an infrastructure: which events a command appends.
 
 use infralog_events::domain::infrastructure::{
-    Contextualization, ContextualizationPlan, FailedLaunch, InfrastructureEvent,
-    InfrastructurePhase, InfrastructureState, LiveInfrastructure, PlannedVm, SlotPhase,
+    Contextualization, ContextualizationPlan, FailedLaunch, ImportedInfrastructure,
+    InfrastructureEvent, InfrastructurePhase, InfrastructureState, LiveInfrastructure, PlannedVm,
+    SlotPhase,
 };
 use infralog_events::domain::{CloudRef, OwnerRecord, VmId};
 
@@ -82,6 +83,11 @@ pub enum InfrastructureCommand {
         message: String,
     },
     Evict,
+    /// Take in an infrastructure exported elsewhere, keeping its id. Only an id not
+    /// in use (never used, destroyed or evicted) can be imported.
+    Import {
+        imported: Box<ImportedInfrastructure>,
+    },
 }
 
 /// Decides the events of `command` on `state`.
@@ -245,6 +251,14 @@ pub fn decide(
             live(state)?;
             Ok(vec![InfrastructureEvent::Evicted])
         }
+        C::Import { imported } => match state.phase {
+            InfrastructurePhase::Live(_) | InfrastructurePhase::Destroying { .. } => {
+                Err(DomainError::AlreadyExists)
+            }
+            InfrastructurePhase::Unborn
+            | InfrastructurePhase::Destroyed
+            | InfrastructurePhase::Evicted => Ok(vec![InfrastructureEvent::Imported(imported)]),
+        },
     }
 }
 
@@ -718,5 +732,52 @@ mod tests {
             },
         );
         assert!(events.is_ok());
+    }
+
+    fn imported() -> Box<ImportedInfrastructure> {
+        Box::new(ImportedInfrastructure {
+            owners: vec![owner()],
+            tosca: None,
+            radl: "system a ( )".into(),
+            vms: Vec::new(),
+            configured: None,
+            contmsg: String::new(),
+            auto_delete_snapshots: Vec::new(),
+            created_at_s: 0,
+        })
+    }
+
+    #[test]
+    fn an_import_takes_an_unused_destroyed_or_evicted_id() {
+        let mut evicted = launched(&["a"]);
+        evicted.push(E::Evicted);
+        let mut destroyed = launched(&["a"]);
+        destroyed.extend([E::DestructionStarted { force: false }, E::Destroyed]);
+        for given in [Vec::new(), evicted, destroyed] {
+            let events = given_when(
+                &given,
+                C::Import {
+                    imported: imported(),
+                },
+            );
+            assert_eq!(events, Ok(vec![E::Imported(imported())]));
+        }
+    }
+
+    #[test]
+    fn an_import_of_an_id_in_use_is_refused() {
+        let mut destroying = launched(&["a"]);
+        destroying.push(E::DestructionStarted { force: false });
+        for given in [launched(&["a"]), destroying] {
+            assert_eq!(
+                given_when(
+                    &given,
+                    C::Import {
+                        imported: imported(),
+                    },
+                ),
+                Err(DomainError::AlreadyExists)
+            );
+        }
     }
 }

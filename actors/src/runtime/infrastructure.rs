@@ -9,9 +9,11 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use futures_util::FutureExt;
 use infralog_events::domain::infrastructure::{
-    self, Contextualization, ContextualizationPlan, FailedLaunch, InfrastructureEvent,
-    InfrastructurePhase, InfrastructureState, PlannedVm, SlotPhase,
+    self, Contextualization, ContextualizationPlan, FailedLaunch, ImportedInfrastructure,
+    ImportedVmStatus, InfrastructureEvent, InfrastructurePhase, InfrastructureState, PlannedVm,
+    SlotPhase,
 };
+use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::{InfId, VmId};
 use infralog_events::{EventStore, StoreError, StreamId};
 
@@ -428,8 +430,59 @@ impl InfraRun {
                 Ok(Outcome::at(position))
             }
             InfrastructureRequest::Evict => Ok(Outcome::at(self.apply(Command::Evict).await?)),
+            InfrastructureRequest::Import { imported } => self.import(imported).await,
             InfrastructureRequest::Resume => self.resume().await,
         }
+    }
+
+    /// Records an import: each VM's stream first, then the infrastructure's event,
+    /// which makes the import visible. A crash in between leaves VM events that no
+    /// infrastructure event refers to; the read side ignores them and a new import
+    /// replaces them.
+    async fn import(
+        &mut self,
+        imported: Box<ImportedInfrastructure>,
+    ) -> Result<Outcome, ActorError> {
+        // Refuse an id in use before touching any VM stream.
+        decide(
+            &self.state,
+            Command::Import {
+                imported: imported.clone(),
+            },
+        )?;
+        let snapshots_holder = imported.vms.iter().position(|vm| {
+            matches!(
+                vm.status,
+                ImportedVmStatus::Running | ImportedVmStatus::Stopped
+            )
+        });
+        let mut position = 0;
+        for (index, vm) in imported.vms.iter().enumerate() {
+            let auto_delete_snapshots = if Some(index) == snapshots_holder {
+                imported.auto_delete_snapshots.clone()
+            } else {
+                Vec::new()
+            };
+            let event = VmEvent::Imported {
+                cloud: vm.cloud.clone(),
+                cloud_vm_id: vm.cloud_vm_id.clone(),
+                status: vm.status.clone(),
+                auto_delete_snapshots,
+            };
+            let outcome = self
+                .env
+                .registry
+                .vm_work(
+                    self.env.id,
+                    VmId(index as u32),
+                    VmWork::Import { event },
+                    self.metadata.clone(),
+                )
+                .await?;
+            position = position.max(outcome.position);
+        }
+        let last = self.apply(Command::Import { imported }).await?;
+        Ok(Outcome::at(position.max(last)))
     }
 
     /// The VMs whose launch is under way.

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use infralog_events::domain::infrastructure::ContextualizationPlan;
+use infralog_events::domain::infrastructure::{ContextualizationPlan, ImportedInfrastructure};
 use infralog_events::domain::{OwnerRecord, VmId};
 use infralog_events::{Metadata, StoreError};
 use tokio::sync::oneshot;
@@ -162,6 +162,11 @@ pub enum InfrastructureRequest {
         owners: Vec<OwnerRecord>,
     },
     Evict,
+    /// Take in an infrastructure exported elsewhere (its VMs' streams first, the
+    /// infrastructure's event last, as the commit point). No cloud is called.
+    Import {
+        imported: Box<ImportedInfrastructure>,
+    },
     /// Resume work a restart interrupted.
     Resume,
 }

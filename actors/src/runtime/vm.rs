@@ -29,6 +29,10 @@ pub(crate) enum VmWork {
     Destroy {
         credentials: CloudCredentials,
     },
+    /// Record the VM as an import describes it (an `Imported` event); no cloud call.
+    Import {
+        event: VmEvent,
+    },
 }
 
 pub(crate) struct VmCommandMessage {
@@ -199,6 +203,7 @@ impl VmRun {
             VmWork::Launch { plan, credentials } => self.launch(plan, credentials, metadata).await,
             VmWork::Destroy { credentials } => self.destroy(credentials, metadata).await,
             VmWork::Request(request) => self.request(request, metadata).await,
+            VmWork::Import { event } => self.import(event, metadata).await,
         }
     }
 
@@ -364,6 +369,25 @@ impl VmRun {
             detail,
             ..Outcome::default()
         })
+    }
+
+    async fn import(
+        &mut self,
+        event: VmEvent,
+        metadata: &CommandMetadata,
+    ) -> Result<Outcome, ActorError> {
+        let events = [event];
+        let appended = journal::append(
+            &self.env.store,
+            &self.env.stream,
+            self.state.version,
+            &events,
+            metadata,
+        )
+        .await?;
+        let state = std::mem::take(&mut self.state);
+        self.state = events.iter().fold(state, vm::evolve);
+        Ok(Outcome::at(appended.last_position()))
     }
 
     /// Records the cloud's answer; returns the last position appended (0: none).

@@ -72,6 +72,68 @@ pub enum InfrastructureEvent {
     Destroyed,
     /// Exported with `delete`: no longer served, but importable again.
     Evicted,
+    /// The infrastructure was imported (IM's `PUT /infrastructures`) and is as the
+    /// source described it, owned by the importer. Its VMs' own streams got their
+    /// [`super::vm::VmEvent::Imported`] before this event, which is the commit point:
+    /// without it the import did not happen. The event carries everything the read
+    /// side needs, so it never depends on those VM events.
+    ///
+    /// New variants go at the end: postcard stores the variant's index, so old logs
+    /// keep decoding with schema 1.
+    Imported(Box<ImportedInfrastructure>),
+}
+
+/// An infrastructure as an import found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedInfrastructure {
+    pub owners: Vec<OwnerRecord>,
+    pub tosca: Option<String>,
+    pub radl: String,
+    /// VM `i` has id `i`, destroyed ones included.
+    pub vms: Vec<ImportedVm>,
+    /// IM's infrastructure-level `configured` flag.
+    pub configured: Option<bool>,
+    /// The infrastructure's contextualization log as the source printed it.
+    pub contmsg: String,
+    /// Snapshot images to delete when the infrastructure is destroyed.
+    pub auto_delete_snapshots: Vec<String>,
+    /// When the source created it (seconds since the epoch).
+    pub created_at_s: i64,
+}
+
+/// A VM as an import found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedVm {
+    pub system: String,
+    pub cloud: CloudRef,
+    /// What the VM was made of (IM's `requested_radl`).
+    pub requested_radl: String,
+    /// The VM's whole RADL document as the source last saw it (IM's `info`).
+    pub info_radl: String,
+    pub cloud_vm_id: Option<String>,
+    pub status: ImportedVmStatus,
+    /// IM's per-VM `configured` flag.
+    pub configured: Option<bool>,
+    pub created_at_s: i64,
+}
+
+/// Where an imported VM stands in its cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportedVmStatus {
+    Running,
+    Stopped,
+    Failed { message: String },
+    Destroyed,
+}
+
+impl ImportedVmStatus {
+    fn slot_phase(&self) -> SlotPhase {
+        match self {
+            ImportedVmStatus::Running | ImportedVmStatus::Stopped => SlotPhase::Launched,
+            ImportedVmStatus::Failed { .. } => SlotPhase::Failed,
+            ImportedVmStatus::Destroyed => SlotPhase::Removed,
+        }
+    }
 }
 
 impl InfrastructureEvent {
@@ -94,6 +156,7 @@ impl InfrastructureEvent {
             InfrastructureEvent::DestructionFailed { .. } => "DestructionFailed",
             InfrastructureEvent::Destroyed => "InfrastructureDestroyed",
             InfrastructureEvent::Evicted => "InfrastructureEvicted",
+            InfrastructureEvent::Imported(_) => "InfrastructureImported",
         }
     }
 }
@@ -218,6 +281,26 @@ impl LiveInfrastructure {
         }
     }
 
+    fn imported(imported: &ImportedInfrastructure) -> Self {
+        let mut live = LiveInfrastructure::new(imported.owners.clone(), imported.tosca.clone());
+        live.radl.clone_from(&imported.radl);
+        live.vms = imported
+            .vms
+            .iter()
+            .map(|vm| VmSlot {
+                system: vm.system.clone(),
+                cloud: vm.cloud.clone(),
+                new_password: false,
+                phase: vm.status.slot_phase(),
+            })
+            .collect();
+        live.configured = imported.configured;
+        if let Some(configured) = imported.configured {
+            live.contextualization = Contextualization::Finished { run: 0, configured };
+        }
+        live
+    }
+
     /// The id the next VM gets.
     pub fn next_vm_id(&self) -> VmId {
         VmId(self.vms.len() as u32)
@@ -295,6 +378,12 @@ pub fn evolve(mut state: InfrastructureState, event: &InfrastructureEvent) -> In
         | (InfrastructurePhase::Destroyed, InfrastructureEvent::Created { owners, tosca }) => {
             InfrastructurePhase::Live(LiveInfrastructure::new(owners.clone(), tosca.clone()))
         }
+        (
+            InfrastructurePhase::Unborn
+            | InfrastructurePhase::Evicted
+            | InfrastructurePhase::Destroyed,
+            InfrastructureEvent::Imported(imported),
+        ) => InfrastructurePhase::Live(LiveInfrastructure::imported(imported)),
         (InfrastructurePhase::Live(mut live), event) => {
             match event {
                 InfrastructureEvent::DestructionStarted { force } => {
@@ -427,7 +516,8 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
         | InfrastructureEvent::DestructionStarted { .. }
         | InfrastructureEvent::DestructionFailed { .. }
         | InfrastructureEvent::Destroyed
-        | InfrastructureEvent::Evicted => {}
+        | InfrastructureEvent::Evicted
+        | InfrastructureEvent::Imported(_) => {}
     }
 }
 
@@ -442,4 +532,103 @@ pub fn fold<'a>(events: impl IntoIterator<Item = &'a InfrastructureEvent>) -> In
     events
         .into_iter()
         .fold(InfrastructureState::default(), evolve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::DomainEvent;
+
+    fn cloud() -> CloudRef {
+        CloudRef {
+            id: "dummy".into(),
+            kind: "Dummy".into(),
+            host: String::new(),
+        }
+    }
+
+    fn imported_vm(status: ImportedVmStatus) -> ImportedVm {
+        ImportedVm {
+            system: "front".into(),
+            cloud: cloud(),
+            requested_radl: "system front ( )".into(),
+            info_radl: "system front ( )".into(),
+            cloud_vm_id: Some("abc".into()),
+            status,
+            configured: Some(true),
+            created_at_s: 1_700_000_000,
+        }
+    }
+
+    fn imported() -> InfrastructureEvent {
+        InfrastructureEvent::Imported(Box::new(ImportedInfrastructure {
+            owners: Vec::new(),
+            tosca: None,
+            radl: "system front ( )\ndeploy front 1".into(),
+            vms: vec![
+                imported_vm(ImportedVmStatus::Running),
+                imported_vm(ImportedVmStatus::Destroyed),
+                imported_vm(ImportedVmStatus::Failed {
+                    message: "no".into(),
+                }),
+            ],
+            configured: Some(true),
+            contmsg: "log\n".into(),
+            auto_delete_snapshots: vec!["mock0://linux.for.ev.er/snap".into()],
+            created_at_s: 1_700_000_000,
+        }))
+    }
+
+    #[test]
+    fn an_import_makes_an_unborn_or_evicted_stream_live_with_its_vms() {
+        let created = InfrastructureEvent::Created {
+            owners: Vec::new(),
+            tosca: None,
+        };
+        let histories = [
+            vec![imported()],
+            vec![created, InfrastructureEvent::Evicted, imported()],
+        ];
+        for events in &histories {
+            let state = fold(events);
+            let live = state.live().expect("live after the import");
+            assert_eq!(live.radl, "system front ( )\ndeploy front 1");
+            let phases: Vec<SlotPhase> = live.vms.iter().map(|slot| slot.phase).collect();
+            assert_eq!(
+                phases,
+                [SlotPhase::Launched, SlotPhase::Removed, SlotPhase::Failed]
+            );
+            assert_eq!(live.live_vm_ids(), [VmId(0), VmId(2)]);
+            assert_eq!(live.next_vm_id(), VmId(3));
+            assert_eq!(live.configured, Some(true));
+            assert!(live.adding.is_empty());
+        }
+    }
+
+    #[test]
+    fn an_import_over_a_live_infrastructure_changes_nothing() {
+        let created = InfrastructureEvent::Created {
+            owners: Vec::new(),
+            tosca: None,
+        };
+        let before = fold([&created]);
+        let after = evolve(before.clone(), &imported());
+        assert_eq!(after.phase, before.phase);
+    }
+
+    #[test]
+    fn the_import_round_trips_through_the_codec_and_old_variants_keep_their_bytes() {
+        let event = imported();
+        let new_event = event.to_new_event(Default::default());
+        let decoded = InfrastructureEvent::decode(
+            &new_event.event_type,
+            InfrastructureEvent::SCHEMA_VERSION,
+            &new_event.payload,
+        )
+        .expect("decodes");
+        assert_eq!(decoded, event);
+        // Variant indices of schema 1 are unchanged: `Evicted` is still index 13.
+        let evicted = postcard::to_stdvec(&InfrastructureEvent::Evicted).expect("encodes");
+        assert_eq!(evicted, [13]);
+    }
 }

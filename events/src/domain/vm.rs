@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::facts::{CloudRef, FeatureFact};
+use super::infrastructure::ImportedVmStatus;
 
 /// The events of a VM stream. Names are in the past tense.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,16 @@ pub enum VmEvent {
     },
     /// The cloud finalized the VM.
     Destroyed,
+    /// The VM came with an imported infrastructure and is as the source described
+    /// it; whatever this stream held before is replaced. (New variants go at the
+    /// end: postcard stores the variant's index.)
+    Imported {
+        cloud: CloudRef,
+        cloud_vm_id: Option<String>,
+        status: ImportedVmStatus,
+        /// Snapshot images to delete with the infrastructure.
+        auto_delete_snapshots: Vec<String>,
+    },
 }
 
 impl VmEvent {
@@ -54,6 +65,7 @@ impl VmEvent {
             VmEvent::Altered { .. } => "VmAltered",
             VmEvent::SnapshotTaken { .. } => "VmSnapshotTaken",
             VmEvent::Destroyed => "VmDestroyed",
+            VmEvent::Imported { .. } => "VmImported",
         }
     }
 }
@@ -147,9 +159,48 @@ pub fn evolve(mut state: VmState, event: &VmEvent) -> VmState {
             VmPhase::Stopped(vm)
         }
         (_, VmEvent::Destroyed) => VmPhase::Destroyed,
+        (
+            _,
+            VmEvent::Imported {
+                cloud,
+                cloud_vm_id,
+                status,
+                auto_delete_snapshots,
+            },
+        ) => imported_phase(cloud, cloud_vm_id.as_deref(), status, auto_delete_snapshots),
         (phase, _) => phase,
     };
     state
+}
+
+fn imported_phase(
+    cloud: &CloudRef,
+    cloud_vm_id: Option<&str>,
+    status: &ImportedVmStatus,
+    auto_delete_snapshots: &[String],
+) -> VmPhase {
+    let cloud_vm = |cloud_vm_id: &str| CloudVm {
+        cloud: cloud.clone(),
+        cloud_vm_id: cloud_vm_id.to_string(),
+        snapshots: auto_delete_snapshots
+            .iter()
+            .map(|url| snapshot(0, url, true))
+            .collect(),
+    };
+    match (status, cloud_vm_id) {
+        (ImportedVmStatus::Destroyed, _) => VmPhase::Destroyed,
+        (ImportedVmStatus::Running, Some(id)) => VmPhase::Running(cloud_vm(id)),
+        (ImportedVmStatus::Stopped, Some(id)) => VmPhase::Stopped(cloud_vm(id)),
+        (ImportedVmStatus::Failed { message }, _) => VmPhase::LaunchFailed {
+            cloud: cloud.clone(),
+            message: message.clone(),
+        },
+        // The import refuses such VMs; a log cannot hold one.
+        (_, None) => VmPhase::LaunchFailed {
+            cloud: cloud.clone(),
+            message: "the imported VM has no cloud id".into(),
+        },
+    }
 }
 
 fn snapshot(disk: u32, image_url: &str, auto_delete: bool) -> Snapshot {
@@ -163,4 +214,63 @@ fn snapshot(disk: u32, image_url: &str, auto_delete: bool) -> Snapshot {
 /// Folds a whole stream.
 pub fn fold<'a>(events: impl IntoIterator<Item = &'a VmEvent>) -> VmState {
     events.into_iter().fold(VmState::default(), evolve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud() -> CloudRef {
+        CloudRef {
+            id: "dummy".into(),
+            kind: "Dummy".into(),
+            host: String::new(),
+        }
+    }
+
+    fn imported(status: ImportedVmStatus) -> VmEvent {
+        VmEvent::Imported {
+            cloud: cloud(),
+            cloud_vm_id: Some("vm-1".into()),
+            status,
+            auto_delete_snapshots: vec!["mock0://linux.for.ev.er/s".into()],
+        }
+    }
+
+    #[test]
+    fn an_import_replaces_whatever_the_stream_held() {
+        let launched = VmEvent::Launched {
+            cloud: cloud(),
+            cloud_vm_id: "old".into(),
+            facts: Vec::new(),
+            new_password: None,
+        };
+        let state = fold([
+            &launched,
+            &VmEvent::Destroyed,
+            &imported(ImportedVmStatus::Stopped),
+        ]);
+        let VmPhase::Stopped(vm) = &state.phase else {
+            panic!("expected a stopped VM, got {:?}", state.phase);
+        };
+        assert_eq!(vm.cloud_vm_id, "vm-1");
+        assert_eq!(vm.snapshots.len(), 1);
+        assert!(vm.snapshots[0].auto_delete);
+        assert_eq!(
+            fold([&imported(ImportedVmStatus::Destroyed)]).phase,
+            VmPhase::Destroyed
+        );
+        assert!(matches!(
+            fold([&imported(ImportedVmStatus::Failed { message: "x".into() })]).phase,
+            VmPhase::LaunchFailed { ref message, .. } if message == "x"
+        ));
+    }
+
+    #[test]
+    fn old_variants_keep_their_bytes() {
+        assert_eq!(
+            postcard::to_stdvec(&VmEvent::Destroyed).expect("encodes"),
+            [7]
+        );
+    }
 }

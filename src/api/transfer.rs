@@ -1,0 +1,132 @@
+//! `GET /infrastructures/{id}/data` (export, optionally evicting) and
+//! `PUT /infrastructures` (import), in IM's format (`crate::transfer::im`).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use infralog_actors::runtime::InfrastructureRequest;
+
+use super::body;
+use super::errors::{ApiError, Endpoint, Failure};
+use super::guard;
+use super::media::{self, negotiate, python_list_repr, DefaultType};
+use super::render::vm_document;
+use super::respond::{self, actor_error, metadata};
+use super::{AppState, RequestContext};
+use crate::auth::Identity;
+use crate::projections::InfrastructureView;
+use crate::transfer::im;
+
+/// The `data` property: IM's serialized infrastructure as a JSON string in
+/// `{"data": …}`. With `delete`, the infrastructure is then evicted: it answers 404
+/// here until it is imported again (its VMs are not touched).
+pub async fn export(
+    state: &AppState,
+    context: &RequestContext,
+    identity: &Identity,
+    view: &InfrastructureView,
+    delete: bool,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::GetInfrastructureProperty;
+    let exported = im::export(
+        view,
+        |vm| vm_document(view, vm).map(|document| document.to_text()),
+        chrono::Utc::now(),
+    );
+    let data = im::to_python_json(&exported);
+    if delete {
+        let outcome = state
+            .registry
+            .infrastructure(
+                view.id,
+                InfrastructureRequest::Evict,
+                metadata(context, identity),
+            )
+            .await
+            .map_err(|e| actor_error(endpoint, e))?;
+        state.projections.wait_for(outcome.position).await;
+    } else {
+        state.touch(view.id);
+    }
+    let body = serde_json::json!({ "data": data }).to_string();
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// `PUT /infrastructures`. The `format` parameter picks the document's format: IM's
+/// (the default) or infralog's full history.
+pub async fn import(
+    state: &AppState,
+    context: &RequestContext,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    match context.query.get("format").unwrap_or("") {
+        "" | "im" => import_im(state, context, payload).await,
+        "history" => Err(history_import_unavailable()),
+        other => Err(Endpoint::ImportInfrastructure.error(Failure::Other(format!(
+            "unknown format {other:?}: expected 'im' or 'history'"
+        )))),
+    }
+}
+
+/// Placeholder for the full-history import, which another branch provides.
+fn history_import_unavailable() -> ApiError {
+    ApiError::im(
+        StatusCode::NOT_IMPLEMENTED,
+        "Error Importing Inf.: full-history import is not available in this build",
+    )
+}
+
+/// Imports IM's format: the document is checked completely, the id kept and the
+/// importer made the only owner, before anything is recorded.
+async fn import_im(
+    state: &AppState,
+    context: &RequestContext,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let endpoint = Endpoint::ImportInfrastructure;
+    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
+    let lines = guard::credential_lines(context)?;
+    let identity = guard::identity(&lines, endpoint)?;
+    let content_type = media::content_type(context.request.headers());
+    if !content_type.is_empty() && !content_type.iter().any(|t| t.contains("application/json")) {
+        return Err(endpoint.error(Failure::Other(format!(
+            "415: Unsupported Media Type {}",
+            python_list_repr(&content_type)
+        ))));
+    }
+    let representation = negotiate(&context.accept, DefaultType::UriList)
+        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let incorrect = |reason: String| {
+        endpoint.error(Failure::Other(format!(
+            "Error importing the infrastructure, incorrect data: {reason}"
+        )))
+    };
+    let mut document =
+        im::parse_import(&body, chrono::Utc::now()).map_err(|e| incorrect(e.to_string()))?;
+    if document.infrastructure.vms.len() as u64 > state.limits.max_vms_per_request {
+        return Err(incorrect(format!(
+            "more than {} VMs",
+            state.limits.max_vms_per_request
+        )));
+    }
+    document.infrastructure.owners = guard::owner_records(state, &identity).await;
+    let id = document.id;
+    let outcome = state
+        .registry
+        .infrastructure(
+            id,
+            InfrastructureRequest::Import {
+                imported: Box::new(document.infrastructure),
+            },
+            metadata(context, &identity),
+        )
+        .await
+        .map_err(|e| actor_error(endpoint, e))?;
+    state.projections.wait_for(outcome.position).await;
+    state.touch(id);
+    Ok(respond::uri(
+        representation,
+        &context.infrastructure_uri(&id.to_string()),
+    ))
+}

@@ -1,0 +1,388 @@
+//! Export (`GET …/data`) and import (`PUT /infrastructures`) in IM's format, over
+//! HTTP against in-process servers on temporary logs.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use infralog::app::{Application, Settings};
+use serde_json::Value;
+
+const ALICE: &str = "id = im; type = InfrastructureManager; username = alice; password = alicepass\\nid = dummy; type = Dummy";
+const BOB: &str = "id = im; type = InfrastructureManager; username = bob; password = bobpass\\nid = dummy; type = Dummy";
+
+const RADL: &str = "network publica ( outbound = 'yes' )\nnetwork privada ( )\nsystem front (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'publica' and\nnet_interface.1.connection = 'privada' and\ndisk.0.os.name = 'linux' and\ndisk.0.image.url = 'mock0://linux.for.ev.er' and\ndisk.0.os.credentials.password = 'vmsecret'\n)\nsystem wn (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'privada' and\ndisk.0.os.name = 'linux' and\ndisk.0.image.url = 'mock0://linux.for.ev.er'\n)\ncontextualize ()\ndeploy front 1\ndeploy wn 2\n";
+
+struct Response {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// One request over a fresh connection (`Connection: close`).
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("sets a timeout");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("sends");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("reads");
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Response {
+        status,
+        headers: head.to_string(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let Some((size, rest)) = body.split_once("\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// A server on a data directory, run on its own thread with its own actix system.
+struct Server {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut settings = Settings::new("127.0.0.1:0", data_dir);
+        settings.fast_password_hashing = true;
+        settings.contextualization_delay = Duration::from_millis(200);
+        settings.workers = 2;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::start(settings).await.expect("starts");
+                sender
+                    .send((app.port(), app.handle()))
+                    .expect("reports its port");
+                app.run_until_stopped().await.expect("stops cleanly");
+            });
+        });
+        let (port, handle) = receiver.recv().expect("the server started");
+        Server {
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let handle = self.handle.clone();
+            actix_web::rt::System::new().block_on(handle.stop(true));
+            thread.join().expect("the server thread ends");
+        }
+    }
+
+    fn get(&self, path: &str, auth: &str) -> Response {
+        http(
+            self.port,
+            "GET",
+            path,
+            &[("AUTHORIZATION", auth), ("Accept", "application/json")],
+            "",
+        )
+    }
+
+    fn create(&self, auth: &str) -> String {
+        let answer = http(
+            self.port,
+            "POST",
+            "/infrastructures",
+            &[("AUTHORIZATION", auth), ("Content-Type", "text/plain")],
+            RADL,
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let id = answer.body.rsplit('/').next().expect("an id").to_string();
+        self.wait_configured(&id, auth);
+        id
+    }
+
+    fn wait_configured(&self, id: &str, auth: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = self.get(&format!("/infrastructures/{id}/state"), auth);
+            if state.body.contains("\"state\":\"configured\"") || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn export(&self, id: &str, auth: &str, delete: bool) -> String {
+        let query = if delete { "?delete=yes" } else { "" };
+        let answer = self.get(&format!("/infrastructures/{id}/data{query}"), auth);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let value: Value = serde_json::from_str(&answer.body).expect("JSON");
+        value["data"]
+            .as_str()
+            .expect("data is a string")
+            .to_string()
+    }
+
+    fn import(&self, data: &str, auth: &str) -> Response {
+        http(
+            self.port,
+            "PUT",
+            "/infrastructures",
+            &[
+                ("AUTHORIZATION", auth),
+                ("Content-Type", "application/json"),
+            ],
+            data,
+        )
+    }
+
+    /// What a client sees of an infrastructure: state, VM list, each VM's info,
+    /// contmsg and RADL, with this server's base URL taken out.
+    fn observe(&self, id: &str, auth: &str) -> Vec<(String, u16, String)> {
+        let mut paths = vec![
+            format!("/infrastructures/{id}/state"),
+            format!("/infrastructures/{id}"),
+            format!("/infrastructures/{id}/contmsg"),
+            format!("/infrastructures/{id}/radl"),
+        ];
+        for vm in 0..3 {
+            paths.push(format!("/infrastructures/{id}/vms/{vm}"));
+        }
+        let base = format!("http://127.0.0.1:{}", self.port);
+        paths
+            .into_iter()
+            .map(|path| {
+                let answer = self.get(&path, auth);
+                (path, answer.status, answer.body.replace(&base, "<BASE>"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[test]
+fn an_export_imports_into_another_instance_and_answers_the_same_there_and_after_a_restart() {
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("a dir"),
+        tempfile::tempdir().expect("a dir"),
+    );
+    let a = Server::start(dir_a.path());
+    let id = a.create(ALICE);
+    let snapshot = http(
+        a.port,
+        "PUT",
+        &format!("/infrastructures/{id}/vms/0/disks/0/snapshot?image_name=kept&auto_delete=yes"),
+        &[("AUTHORIZATION", ALICE)],
+        "",
+    );
+    assert_eq!(snapshot.status, 200, "{}", snapshot.body);
+    let seen_on_a = a.observe(&id, ALICE);
+    let data = a.export(&id, ALICE, false);
+    let exported: Value = serde_json::from_str(&data).expect("the data is JSON");
+    assert_eq!(exported["id"], id.as_str());
+    assert_eq!(exported["snapshots"].as_array().map(Vec::len), Some(1));
+
+    let b = Server::start(dir_b.path());
+    let imported = b.import(&data, BOB);
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    assert_eq!(
+        imported.body,
+        format!("http://127.0.0.1:{}/infrastructures/{id}", b.port)
+    );
+    assert!(!imported.headers.to_ascii_lowercase().contains("infid"));
+    assert_eq!(b.observe(&id, BOB), seen_on_a, "B answers as A did");
+    // The importer is the only owner.
+    assert_eq!(
+        b.get(&format!("/infrastructures/{id}/state"), ALICE).status,
+        403
+    );
+    // Exporting again from B gives the same document, but for the owner and times.
+    let again: Value = serde_json::from_str(&b.export(&id, BOB, false)).expect("JSON");
+    for key in [
+        "radl",
+        "vm_list",
+        "snapshots",
+        "configured",
+        "private_networks",
+    ] {
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(vms) = v.as_array_mut().filter(|_| key == "vm_list") {
+                for vm in vms {
+                    vm["last_update"] = Value::Null;
+                }
+            }
+            v
+        };
+        assert_eq!(strip(&again[key]), strip(&exported[key]), "{key}");
+    }
+
+    // An id in use cannot be imported again.
+    let twice = b.import(&data, BOB);
+    assert_eq!(twice.status, 400);
+    assert_eq!(
+        twice.body,
+        "Error Importing Inf.: Trying to add an existing infrastructure ID."
+    );
+
+    b.stop();
+    let b = Server::start(dir_b.path());
+    assert_eq!(
+        b.observe(&id, BOB),
+        seen_on_a,
+        "B answers the same after a restart"
+    );
+    // The imported infrastructure is fully usable: it can be destroyed.
+    let destroyed = http(
+        b.port,
+        "DELETE",
+        &format!("/infrastructures/{id}"),
+        &[("AUTHORIZATION", BOB)],
+        "",
+    );
+    assert_eq!(destroyed.status, 200, "{}", destroyed.body);
+    assert_eq!(
+        b.get(&format!("/infrastructures/{id}/state"), BOB).status,
+        404
+    );
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn an_export_with_delete_evicts_and_the_same_instance_can_import_it_back() {
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = Server::start(dir.path());
+    let id = server.create(ALICE);
+    let before = server.observe(&id, ALICE);
+    let data = server.export(&id, ALICE, true);
+    assert_eq!(
+        server
+            .get(&format!("/infrastructures/{id}/state"), ALICE)
+            .status,
+        404
+    );
+    let imported = server.import(&data, ALICE);
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    assert_eq!(server.observe(&id, ALICE), before);
+}
+
+#[test]
+fn exports_hold_no_owner_secret() {
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = Server::start(dir.path());
+    let id = server.create(ALICE);
+    let answer = server.get(&format!("/infrastructures/{id}/data"), ALICE);
+    assert!(!answer.body.contains("alicepass"), "{}", answer.body);
+    let data: Value = serde_json::from_str(answer.body.as_str()).expect("JSON");
+    let inner: Value =
+        serde_json::from_str(data["data"].as_str().expect("a string")).expect("JSON");
+    assert_eq!(inner["auth"][0]["username"], "alice");
+    assert_eq!(inner["auth"][0]["password"], "");
+    // The VMs' own credentials are part of the infrastructure.
+    assert!(inner["radl"]
+        .as_str()
+        .is_some_and(|r| r.contains("vmsecret")));
+}
+
+#[test]
+fn bad_imports_are_refused_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = Server::start(dir.path());
+    let id = server.create(ALICE);
+    let data = server.export(&id, ALICE, true);
+    let refused = |content_type: &str, body: &str| {
+        http(
+            server.port,
+            "PUT",
+            "/infrastructures",
+            &[("AUTHORIZATION", ALICE), ("Content-Type", content_type)],
+            body,
+        )
+    };
+    let wrong_type = refused("text/csv", &data);
+    assert_eq!(
+        (wrong_type.status, wrong_type.body.as_str()),
+        (
+            400,
+            "Error Importing Inf.: 415: Unsupported Media Type ['text/csv']"
+        )
+    );
+    let malformed = refused("application/json", "{\"vm_list\": [");
+    assert_eq!(malformed.status, 400);
+    assert!(
+        malformed.body.starts_with(
+            "Error Importing Inf.: Error importing the infrastructure, incorrect data: "
+        ),
+        "{}",
+        malformed.body
+    );
+    let missing = refused("application/json", &data.replace("\"auth\"", "\"nope\""));
+    assert_eq!(
+        missing.body,
+        "Error Importing Inf.: Error importing the infrastructure, incorrect data: 'auth'"
+    );
+    let bad_radl = refused(
+        "application/json",
+        &data.replace("deploy wn 2", "deploy wn"),
+    );
+    assert_eq!(bad_radl.status, 400, "{}", bad_radl.body);
+    let no_auth = http(server.port, "PUT", "/infrastructures", &[], &data);
+    assert_eq!(no_auth.status, 401);
+    // None of them imported anything: the evicted id is still gone, and importable.
+    assert_eq!(
+        server
+            .get(&format!("/infrastructures/{id}/state"), ALICE)
+            .status,
+        404
+    );
+    let list = server.get("/infrastructures", ALICE);
+    assert_eq!(list.body, "{\"uri-list\":[]}");
+    assert_eq!(server.import(&data, ALICE).status, 200);
+}
