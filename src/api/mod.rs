@@ -7,6 +7,7 @@
 
 mod body;
 pub mod errors;
+mod events;
 mod guard;
 mod infrastructures;
 pub mod media;
@@ -28,6 +29,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::Registry;
 use infralog_events::domain::InfId;
+use infralog_events::EventStore;
 
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::Projections;
@@ -38,6 +40,9 @@ use routes::{NoRoute, Route};
 /// What handlers share.
 pub struct AppState {
     pub projections: Arc<Projections>,
+    /// For the history routes only (`/events`, `?at=`); everything else reads the
+    /// projections.
+    pub store: Arc<dyn EventStore>,
     pub registry: Registry,
     pub hasher: Arc<PasswordHasher>,
     pub connectors: Connectors,
@@ -225,6 +230,7 @@ async fn handle(
         Route::AlterVm { inf, vm } => vms::alter(state, context, &inf, &vm, payload).await,
         Route::RemoveVms { inf, vm } => vms::remove(state, context, &inf, &vm).await,
         Route::Snapshot { inf, vm, disk } => vms::snapshot(state, context, &inf, &vm, &disk).await,
+        Route::InfrastructureEvents { inf } => events::events(state, context, &inf).await,
         _ => Err(ApiError::RouteNotFound),
     }
 }
