@@ -115,7 +115,8 @@ pub fn verify(store: &dyn EventStore, progress: &mut dyn FnMut(Progress)) -> Ver
         let whole = model.infrastructures.get(inf);
         if single.as_ref() != whole {
             report.problem(format!(
-                "infrastructure {inf}: folding its own streams gives a different view than folding the whole log"
+                "infrastructure {inf}: folding its own streams gives a different view than folding the whole log ({})",
+                differences(single.as_ref(), whole)
             ));
         }
         if let Some(view) = &single {
@@ -156,6 +157,42 @@ pub fn verify(store: &dyn EventStore, progress: &mut dyn FnMut(Progress)) -> Ver
         report.problem("the owners' index differs between the two folds");
     }
     report
+}
+
+/// The fields in which two views differ, for the mismatch message.
+fn differences(single: Option<&InfrastructureView>, whole: Option<&InfrastructureView>) -> String {
+    let (Some(a), Some(b)) = (single, whole) else {
+        return format!(
+            "it exists in {} fold only",
+            if single.is_some() {
+                "the per-infrastructure"
+            } else {
+                "the whole-log"
+            }
+        );
+    };
+    let mut fields = Vec::new();
+    let mut check = |name: &'static str, same: bool| {
+        if !same {
+            fields.push(name);
+        }
+    };
+    check("version", a.version == b.version);
+    check("last_position", a.last_position == b.last_position);
+    check("lifecycle", a.lifecycle == b.lifecycle);
+    check("owners", a.owners == b.owners);
+    check("radl", a.radl == b.radl);
+    check("tosca", a.tosca == b.tosca);
+    check("configured", a.configured == b.configured);
+    check("contmsg", a.contmsg == b.contmsg);
+    check("contextualizing", a.contextualizing == b.contextualizing);
+    check("vms", a.vms == b.vms);
+    check("created_at", a.created_at == b.created_at);
+    check(
+        "unfinished_changes",
+        a.unfinished_changes == b.unfinished_changes,
+    );
+    format!("differs in {}", fields.join(", "))
 }
 
 type OwnerKey = (String, [u8; 16], [u8; 32], bool, InfId);
@@ -337,5 +374,165 @@ fn compare_with_actors(
                 vm_view.id, state.phase, vm_view.cloud_state
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infralog_events::domain::infrastructure::{InfrastructureEvent, PlannedVm};
+    use infralog_events::domain::{CloudRef, OwnerRecord};
+    use infralog_events::{AppendRequest, ExpectedVersion, Metadata, SledStore, SledStoreConfig};
+
+    fn append<E: DomainEvent>(store: &SledStore, stream: String, events: &[E]) {
+        store
+            .append(AppendRequest {
+                stream: StreamId::new(stream).expect("stream"),
+                expected: ExpectedVersion::Any,
+                events: events
+                    .iter()
+                    .map(|e| e.to_new_event(Metadata::default()))
+                    .collect(),
+            })
+            .wait()
+            .expect("appended");
+    }
+
+    fn cloud() -> CloudRef {
+        CloudRef {
+            id: "dummy".into(),
+            kind: "Dummy".into(),
+            host: String::new(),
+        }
+    }
+
+    /// Two infrastructures whose events interleave, one VM each.
+    fn populated(store: &SledStore) -> Vec<InfId> {
+        let ids: Vec<InfId> = (0..2).map(|n| InfId::new_v1(&[n; 6])).collect();
+        for (n, inf) in ids.iter().enumerate() {
+            let owner = OwnerRecord {
+                username: format!("user{n}"),
+                salt: [n as u8; 16],
+                digest: [3; 32],
+                via_token: false,
+            };
+            append(
+                store,
+                inf.stream_name(),
+                &[
+                    InfrastructureEvent::Created {
+                        owners: vec![owner],
+                        tosca: None,
+                    },
+                    InfrastructureEvent::ResourcesRequested {
+                        radl: format!("system s{n} ()"),
+                        request_radl: None,
+                        vms: vec![PlannedVm {
+                            vm_id: VmId(0),
+                            system: format!("s{n}"),
+                            cloud: cloud(),
+                            new_password: false,
+                        }],
+                        contextualization: None,
+                    },
+                ],
+            );
+        }
+        for inf in &ids {
+            append(
+                store,
+                inf.vm_stream_name(VmId(0)),
+                &[VmEvent::Launched {
+                    cloud: cloud(),
+                    cloud_vm_id: "c".into(),
+                    facts: vec![],
+                    new_password: None,
+                }],
+            );
+            append(
+                store,
+                inf.stream_name(),
+                &[InfrastructureEvent::ResourcesLaunched {
+                    launched: vec![VmId(0)],
+                    failed: vec![],
+                }],
+            );
+        }
+        append(store, ids[0].vm_stream_name(VmId(0)), &[VmEvent::Stopped]);
+        ids
+    }
+
+    #[test]
+    fn a_consistent_log_verifies_and_reports_progress() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("opens");
+        populated(&store);
+        let mut phases = Vec::new();
+        let report = verify(&store, &mut |p| phases.push(p));
+        assert_eq!(report.problems, Vec::<String>::new());
+        assert_eq!(report.events, 9);
+        assert_eq!(report.streams, 4);
+        assert_eq!(report.infrastructures, 2);
+        let last = phases.last().expect("progress");
+        assert_eq!(last.done, last.total);
+    }
+
+    #[test]
+    fn events_outside_any_history_are_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("opens");
+        let ids = populated(&store);
+        // A VM stream no request of its infrastructure planned.
+        append(&store, ids[1].vm_stream_name(VmId(7)), &[VmEvent::Stopped]);
+        let report = verify(&store, &mut |_| {});
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("0 of its 1 events belong to the history")),
+            "{:?}",
+            report.problems
+        );
+        // The whole-log fold notes the stray event's position; the other does not.
+        assert!(
+            report.problems.iter().any(|p| p.contains("last_position")),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn the_actors_fold_is_compared_with_the_read_model() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("opens");
+        let ids = populated(&store);
+        // Started while stopped is valid for both; a launch failure after a launch
+        // is ignored by the VM's own fold but shown by the read model.
+        append(
+            &store,
+            ids[1].vm_stream_name(VmId(0)),
+            &[VmEvent::LaunchFailed {
+                cloud: cloud(),
+                message: "late".into(),
+            }],
+        );
+        let report = verify(&store, &mut |_| {});
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].contains("actors' fold"));
+    }
+
+    #[test]
+    fn a_damaged_record_is_a_problem_not_a_crash() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("opens");
+        populated(&store);
+        store.corrupt_record_for_tests(3).expect("damaged");
+        let report = verify(&store, &mut |_| {});
+        assert!(!report.is_ok());
+        assert!(
+            report.problems[0].contains("damaged"),
+            "{:?}",
+            report.problems
+        );
     }
 }
