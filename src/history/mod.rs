@@ -20,8 +20,9 @@
 use std::collections::VecDeque;
 
 use infralog_events::codec::DomainEvent;
+use infralog_events::domain::ids::VM_STREAM_PREFIX;
 use infralog_events::domain::infrastructure::InfrastructureEvent;
-use infralog_events::domain::{InfId, VmId};
+use infralog_events::domain::{InfId, StreamOwner, VmId};
 use infralog_events::{Envelope, EventStore, StoreError, StreamId};
 
 pub mod fold;
@@ -30,6 +31,8 @@ pub mod verify;
 
 /// Events read from one stream per store call.
 const STREAM_BATCH: usize = 256;
+/// Streams listed per store call while finding an infrastructure's VM streams.
+const LIST_BATCH: usize = 1024;
 
 /// Why a history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +120,10 @@ impl StreamCursor {
     }
 }
 
-/// Reads an infrastructure's history in order, in batches. VM streams join the
-/// merge when the infrastructure's events plan their VMs (a VM's events always
-/// come after the request that planned it).
+/// Reads an infrastructure's history in order, in batches: a merge by position of
+/// its stream and every `vm-<id>-<n>` stream the store lists. Streams are found by
+/// name rather than from the events that plan VMs, so an event type added later
+/// that creates VMs cannot hide their streams.
 pub struct HistoryReader<'s> {
     store: &'s dyn EventStore,
     inf: InfId,
@@ -131,14 +135,45 @@ pub struct HistoryReader<'s> {
 
 impl<'s> HistoryReader<'s> {
     pub fn new(store: &'s dyn EventStore, inf: InfId) -> Result<Self, HistoryError> {
+        // The head first: a stream created after the listing below starts past it.
+        let until_position = store.head_position();
         let stream = StreamId::new(inf.stream_name()).map_err(StoreError::from)?;
-        Ok(HistoryReader {
+        let mut cursors = vec![StreamCursor::new(stream, None)];
+        let prefix = format!("{VM_STREAM_PREFIX}{inf}-");
+        let mut after = StreamId::new(prefix.clone()).map_err(StoreError::from)?;
+        loop {
+            let listed = store.list_streams(Some(&after), LIST_BATCH)?;
+            let full = listed.len() == LIST_BATCH;
+            for (stream, _) in &listed {
+                if !stream.as_str().starts_with(&prefix) {
+                    return Ok(Self::with_cursors(store, inf, cursors, until_position));
+                }
+                if let Some(StreamOwner::Vm(owner, vm)) = StreamOwner::parse(stream.as_str()) {
+                    if owner == inf {
+                        cursors.push(StreamCursor::new(stream.clone(), Some(vm)));
+                    }
+                }
+            }
+            match listed.last() {
+                Some((last, _)) if full => after = last.clone(),
+                _ => return Ok(Self::with_cursors(store, inf, cursors, until_position)),
+            }
+        }
+    }
+
+    fn with_cursors(
+        store: &'s dyn EventStore,
+        inf: InfId,
+        cursors: Vec<StreamCursor>,
+        until_position: u64,
+    ) -> Self {
+        HistoryReader {
             store,
             inf,
-            cursors: vec![StreamCursor::new(stream, None)],
-            until_position: store.head_position(),
+            cursors,
+            until_position,
             next_version: 1,
-        })
+        }
     }
 
     /// The infrastructure being read.
@@ -164,9 +199,6 @@ impl<'s> HistoryReader<'s> {
         let Some(envelope) = cursor.buffer.pop_front() else {
             return Ok(None);
         };
-        if vm.is_none() {
-            self.discover_vms(&envelope)?;
-        }
         let event = HistoryEvent {
             version: self.next_version,
             vm,
@@ -193,24 +225,6 @@ impl<'s> HistoryReader<'s> {
         while self.next_version < from {
             if self.next_event()?.is_none() {
                 break;
-            }
-        }
-        Ok(())
-    }
-
-    fn discover_vms(&mut self, envelope: &Envelope) -> Result<(), HistoryError> {
-        if envelope.event_type != "ResourcesRequested" {
-            return Ok(());
-        }
-        let event = decode_infrastructure(envelope)?;
-        if let InfrastructureEvent::ResourcesRequested { vms, .. } = event {
-            for planned in vms {
-                let stream = StreamId::new(self.inf.vm_stream_name(planned.vm_id))
-                    .map_err(StoreError::from)?;
-                if self.cursors.iter().all(|c| c.stream != stream) {
-                    self.cursors
-                        .push(StreamCursor::new(stream, Some(planned.vm_id)));
-                }
             }
         }
         Ok(())
