@@ -362,6 +362,32 @@ fn history_time_travel_and_offline_tools() {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(lines.as_slice(), &all[1..]);
+    let limited = server.request(
+        "GET",
+        &format!("/infrastructures/{inf}/events?from=2&limit=3"),
+        OWNER,
+        &[("Accept", "application/x-ndjson")],
+        "",
+    );
+    assert_eq!(limited.body.lines().count(), 3);
+    assert_eq!(
+        serde_json::from_str::<Value>(limited.body.lines().next().expect("a line")).expect("JSON"),
+        all[1]
+    );
+
+    // VM 2 was added later: before that it does not exist; its properties travel too.
+    let first = captured[0].0;
+    let added = captured[3].0;
+    let before = server.get(&format!("/infrastructures/{inf}/vms/2?at={first}"), OWNER);
+    assert_eq!(before.status, 404, "{}", before.body);
+    let stopped_at = captured[1].0;
+    let vm_state = |at: u64| {
+        server
+            .get(&format!("/infrastructures/{inf}/vms/0/state?at={at}"), OWNER)
+            .body
+    };
+    assert_eq!(vm_state(stopped_at), "stopped");
+    assert_eq!(vm_state(added), "configured");
 
     // Never a credential: not the password, not its digest, not the cloud token.
     let everything = server

@@ -222,3 +222,115 @@ fn type_colour(event_type: &str) -> &'static str {
         "\x1b[36m"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use infralog_events::domain::VmId;
+    use infralog_events::{Envelope, Metadata, StreamId};
+
+    fn history_event<E: DomainEvent>(vm: Option<VmId>, event: &E) -> HistoryEvent {
+        let new = event.to_new_event(Metadata {
+            request_id: Some("r-1".into()),
+            identity: Some("requester-hash".into()),
+            source_instance: None,
+        });
+        HistoryEvent {
+            version: 4,
+            vm,
+            envelope: Envelope {
+                position: 9,
+                stream: StreamId::new("infrastructure-x").expect("stream"),
+                version: 2,
+                event_id: new.event_id,
+                event_type: new.event_type,
+                schema_version: new.schema_version,
+                recorded_at: Utc
+                    .timestamp_micros(1_700_000_000_000_001)
+                    .single()
+                    .expect("time"),
+                metadata: new.metadata,
+                checksum: infralog_events::envelope::payload_checksum(&new.payload),
+                payload: new.payload,
+            },
+        }
+    }
+
+    fn owner() -> OwnerRecord {
+        OwnerRecord {
+            username: "alice".into(),
+            salt: [0xAB; 16],
+            digest: [0xCD; 32],
+            via_token: false,
+        }
+    }
+
+    #[test]
+    fn owners_show_only_their_names() {
+        for event in [
+            InfrastructureEvent::Created {
+                owners: vec![owner()],
+                tosca: None,
+            },
+            InfrastructureEvent::OwnersChanged {
+                owners: vec![owner()],
+            },
+        ] {
+            let json = event_json(&history_event(None, &event)).expect("renders");
+            assert_eq!(
+                json["data"]["owners"],
+                json!([{"username": "alice", "via_token": false}])
+            );
+            let text = json.to_string();
+            for secret in ["salt", "digest", "171", "205", "requester-hash", "identity"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn events_carry_their_numbers_time_and_fields() {
+        let json = event_json(&history_event(
+            Some(VmId(3)),
+            &VmEvent::SnapshotTaken {
+                disk: 0,
+                image_url: "img://1".into(),
+                auto_delete: true,
+            },
+        ))
+        .expect("renders");
+        assert_eq!(json["version"], 4);
+        assert_eq!(json["stream_version"], 2);
+        assert_eq!(json["vm"], 3);
+        assert_eq!(json["position"], 9);
+        assert_eq!(json["time"], "2023-11-14T22:13:20.000001Z");
+        assert_eq!(json["type"], "VmSnapshotTaken");
+        assert_eq!(json["request_id"], "r-1");
+        assert_eq!(
+            json["data"],
+            json!({"disk": 0, "image_url": "img://1", "auto_delete": true})
+        );
+        let unit = event_json(&history_event(Some(VmId(3)), &VmEvent::Stopped)).expect("renders");
+        assert_eq!(unit["data"], json!({}));
+    }
+
+    #[test]
+    fn lines_are_coloured_only_when_asked() {
+        let event = history_event(None, &InfrastructureEvent::Destroyed);
+        let plain = event_line(&event, false).expect("renders");
+        assert!(!plain.contains('\x1b'));
+        assert!(plain.contains("InfrastructureDestroyed"));
+        assert!(plain.ends_with("destroyed"));
+        let coloured = event_line(&event, true).expect("renders");
+        assert!(coloured.contains("\x1b[33m"), "{coloured:?}");
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_is_an_error_naming_it() {
+        let mut event = history_event(None, &InfrastructureEvent::Destroyed);
+        event.envelope.event_type = "VmStopped".into();
+        let error = event_json(&event).expect_err("type mismatch");
+        assert!(error.to_string().contains("position 9"), "{error}");
+    }
+}
