@@ -383,7 +383,10 @@ fn history_time_travel_and_offline_tools() {
     let stopped_at = captured[1].0;
     let vm_state = |at: u64| {
         server
-            .get(&format!("/infrastructures/{inf}/vms/0/state?at={at}"), OWNER)
+            .get(
+                &format!("/infrastructures/{inf}/vms/0/state?at={at}"),
+                OWNER,
+            )
             .body
     };
     assert_eq!(vm_state(stopped_at), "stopped");
@@ -553,6 +556,16 @@ fn history_time_travel_and_offline_tools() {
         "00000000-0000-1000-8000-000000000000",
     ]);
     assert_eq!(unknown.status.code(), Some(2));
+    let beyond = infralog(&[
+        "replay",
+        "--data-dir",
+        &data_arg,
+        &inf,
+        "--until",
+        &(last + 1).to_string(),
+    ]);
+    assert_eq!(beyond.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&beyond.stderr).contains(&format!("last version is {last}")));
 
     // verify: passes on this log, fails on a damaged copy.
     let verified = infralog(&["verify", "--data-dir", &data_arg]);

@@ -75,6 +75,8 @@ enum ToolError {
     BadId(String),
     #[error("there is no infrastructure {0} in this log")]
     Unknown(InfId),
+    #[error("version {version} is beyond the history, whose last version is {head}")]
+    BeyondHead { version: u64, head: u64 },
     #[error("--at {0:?} is not an RFC 3339 time: {1}")]
     BadTime(String, chrono::ParseError),
     #[error(transparent)]
@@ -149,6 +151,14 @@ pub fn run_replay(args: ReplayArgs) -> ExitCode {
         let at = view_at(&store, inf, until)?;
         if at.head == 0 {
             return Err(ToolError::Unknown(inf));
+        }
+        if let Until::Version(version) = until {
+            if version > at.head {
+                return Err(ToolError::BeyondHead {
+                    version,
+                    head: at.head,
+                });
+            }
         }
         let mut out = std::io::stdout().lock();
         if args.json {
