@@ -7,6 +7,7 @@
 //! - [`api`]: the IM REST API, content negotiation and error bodies.
 //! - [`projections`]: read models fed by committed events, rebuilt from the log at start.
 //! - [`transfer`]: IM-compatible export and import, full-history export and import.
+//! - [`history`]: an infrastructure's history: rendering, time travel, verification.
 //! - [`cli`]: the `infralog` command and its subcommands.
 //!
 //! The event log lives in the `infralog-events` crate, the actors in `infralog-actors`.
@@ -15,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod history;
 pub mod projections;
 pub mod radl;
 pub mod tosca;

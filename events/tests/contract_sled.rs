@@ -73,3 +73,16 @@ fn reopening_yields_the_same_content() {
 fn checksum_mismatches_are_errors_naming_the_position() {
     contract::checksum_mismatches_are_errors_naming_the_position(&SledHarness::new());
 }
+
+#[test]
+fn a_second_opening_of_a_held_log_says_it_is_in_use() {
+    let harness = SledHarness::new();
+    let store = harness.open();
+    let second = SledStore::open(SledStoreConfig::new(harness.dir.path()));
+    assert!(
+        matches!(second, Err(infralog_events::StoreError::InUse(_))),
+        "{second:?}"
+    );
+    harness.close(store);
+    harness.close(harness.open());
+}

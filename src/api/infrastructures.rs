@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::body::{self, Deployment};
 use super::errors::{ApiError, Endpoint, Failure};
+use super::events;
 use super::guard;
 use super::media::{negotiate, require_json, DefaultType};
 use super::outputs;
@@ -169,8 +170,12 @@ pub async fn vm_list(
 ) -> Result<HttpResponse, ApiError> {
     let endpoint = Endpoint::GetInfrastructure;
     let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let at = events::at_param(&context.query, &mut validator);
+    validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = events::view_at_version(state, view, at, endpoint).await?;
     let representation = negotiate(&context.accept, DefaultType::UriList)
         .map_err(|u| endpoint.unsupported_accept(u))?;
     let uris: Vec<String> = view
@@ -224,6 +229,7 @@ pub async fn property(
     let prop = validator.literal("prop", prop, &PROPERTIES);
     let headeronly = validator.flag(&context.query, "headeronly", false);
     let delete = validator.flag(&context.query, "delete", false);
+    let at = events::at_param(&context.query, &mut validator);
     validator.finish()?;
     let prop = prop.unwrap_or_default();
     if matches!(prop, "state" | "outputs" | "data") {
@@ -232,6 +238,7 @@ pub async fn property(
     }
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = events::view_at_version(state, view, at, endpoint).await?;
     let text_property = |text: String, field: &str| -> Result<HttpResponse, ApiError> {
         let representation = negotiate(&context.accept, DefaultType::TextPlain)
             .map_err(|u| endpoint.unsupported_accept(u))?;

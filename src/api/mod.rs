@@ -8,6 +8,7 @@
 mod body;
 mod clouds;
 pub mod errors;
+mod events;
 mod guard;
 mod infrastructures;
 pub mod media;
@@ -32,6 +33,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::Registry;
 use infralog_events::domain::InfId;
+use infralog_events::EventStore;
 
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::Projections;
@@ -42,6 +44,9 @@ use routes::{NoRoute, Route};
 /// What handlers share.
 pub struct AppState {
     pub projections: Arc<Projections>,
+    /// For the history routes only (`/events`, `?at=`); everything else reads the
+    /// projections.
+    pub store: Arc<dyn EventStore>,
     pub registry: Registry,
     pub hasher: Arc<PasswordHasher>,
     pub connectors: Connectors,
@@ -234,6 +239,7 @@ async fn handle(
             clouds::cloud_info(state, context, &cloud, &param).await
         }
         Route::Stats => stats::stats(state, context).await,
+        Route::InfrastructureEvents { inf } => events::events(state, context, &inf).await,
         _ => Err(ApiError::RouteNotFound),
     }
 }

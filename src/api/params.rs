@@ -100,6 +100,28 @@ impl Validator {
         parsed
     }
 
+    /// An optional integer query parameter within `[ge, le]` (a
+    /// `Query(default, ge=…, le=…)` in FastAPI); `None` when absent or invalid.
+    pub fn bounded(&mut self, query: &Query, name: &str, ge: i64, le: i64) -> Option<i64> {
+        let raw = query.get(name)?;
+        let value = self.integer("query", name, raw)?;
+        let (kind, bound, relation, key) = if value < ge {
+            ("greater_than_equal", ge, "greater than or equal to", "ge")
+        } else if value > le {
+            ("less_than_equal", le, "less than or equal to", "le")
+        } else {
+            return Some(value);
+        };
+        self.issues.push(ValidationIssue(json!({
+            "type": kind,
+            "loc": ["query", name],
+            "msg": format!("Input should be {relation} {bound}"),
+            "input": raw,
+            "ctx": {key: bound},
+        })));
+        None
+    }
+
     /// A path parameter that must be one of `allowed` (a `Literal[...]` in IM).
     pub fn literal<'a>(&mut self, name: &str, raw: &str, allowed: &[&'a str]) -> Option<&'a str> {
         if let Some(found) = allowed.iter().find(|a| **a == raw) {
@@ -231,6 +253,30 @@ mod tests {
             .map(|i| i.0["type"].as_str().unwrap_or(""))
             .collect();
         assert_eq!(types, ["int_parsing", "missing", "bool_parsing"]);
+    }
+
+    #[test]
+    fn bounded_integers_report_the_bound_as_pydantic_does() {
+        let query = Query::parse("from=0&limit=20000&at=x&ok=5");
+        let mut validator = Validator::new();
+        assert_eq!(validator.bounded(&query, "from", 1, 10), None);
+        assert_eq!(validator.bounded(&query, "limit", 1, 10_000), None);
+        assert_eq!(validator.bounded(&query, "at", 1, 10), None);
+        assert_eq!(validator.bounded(&query, "ok", 1, 10), Some(5));
+        assert_eq!(validator.bounded(&query, "absent", 1, 10), None);
+        let Err(ApiError::Validation(issues)) = validator.finish() else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(issues.len(), 3);
+        assert_eq!(issues[0].0["type"], "greater_than_equal");
+        assert_eq!(
+            issues[0].0["msg"],
+            "Input should be greater than or equal to 1"
+        );
+        assert_eq!(issues[0].0["ctx"]["ge"], 1);
+        assert_eq!(issues[1].0["type"], "less_than_equal");
+        assert_eq!(issues[1].0["ctx"]["le"], 10_000);
+        assert_eq!(issues[2].0["type"], "int_parsing");
     }
 
     #[test]

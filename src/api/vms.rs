@@ -8,6 +8,7 @@ use infralog_events::domain::VmId;
 
 use super::body;
 use super::errors::{ApiError, Endpoint, Failure, TEXT_PLAIN};
+use super::events;
 use super::guard;
 use super::media::{negotiate, DefaultType};
 use super::params::{parse_int, Validator};
@@ -62,8 +63,12 @@ pub async fn info(
 ) -> Result<HttpResponse, ApiError> {
     let endpoint = Endpoint::GetVm;
     let lines = guard::credential_lines(context)?;
+    let mut validator = Validator::new();
+    let at = events::at_param(&context.query, &mut validator);
+    validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm = find_vm(&view, vm, endpoint)?;
     let document = document(&view, vm)?;
     let representation = negotiate(&context.accept, DefaultType::TextPlain)
@@ -90,9 +95,11 @@ pub async fn property(
     if let Some(step) = context.query.get("step") {
         validator.integer("query", "step", step);
     }
+    let at = events::at_param(&context.query, &mut validator);
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
     let not_found = || {
         ApiError::im(

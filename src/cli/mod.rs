@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod history;
 pub mod radl;
 pub mod serve;
 
@@ -22,6 +23,12 @@ enum Command {
     /// Check and format RADL documents.
     #[command(subcommand)]
     Radl(radl::RadlCommand),
+    /// Print an infrastructure's history from a stopped server's data directory.
+    Events(history::EventsArgs),
+    /// Print an infrastructure as it was at a version or time of its history.
+    Replay(history::ReplayArgs),
+    /// Check every checksum and version of the log and fold it twice to compare.
+    Verify(history::VerifyArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -30,6 +37,9 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Radl(command) => radl::run(command),
+        Command::Events(args) => history::run_events(args),
+        Command::Replay(args) => history::run_replay(args),
+        Command::Verify(args) => history::run_verify(args),
     }
 }
 

@@ -43,6 +43,13 @@ pub struct OwnerEntry {
 }
 
 impl OwnerIndex {
+    /// Every entry, by username, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OwnerEntry)> {
+        self.by_username
+            .iter()
+            .flat_map(|(name, entries)| entries.iter().map(move |e| (&**name, e)))
+    }
+
     /// The entries of a username (one per distinct password digest).
     pub fn entries(&self, username: &str) -> &[OwnerEntry] {
         self.by_username
@@ -109,6 +116,23 @@ impl ReadModel {
                 applied: self.position,
             });
         }
+        self.apply_in_order(envelope)
+    }
+
+    /// Applies an envelope of a selection of the log (one infrastructure's streams,
+    /// for time travel and `verify`): positions must increase but may skip the
+    /// events of other infrastructures, which never affect this one's view.
+    pub fn apply_selected(&mut self, envelope: &Envelope) -> Result<(), ProjectionError> {
+        if envelope.position <= self.position {
+            return Err(ProjectionError::OutOfOrder {
+                position: envelope.position,
+                applied: self.position,
+            });
+        }
+        self.apply_in_order(envelope)
+    }
+
+    fn apply_in_order(&mut self, envelope: &Envelope) -> Result<(), ProjectionError> {
         self.position = envelope.position;
         let undecodable = |reason: String| ProjectionError::Undecodable {
             position: envelope.position,

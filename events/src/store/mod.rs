@@ -102,6 +102,9 @@ pub enum StoreError {
     Inconsistent(String),
     #[error("storage failure: {0}")]
     Storage(String),
+    /// Another process (a running server) holds the log's lock.
+    #[error("the event log in {0} is in use by another process")]
+    InUse(String),
     #[error("the store failed earlier and refuses writes until it is reopened: {0}")]
     Failed(String),
     #[error("the store is closed")]

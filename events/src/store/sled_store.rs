@@ -658,11 +658,12 @@ fn open_sled(config: &SledStoreConfig) -> Result<sled::Db, StoreError> {
     // sled 0.34 can panic on some damaged files instead of returning an error.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || sled_config.open())) {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(sled::Error::Io(error))) if error.kind() == std::io::ErrorKind::WouldBlock => {
-            Err(StoreError::Storage(format!(
-                "the event log in {} is in use by another process",
-                path.display()
-            )))
+        // sled 0.34 reports a held lock as an `Other` error whose text names it.
+        Ok(Err(sled::Error::Io(error)))
+            if error.kind() == std::io::ErrorKind::WouldBlock
+                || error.to_string().contains("could not acquire lock") =>
+        {
+            Err(StoreError::InUse(path.display().to_string()))
         }
         Ok(Err(error)) => Err(StoreError::Storage(format!(
             "cannot open the event log in {}: {error}",

@@ -1,0 +1,270 @@
+//! `infralog events`, `infralog replay` and `infralog verify`: offline tools over a
+//! stopped server's data directory. They read the log only: no connector is
+//! called and nothing is appended. The logic lives in [`crate::history`].
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use infralog_events::domain::InfId;
+use infralog_events::{EventStore, SledStore, SledStoreConfig, StoreError};
+
+use crate::history::fold::{snapshot_json, snapshot_text, view_at, Until};
+use crate::history::render::{event_json, event_line};
+use crate::history::verify::{verify, Progress};
+use crate::history::HistoryReader;
+
+/// Exit code of a check that found problems.
+const EXIT_MISMATCH: u8 = 1;
+/// Exit code of a tool that could not run (bad arguments, unreadable directory).
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The data directory of a stopped server.
+    #[arg(long, env = "INFRALOG_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The infrastructure id.
+    pub id: String,
+    /// Print JSON lines (the events as `GET …/events` gives them) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The first history version to print.
+    #[arg(long, default_value_t = 1)]
+    pub from: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The data directory of a stopped server.
+    #[arg(long, env = "INFRALOG_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The infrastructure id.
+    pub id: String,
+    /// Stop after this history version (as numbered by `infralog events`).
+    #[arg(long, conflicts_with = "at")]
+    pub until: Option<u64>,
+    /// Stop at this time (RFC 3339, e.g. 2026-01-31T12:00:00Z): every event recorded
+    /// at or before it.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data directory of a stopped server.
+    #[arg(long, env = "INFRALOG_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+/// Why an offline tool could not run.
+#[derive(Debug, thiserror::Error)]
+enum ToolError {
+    #[error("{0} holds no event log (no log directory)")]
+    NoLog(String),
+    #[error("the data directory {0} is in use by a running server; stop it first")]
+    InUse(String),
+    #[error("cannot open the event log: {0}")]
+    Open(StoreError),
+    #[error("{0:?} is not an infrastructure id")]
+    BadId(String),
+    #[error("there is no infrastructure {0} in this log")]
+    Unknown(InfId),
+    #[error("version {version} is beyond the history, whose last version is {head}")]
+    BeyondHead { version: u64, head: u64 },
+    #[error("--at {0:?} is not an RFC 3339 time: {1}")]
+    BadTime(String, chrono::ParseError),
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn open_store(data_dir: &Path) -> Result<SledStore, ToolError> {
+    // Opening would create an empty log; a mistyped path must not.
+    if !data_dir.join("log").is_dir() {
+        return Err(ToolError::NoLog(data_dir.display().to_string()));
+    }
+    SledStore::open(SledStoreConfig::new(data_dir)).map_err(|error| match error {
+        StoreError::InUse(_) => ToolError::InUse(data_dir.display().to_string()),
+        other => ToolError::Open(other),
+    })
+}
+
+fn parse_id(id: &str) -> Result<InfId, ToolError> {
+    id.parse().map_err(|_| ToolError::BadId(id.to_string()))
+}
+
+fn finish(result: Result<ExitCode, ToolError>) -> ExitCode {
+    result.unwrap_or_else(|error| {
+        eprintln!("infralog: {error}");
+        ExitCode::from(EXIT_ERROR)
+    })
+}
+
+pub fn run_events(args: EventsArgs) -> ExitCode {
+    finish((|| {
+        let inf = parse_id(&args.id)?;
+        let store = open_store(&args.data_dir)?;
+        let mut reader = HistoryReader::new(&store, inf)?;
+        reader.skip_to(args.from)?;
+        let colour = !args.json && std::io::stdout().is_terminal();
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut printed = 0;
+        while let Some(event) = reader.next_event()? {
+            if args.json {
+                serde_json::to_writer(&mut out, &event_json(&event)?)
+                    .map_err(std::io::Error::other)?;
+                out.write_all(b"\n")?;
+            } else {
+                writeln!(out, "{}", event_line(&event, colour)?)?;
+            }
+            printed += 1;
+        }
+        out.flush()?;
+        if printed == 0 && args.from <= 1 {
+            return Err(ToolError::Unknown(inf));
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+pub fn run_replay(args: ReplayArgs) -> ExitCode {
+    finish((|| {
+        let inf = parse_id(&args.id)?;
+        let until = match (&args.until, &args.at) {
+            (Some(version), _) => Until::Version(*version),
+            (None, Some(time)) => Until::Time(
+                DateTime::parse_from_rfc3339(time)
+                    .map_err(|e| ToolError::BadTime(time.clone(), e))?
+                    .with_timezone(&Utc),
+            ),
+            (None, None) => Until::End,
+        };
+        let store = open_store(&args.data_dir)?;
+        let at = view_at(&store, inf, until)?;
+        if at.head == 0 {
+            return Err(ToolError::Unknown(inf));
+        }
+        if let Until::Version(version) = until {
+            if version > at.head {
+                return Err(ToolError::BeyondHead {
+                    version,
+                    head: at.head,
+                });
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            writeln!(out, "{}", snapshot_json(&at))?;
+        } else {
+            write!(out, "{}", snapshot_text(inf, &at))?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })())
+}
+
+pub fn run_verify(args: VerifyArgs) -> ExitCode {
+    finish((|| {
+        let store = match open_store(&args.data_dir) {
+            Ok(store) => store,
+            // The store checks the log's tail when it opens: damage found there is
+            // a verification failure like any other.
+            Err(ToolError::Open(error @ StoreError::Corrupt { .. })) => {
+                println!("MISMATCH: {error}");
+                println!("the log cannot be opened: 1 problem(s)");
+                return Ok(ExitCode::from(EXIT_MISMATCH));
+            }
+            Err(error) => return Err(error),
+        };
+        let on_terminal = std::io::stderr().is_terminal();
+        let mut last_phase = "";
+        let mut show = |progress: Progress| {
+            if !on_terminal {
+                return;
+            }
+            let mut err = std::io::stderr().lock();
+            if progress.phase != last_phase && !last_phase.is_empty() {
+                let _ = writeln!(err);
+            }
+            last_phase = progress.phase;
+            let _ = write!(err, "\r{}", progress_line(progress));
+            let _ = err.flush();
+        };
+        let report = verify(&store as &dyn EventStore, &mut show);
+        if on_terminal {
+            eprintln!();
+        }
+        let mut out = std::io::stdout().lock();
+        for problem in &report.problems {
+            writeln!(out, "MISMATCH: {problem}")?;
+        }
+        writeln!(
+            out,
+            "{} events in {} streams, {} infrastructures: {}",
+            report.events,
+            report.streams,
+            report.infrastructures,
+            if report.is_ok() {
+                "verified".to_string()
+            } else {
+                format!("{} problem(s)", report.problems.len())
+            }
+        )?;
+        Ok(if report.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_MISMATCH)
+        })
+    })())
+}
+
+/// `phase [#####.....] done/total`.
+fn progress_line(progress: Progress) -> String {
+    const WIDTH: u64 = 30;
+    let filled = (progress.done * WIDTH)
+        .checked_div(progress.total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    format!(
+        "{:<30} [{}{}] {}/{}",
+        progress.phase,
+        "#".repeat(filled as usize),
+        ".".repeat((WIDTH - filled) as usize),
+        progress.done,
+        progress.total
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_fills_in_proportion() {
+        let line = |done, total| {
+            progress_line(Progress {
+                phase: "p",
+                done,
+                total,
+            })
+        };
+        assert!(line(0, 10).contains(&format!("[{}]", ".".repeat(30))));
+        assert!(line(5, 10).contains(&format!("[{}{}]", "#".repeat(15), ".".repeat(15))));
+        assert!(line(0, 0).contains(&format!("[{}]", "#".repeat(30))));
+    }
+
+    #[test]
+    fn a_directory_without_a_log_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("nothing-here");
+        assert!(matches!(open_store(&missing), Err(ToolError::NoLog(_))));
+        assert!(!missing.exists());
+    }
+}

@@ -1,0 +1,257 @@
+//! An infrastructure's history: its own stream and its VMs' streams merged in log
+//! order, rendered for people and programs, folded back into what the read
+//! endpoints served at any point, and the whole log verified.
+//!
+//! This is its own module rather than part of `projections` or `api` because three
+//! faces share it (the `/events` route and `?at=` on the read properties, the
+//! offline `events`/`replay`/`verify` commands, and their tests) and none of it is
+//! HTTP: everything here is blocking store reads and pure folds. Callers on an
+//! async runtime run it on the blocking pool.
+//!
+//! # Numbering
+//!
+//! Stop and start change only VM streams, so the infrastructure stream's own
+//! version cannot name the state after them. A *history version* numbers the
+//! events of the infrastructure and of all its VMs together, from 1, in the order
+//! they were committed. `/events?from=`, `?at=`, `infralog events` and
+//! `infralog replay --until` all take history versions; each event also carries its
+//! own stream and version in that stream.
+
+use std::collections::VecDeque;
+
+use infralog_events::codec::DomainEvent;
+use infralog_events::domain::ids::VM_STREAM_PREFIX;
+use infralog_events::domain::infrastructure::InfrastructureEvent;
+use infralog_events::domain::{InfId, StreamOwner, VmId};
+use infralog_events::{Envelope, EventStore, StoreError, StreamId};
+
+pub mod fold;
+pub mod render;
+pub mod verify;
+
+/// Events read from one stream per store call.
+const STREAM_BATCH: usize = 256;
+/// Streams listed per store call while finding an infrastructure's VM streams.
+const LIST_BATCH: usize = 1024;
+
+/// Why a history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event at position {position} ({stream} version {version}) does not decode: {reason}")]
+    Undecodable {
+        position: u64,
+        stream: String,
+        version: u64,
+        reason: String,
+    },
+    #[error("{stream} skips from version {after} to {found}")]
+    Gap {
+        stream: String,
+        after: u64,
+        found: u64,
+    },
+    #[error(transparent)]
+    Projection(#[from] crate::projections::ProjectionError),
+}
+
+/// One event of an infrastructure's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEvent {
+    /// The history version (see the module documentation), from 1.
+    pub version: u64,
+    /// The VM whose stream holds it, or `None` for the infrastructure's stream.
+    pub vm: Option<VmId>,
+    pub envelope: Envelope,
+}
+
+/// One stream being read.
+struct StreamCursor {
+    stream: StreamId,
+    vm: Option<VmId>,
+    next_version: u64,
+    buffer: VecDeque<Envelope>,
+    exhausted: bool,
+}
+
+impl StreamCursor {
+    fn new(stream: StreamId, vm: Option<VmId>) -> Self {
+        StreamCursor {
+            stream,
+            vm,
+            next_version: 1,
+            buffer: VecDeque::new(),
+            exhausted: false,
+        }
+    }
+
+    /// The next event's position, reading a batch when the buffer is empty.
+    /// Events past `until_position` were committed after the reader began and
+    /// are not part of this reading.
+    fn peek(
+        &mut self,
+        store: &dyn EventStore,
+        until_position: u64,
+    ) -> Result<Option<u64>, HistoryError> {
+        if self.buffer.is_empty() && !self.exhausted {
+            let batch = store.read_stream(&self.stream, self.next_version, STREAM_BATCH)?;
+            if batch.len() < STREAM_BATCH {
+                self.exhausted = true;
+            }
+            for envelope in batch {
+                if envelope.version != self.next_version {
+                    return Err(HistoryError::Gap {
+                        stream: self.stream.to_string(),
+                        after: self.next_version - 1,
+                        found: envelope.version,
+                    });
+                }
+                self.next_version += 1;
+                if envelope.position <= until_position {
+                    self.buffer.push_back(envelope);
+                } else {
+                    self.exhausted = true;
+                    break;
+                }
+            }
+        }
+        Ok(self.buffer.front().map(|e| e.position))
+    }
+}
+
+/// Reads an infrastructure's history in order, in batches: a merge by position of
+/// its stream and every `vm-<id>-<n>` stream the store lists. Streams are found by
+/// name rather than from the events that plan VMs, so an event type added later
+/// that creates VMs cannot hide their streams.
+pub struct HistoryReader<'s> {
+    store: &'s dyn EventStore,
+    inf: InfId,
+    cursors: Vec<StreamCursor>,
+    /// The log's head when reading began: the reading is a consistent snapshot.
+    until_position: u64,
+    next_version: u64,
+}
+
+impl<'s> HistoryReader<'s> {
+    pub fn new(store: &'s dyn EventStore, inf: InfId) -> Result<Self, HistoryError> {
+        // The head first: a stream created after the listing below starts past it.
+        let until_position = store.head_position();
+        let stream = StreamId::new(inf.stream_name()).map_err(StoreError::from)?;
+        let mut cursors = vec![StreamCursor::new(stream, None)];
+        let prefix = format!("{VM_STREAM_PREFIX}{inf}-");
+        let mut after = StreamId::new(prefix.clone()).map_err(StoreError::from)?;
+        loop {
+            let listed = store.list_streams(Some(&after), LIST_BATCH)?;
+            let full = listed.len() == LIST_BATCH;
+            for (stream, _) in &listed {
+                if !stream.as_str().starts_with(&prefix) {
+                    return Ok(Self::with_cursors(store, inf, cursors, until_position));
+                }
+                if let Some(StreamOwner::Vm(owner, vm)) = StreamOwner::parse(stream.as_str()) {
+                    if owner == inf {
+                        cursors.push(StreamCursor::new(stream.clone(), Some(vm)));
+                    }
+                }
+            }
+            match listed.last() {
+                Some((last, _)) if full => after = last.clone(),
+                _ => return Ok(Self::with_cursors(store, inf, cursors, until_position)),
+            }
+        }
+    }
+
+    fn with_cursors(
+        store: &'s dyn EventStore,
+        inf: InfId,
+        cursors: Vec<StreamCursor>,
+        until_position: u64,
+    ) -> Self {
+        HistoryReader {
+            store,
+            inf,
+            cursors,
+            until_position,
+            next_version: 1,
+        }
+    }
+
+    /// The infrastructure being read.
+    pub fn infrastructure(&self) -> InfId {
+        self.inf
+    }
+
+    /// The next event, or `None` at the end.
+    pub fn next_event(&mut self) -> Result<Option<HistoryEvent>, HistoryError> {
+        let mut best: Option<(usize, u64)> = None;
+        for (index, cursor) in self.cursors.iter_mut().enumerate() {
+            if let Some(position) = cursor.peek(self.store, self.until_position)? {
+                if best.is_none_or(|(_, p)| position < p) {
+                    best = Some((index, position));
+                }
+            }
+        }
+        let Some((index, _)) = best else {
+            return Ok(None);
+        };
+        let cursor = &mut self.cursors[index];
+        let vm = cursor.vm;
+        let Some(envelope) = cursor.buffer.pop_front() else {
+            return Ok(None);
+        };
+        let event = HistoryEvent {
+            version: self.next_version,
+            vm,
+            envelope,
+        };
+        self.next_version += 1;
+        Ok(Some(event))
+    }
+
+    /// Up to `max` next events (fewer only at the end).
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<HistoryEvent>, HistoryError> {
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            match self.next_event()? {
+                Some(event) => batch.push(event),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Skips to history version `from` (the next event returned has it).
+    pub fn skip_to(&mut self, from: u64) -> Result<(), HistoryError> {
+        while self.next_version < from {
+            if self.next_event()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn decode_infrastructure(
+    envelope: &Envelope,
+) -> Result<InfrastructureEvent, HistoryError> {
+    InfrastructureEvent::from_envelope(envelope).map_err(|e| undecodable(envelope, e.to_string()))
+}
+
+pub(crate) fn undecodable(envelope: &Envelope, reason: String) -> HistoryError {
+    HistoryError::Undecodable {
+        position: envelope.position,
+        stream: envelope.stream.to_string(),
+        version: envelope.version,
+        reason,
+    }
+}
+
+/// The whole history of an infrastructure (for the offline tools and tests).
+pub fn read_history(store: &dyn EventStore, inf: InfId) -> Result<Vec<HistoryEvent>, HistoryError> {
+    let mut reader = HistoryReader::new(store, inf)?;
+    let mut events = Vec::new();
+    while let Some(event) = reader.next_event()? {
+        events.push(event);
+    }
+    Ok(events)
+}
