@@ -1182,3 +1182,57 @@ fn concurrent_requests_of_one_user_all_land() {
     });
     assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
 }
+
+#[test]
+fn vm_ids_are_read_as_python_reads_integers() {
+    let (_dir, server) = server();
+    let inf = create(&server, USER, RADL_NO_CTX);
+    for (spelling, found) in [
+        ("1", true),
+        ("01", true),
+        ("%2B1", true),
+        ("%201%20", true),
+        ("1.0", false),
+        ("-1", false),
+        ("1_0", false),
+        ("99999999999999999999999", false),
+        ("", false),
+        ("x", false),
+    ] {
+        let answer = server
+            .get(&format!("/infrastructures/{inf}/vms/{spelling}/state"))
+            .user(USER)
+            .send();
+        if spelling.is_empty() {
+            // `…/vms//state` matches no VM route.
+            assert_ne!(answer.status, 200);
+            assert_ne!(answer.status, 500);
+            continue;
+        }
+        if found {
+            assert_eq!(answer.expect(200).text(), "configured", "{spelling}");
+        } else {
+            assert_eq!(answer.status, 404, "{spelling}");
+            assert_eq!(
+                answer.text(),
+                "Error Getting VM. property: Invalid VM ID",
+                "{spelling}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_request_without_host_still_gets_uris() {
+    let (_dir, server) = server();
+    let raw = format!(
+        "POST /infrastructures HTTP/1.0\r\nAuthorization: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{RADL_NO_CTX}",
+        auth_for(USER),
+        RADL_NO_CTX.len()
+    );
+    let answer = send_raw(server.port, raw.as_bytes()).expect(200);
+    let uri = answer.text();
+    assert!(uri.starts_with("http://"), "{uri}");
+    assert!(uri.contains("/infrastructures/"), "{uri}");
+    assert_eq!(list(&server, USER).lines().count(), 1);
+}
