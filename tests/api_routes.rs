@@ -1236,3 +1236,47 @@ fn a_request_without_host_still_gets_uris() {
     assert!(uri.contains("/infrastructures/"), "{uri}");
     assert_eq!(list(&server, USER).lines().count(), 1);
 }
+
+#[test]
+fn dry_run_refuses_exactly_what_create_refuses() {
+    let (_dir, server) = server();
+    let no_cloud = "type = InfrastructureManager; username = routes; password = pass-routes";
+    let cases: Vec<(String, &str)> = vec![
+        ("deploy ghost 1\n".into(), "u"),
+        (format!("{RADL_NO_CTX}deploy node 1 elsewhere\n"), "u"),
+        (RADL_NO_CTX.replace("'privada'", "'nowhere'"), "u"),
+        (RADL_NO_CTX.replace("cpu.count>=1", "cpu.count>='one'"), "u"),
+        (format!("{RADL_NO_CTX}system node2 (\nmemory.size >= 1g\n)\ndeploy node 1\nconfigure missing (\n@begin\n- a: [\n@end\n)\n"), "u"),
+        ("network a ()\nnetwork a ()\n".into(), "u"),
+        (RADL_NO_CTX.into(), no_cloud),
+    ];
+    for (radl, auth) in &cases {
+        let auth = if *auth == "u" {
+            auth_for(USER)
+        } else {
+            auth.to_string()
+        };
+        let created = server
+            .post("/infrastructures")
+            .auth(&auth)
+            .radl(radl)
+            .send();
+        let estimated = server
+            .post("/infrastructures?dry_run=1")
+            .auth(&auth)
+            .radl(radl)
+            .send();
+        assert_eq!(
+            (created.status, created.text()),
+            (estimated.status, estimated.text()),
+            "create and dry_run disagree on {radl:?}"
+        );
+        assert!(
+            matches!(created.status, 400),
+            "{radl:?}: {} {}",
+            created.status,
+            created.text()
+        );
+    }
+    assert_eq!(list(&server, USER), "");
+}
