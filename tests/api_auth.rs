@@ -7,12 +7,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn server() -> (tempfile::TempDir, TestServer) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path());
-    (dir, server)
-}
-
 /// Every authenticated route of part one, for infrastructure `inf`: method, path,
 /// and the prefix of its messages.
 fn routes(inf: &str) -> Vec<(&'static str, String, &'static str)> {
@@ -102,7 +96,7 @@ fn routes(inf: &str) -> Vec<(&'static str, String, &'static str)> {
 
 #[test]
 fn a_missing_or_empty_header_is_401_everywhere_but_version() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, "owner", RADL_NO_CTX);
     let mut all = routes(&inf);
     all.push(("GET", "/infrastructures".into(), ""));
@@ -134,7 +128,7 @@ fn a_missing_or_empty_header_is_401_everywhere_but_version() {
 
 #[test]
 fn the_body_is_checked_before_the_header_and_the_header_before_the_flags() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let bad_body = server
         .post("/infrastructures")
         .radl("system ( broken")
@@ -166,7 +160,7 @@ fn the_body_is_checked_before_the_header_and_the_header_before_the_flags() {
 
 #[test]
 fn no_im_line_is_401_on_list_and_create_and_400_elsewhere() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, "owner", RADL_NO_CTX);
     let message = "No credentials provided for the InfrastructureManager.";
     for header in [
@@ -226,7 +220,7 @@ fn no_im_line_is_401_on_list_and_create_and_400_elsewhere() {
 
 #[test]
 fn malformed_credentials_are_401_never_500() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, "owner", RADL_NO_CTX);
     let bad_id = server
         .get("/infrastructures")
@@ -288,7 +282,7 @@ fn malformed_credentials_are_401_never_500() {
 
 #[test]
 fn the_json_form_and_quoted_values_name_the_same_user() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let line_form =
         "id = im; type = InfrastructureManager; username = quoted; password = 'a;b=c'\\nid = d; type = Dummy";
     let inf = {
@@ -338,7 +332,7 @@ fn the_json_form_and_quoted_values_name_the_same_user() {
 
 #[test]
 fn another_user_gets_403_on_every_route_and_sees_nothing() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, "alice", RADL_CTX);
     wait_for_state(
         &server,
@@ -422,7 +416,7 @@ fn another_user_gets_403_on_every_route_and_sees_nothing() {
 
 #[test]
 fn two_im_lines_see_the_union_and_both_own_what_they_create() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let a = create(&server, "ann", RADL_NO_CTX);
     let b = create(&server, "ben", RADL_NO_CTX);
     let both = "type = InfrastructureManager; username = ann; password = pass-ann\\ntype = InfrastructureManager; username = ben; password = pass-ben\\nid = dummy; type = Dummy";
@@ -501,7 +495,7 @@ fn passwords_never_reach_the_data_directory() {
 
 #[test]
 fn generated_headers_never_make_a_500() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, "owner", RADL_NO_CTX);
     let pieces = [
         "id",

@@ -244,3 +244,59 @@ fn after_kill_9_of_the_binary_every_infrastructure_answers_as_before() {
     );
     server.kill();
 }
+
+#[test]
+fn stopping_or_destroying_during_contextualization_wins_over_its_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let stopped = create(&server, OWNER, RADL_CTX);
+    let destroyed = create(&server, OWNER, RADL_CTX);
+    server
+        .put(&format!("/infrastructures/{stopped}/stop"))
+        .user(OWNER)
+        .send()
+        .expect(200);
+    server
+        .delete(&format!("/infrastructures/{destroyed}"))
+        .user(OWNER)
+        .send()
+        .expect(200);
+    // Past the end of the contextualization (600 ms in tests).
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        state(&server, OWNER, &stopped),
+        json!({"state": {"state": "stopped", "vm_states": {"0": "stopped", "1": "stopped"}}}),
+        "the end of a contextualization does not start stopped VMs"
+    );
+    server
+        .get(&format!("/infrastructures/{destroyed}"))
+        .user(OWNER)
+        .send()
+        .expect(404);
+    server.stop();
+
+    let server = TestServer::start(dir.path());
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(infra_state(&server, OWNER, &stopped), "stopped");
+    server
+        .get(&format!("/infrastructures/{destroyed}/state"))
+        .user(OWNER)
+        .send()
+        .expect(404);
+    server
+        .put(&format!("/infrastructures/{stopped}/start"))
+        .user(OWNER)
+        .send()
+        .expect(200);
+    wait_for_state(
+        &server,
+        OWNER,
+        &stopped,
+        "configured",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        listed(&server, OWNER),
+        vec![format!("http://{HOST}/infrastructures/{stopped}")]
+    );
+}

@@ -1,5 +1,6 @@
-//! Every route of the IM API's first part, black-box over HTTP: its answers in each
-//! representation, its flags, and its error classes (`im-behaviour.md` §1, §2).
+//! Every infrastructure route of the IM API's first part, black-box over HTTP: its
+//! answers in each representation, its flags and its error classes (`im-behaviour.md`
+//! §2.1–2.9).
 
 mod common;
 
@@ -10,50 +11,9 @@ use serde_json::json;
 
 const USER: &str = "routes";
 
-fn server() -> (tempfile::TempDir, TestServer) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path());
-    (dir, server)
-}
-
-fn infra_uri(inf: &str) -> String {
-    format!("http://{HOST}/infrastructures/{inf}")
-}
-
-#[test]
-fn version_needs_no_credentials_and_negotiates() {
-    let (_dir, server) = server();
-    let text = server.get("/version").send().expect(200);
-    server
-        .get("/version")
-        .auth("id = 1bad; type = nothing")
-        .send()
-        .expect(200);
-    assert_eq!(text.text(), "2.0.0");
-    assert_eq!(text.content_type(), "text/plain; charset=utf-8");
-    let json = server
-        .get("/version")
-        .accept("application/json")
-        .send()
-        .expect(200);
-    assert_eq!(json.json(), json!({"version": "2.0.0"}));
-    assert_eq!(json.content_type(), "application/json");
-    // IM wraps the 415 of its version endpoint into a 400, rendered as HTML here.
-    let html = server
-        .get("/version")
-        .accept("text/html")
-        .send()
-        .expect(400);
-    assert_eq!(html.content_type(), "text/html; charset=utf-8");
-    assert_eq!(
-        html.text(),
-        "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>\n    <head>\n        <title>Error 400.</title>\n    </head>\n    <body>\n        <h1>Code: 400.</h1>\n        <h1>Message: Error getting IM version: 415: Unsupported Accept Media Types: text/html</h1>\n    </body>\n</html>\n"
-    );
-}
-
 #[test]
 fn create_answers_the_uri_and_infid_and_the_list_shows_it() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     assert_eq!(list(&server, USER), "", "a new user owns nothing");
     let created = server
         .post("/infrastructures")
@@ -104,7 +64,7 @@ fn create_answers_the_uri_and_infid_and_the_list_shows_it() {
 
 #[test]
 fn create_takes_radl_json_and_an_empty_body() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let body = json!([
         {"class": "network", "id": "publica", "outbound": "yes"},
         {"class": "system", "id": "node", "cpu.count_min": 1, "memory.size_min": 536870912,
@@ -149,7 +109,7 @@ fn create_takes_radl_json_and_an_empty_body() {
 
 #[test]
 fn create_refuses_bad_bodies_and_unsupported_types_without_creating() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let bad = server
         .post("/infrastructures")
         .user(USER)
@@ -219,7 +179,7 @@ fn create_refuses_bad_bodies_and_unsupported_types_without_creating() {
 
 #[test]
 fn dry_run_estimates_without_creating_and_validates_like_create() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let estimate = server
         .post("/infrastructures?dry_run=yes")
         .user(USER)
@@ -264,8 +224,52 @@ fn dry_run_estimates_without_creating_and_validates_like_create() {
 }
 
 #[test]
+fn dry_run_refuses_exactly_what_create_refuses() {
+    let (_dir, server) = temp_server();
+    let no_cloud = "type = InfrastructureManager; username = routes; password = pass-routes";
+    let cases: Vec<(String, &str)> = vec![
+        ("deploy ghost 1\n".into(), "u"),
+        (format!("{RADL_NO_CTX}deploy node 1 elsewhere\n"), "u"),
+        (RADL_NO_CTX.replace("'privada'", "'nowhere'"), "u"),
+        (RADL_NO_CTX.replace("cpu.count>=1", "cpu.count>='one'"), "u"),
+        (format!("{RADL_NO_CTX}system node2 (\nmemory.size >= 1g\n)\ndeploy node 1\nconfigure missing (\n@begin\n- a: [\n@end\n)\n"), "u"),
+        ("network a ()\nnetwork a ()\n".into(), "u"),
+        (RADL_NO_CTX.into(), no_cloud),
+    ];
+    for (radl, auth) in &cases {
+        let auth = if *auth == "u" {
+            auth_for(USER)
+        } else {
+            auth.to_string()
+        };
+        let created = server
+            .post("/infrastructures")
+            .auth(&auth)
+            .radl(radl)
+            .send();
+        let estimated = server
+            .post("/infrastructures?dry_run=1")
+            .auth(&auth)
+            .radl(radl)
+            .send();
+        assert_eq!(
+            (created.status, created.text()),
+            (estimated.status, estimated.text()),
+            "create and dry_run disagree on {radl:?}"
+        );
+        assert!(
+            matches!(created.status, 400),
+            "{radl:?}: {} {}",
+            created.status,
+            created.text()
+        );
+    }
+    assert_eq!(list(&server, USER), "");
+}
+
+#[test]
 fn async_create_answers_at_once_and_finishes_in_the_background() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let created = server
         .post("/infrastructures?async=yes")
         .user(USER)
@@ -286,7 +290,7 @@ fn async_create_answers_at_once_and_finishes_in_the_background() {
 
 #[test]
 fn list_filter_is_a_regular_expression_over_the_radl() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let alpha = create(&server, USER, &RADL_NO_CTX.replace("node", "alpha"));
     let beta = create(&server, USER, &RADL_NO_CTX.replace("node", "beta"));
     let only_alpha = server
@@ -338,7 +342,7 @@ fn list_filter_is_a_regular_expression_over_the_radl() {
 
 #[test]
 fn infrastructure_vm_list_and_properties() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, USER, RADL_NO_CTX);
     let base = format!("/infrastructures/{inf}");
     let vms = server.get(&base).user(USER).send().expect(200);
@@ -453,197 +457,8 @@ fn infrastructure_vm_list_and_properties() {
 }
 
 #[test]
-fn vm_info_and_properties() {
-    let (_dir, server) = server();
-    let inf = create(&server, USER, RADL_CTX);
-    wait_for_state(&server, USER, &inf, "configured", Duration::from_secs(10));
-    let vm = format!("/infrastructures/{inf}/vms/1");
-    let info = server.get(&vm).user(USER).send().expect(200);
-    assert_eq!(info.content_type(), "text/plain; charset=utf-8");
-    let text = info.text();
-    assert!(
-        text.starts_with(
-            "network publica ( outbound = 'yes' )\nnetwork privada (  )\nsystem wn (\n"
-        ),
-        "{text}"
-    );
-    assert!(text.ends_with(")\n\n"), "{text}");
-    for line in [
-        "state = 'configured'",
-        "provider.type = 'Dummy'",
-        "net_interface.0.ip = '10.0.0.1'",
-        "disk.0.os.credentials.username = 'username'",
-        "net_interface.0.dns_name = 'vnode-1'",
-    ] {
-        assert!(text.contains(line), "{line} missing from {text}");
-    }
-    assert!(!text.contains("deploy"), "VM info holds no deploys: {text}");
-    let info_json = server
-        .get(&vm)
-        .user(USER)
-        .accept("application/json")
-        .send()
-        .expect(200)
-        .json();
-    let radl = info_json["radl"].as_array().expect("RADL-JSON");
-    assert_eq!(radl.len(), 3, "two networks and the system: {info_json}");
-    assert_eq!(radl[2]["class"], "system");
-    assert_eq!(radl[2]["id"], "wn");
-    assert_eq!(radl[2]["cpu.count_min"], 2);
-    assert_eq!(radl[2]["state"], "configured");
-
-    let property = |prop: &str, accept: Option<&str>| {
-        let mut request = server.get(&format!("{vm}/{prop}")).user(USER);
-        if let Some(accept) = accept {
-            request = request.accept(accept);
-        }
-        request.send()
-    };
-    assert_eq!(property("state", None).expect(200).text(), "configured");
-    assert_eq!(
-        property("state", Some("application/json"))
-            .expect(200)
-            .json(),
-        json!({"state": "configured"})
-    );
-    assert_eq!(property("cpu.count", None).expect(200).text(), "2");
-    assert_eq!(
-        property("cpu.count", Some("application/json"))
-            .expect(200)
-            .json(),
-        json!({"cpu.count": 2})
-    );
-    assert_eq!(
-        property("memory.size", None).expect(200).text(),
-        "1000000000"
-    );
-    assert_eq!(
-        property("net_interface.0.ip", None).expect(200).text(),
-        "10.0.0.1"
-    );
-    assert_eq!(
-        property("net_interface.0.connection", None)
-            .expect(200)
-            .text(),
-        "privada"
-    );
-    assert_eq!(
-        property("disk.0.os.credentials.username", None)
-            .expect(200)
-            .text(),
-        "username"
-    );
-    let missing = property("gpu.count", None).expect(404);
-    assert_eq!(missing.text(), "Incorrect property gpu.count for VM ID 1");
-    property("contmsg", None).expect(200);
-
-    let gone = server
-        .get(&format!("/infrastructures/{inf}/vms/7"))
-        .user(USER)
-        .send()
-        .expect(404);
-    assert_eq!(gone.text(), "Error Getting VM. info: Invalid VM ID");
-    let not_a_number = server
-        .get(&format!("/infrastructures/{inf}/vms/one/state"))
-        .user(USER)
-        .accept("application/json")
-        .send()
-        .expect(404);
-    assert_eq!(
-        not_a_number.json(),
-        json!({"message": "Error Getting VM. property: Invalid VM ID", "code": 404})
-    );
-}
-
-#[test]
-fn stop_and_start_the_infrastructure_and_its_vms() {
-    let (_dir, server) = server();
-    let inf = create(&server, USER, RADL_NO_CTX);
-    let base = format!("/infrastructures/{inf}");
-    let stopped = server
-        .put(&format!("{base}/stop"))
-        .user(USER)
-        .send()
-        .expect(200);
-    assert_eq!(stopped.text(), "");
-    assert_eq!(stopped.content_type(), "text/plain; charset=utf-8");
-    assert_eq!(
-        state(&server, USER, &inf),
-        json!({"state": {"state": "stopped", "vm_states": {"0": "stopped", "1": "stopped"}}})
-    );
-    server
-        .put(&format!("{base}/start"))
-        .user(USER)
-        .send()
-        .expect(200);
-    assert_eq!(
-        state(&server, USER, &inf),
-        json!({"state": {"state": "configured", "vm_states": {"0": "configured", "1": "configured"}}})
-    );
-
-    // IM's aggregation depends on VM order: [configured, stopped] is configured …
-    server
-        .put(&format!("{base}/vms/1/stop"))
-        .user(USER)
-        .send()
-        .expect(200);
-    assert_eq!(
-        state(&server, USER, &inf),
-        json!({"state": {"state": "configured", "vm_states": {"0": "configured", "1": "stopped"}}})
-    );
-    // … and [stopped, stopped] after the first one stops too.
-    server
-        .put(&format!("{base}/vms/0/stop"))
-        .user(USER)
-        .send()
-        .expect(200);
-    server
-        .put(&format!("{base}/vms/1/start"))
-        .user(USER)
-        .send()
-        .expect(200);
-    assert_eq!(
-        state(&server, USER, &inf),
-        json!({"state": {"state": "stopped", "vm_states": {"0": "stopped", "1": "configured"}}}),
-        "[stopped, configured] aggregates to stopped"
-    );
-    server
-        .put(&format!("{base}/vms/0/reboot"))
-        .user(USER)
-        .send()
-        .expect(200);
-    assert_eq!(
-        infra_state(&server, USER, &inf),
-        "stopped",
-        "reboot changes no state with Dummy"
-    );
-
-    let unknown_op = server
-        .put(&format!("{base}/pause"))
-        .user(USER)
-        .send()
-        .expect(422);
-    assert_eq!(unknown_op.json()["detail"][0]["loc"], json!(["path", "op"]));
-    let unknown_vm_op = server
-        .put(&format!("{base}/vms/0/pause"))
-        .user(USER)
-        .send()
-        .expect(422);
-    assert_eq!(
-        unknown_vm_op.json()["detail"][0]["loc"],
-        json!(["path", "op"])
-    );
-    let unknown_vm = server
-        .put(&format!("{base}/vms/9/start"))
-        .user(USER)
-        .send()
-        .expect(404);
-    assert_eq!(unknown_vm.text(), "Error in start op in VM: Invalid VM ID");
-}
-
-#[test]
 fn destroy_then_everything_is_gone() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, USER, RADL_NO_CTX);
     let kept = create(&server, USER, RADL_NO_CTX);
     let destroyed = server
@@ -719,165 +534,8 @@ fn destroy_then_everything_is_gone() {
 }
 
 #[test]
-fn boolean_flags_follow_pydantic_and_bad_ones_are_422() {
-    let (_dir, server) = server();
-    for accepted in [
-        "1", "true", "T", "yes", "Y", "on", "0", "False", "f", "NO", "n", "OFF",
-    ] {
-        server
-            .post(&format!("/infrastructures?dry_run={accepted}&async=0"))
-            .user(USER)
-            .radl(RADL_NO_CTX)
-            .send()
-            .expect(200);
-    }
-    for refused in ["", "2", "maybe", "%20yes", "truee"] {
-        let answer = server
-            .post(&format!("/infrastructures?async={refused}"))
-            .user(USER)
-            .radl(RADL_NO_CTX)
-            .accept("text/html")
-            .send()
-            .expect(422);
-        assert_eq!(answer.content_type(), "application/json");
-        let expected_input = refused.replace("%20", " ");
-        assert_eq!(
-            answer.json(),
-            json!({"detail": [{"type": "bool_parsing", "loc": ["query", "async"],
-                "msg": "Input should be a valid boolean, unable to interpret input",
-                "input": expected_input}]}),
-            "async={refused}"
-        );
-    }
-    let two = server
-        .post("/infrastructures?async=x&dry_run=z")
-        .user(USER)
-        .radl(RADL_NO_CTX)
-        .send()
-        .expect(422);
-    let mut locs: Vec<String> = two.json()["detail"]
-        .as_array()
-        .expect("a list of problems")
-        .iter()
-        .map(|issue| issue["loc"][1].as_str().unwrap_or("").to_string())
-        .collect();
-    locs.sort_unstable();
-    assert_eq!(locs, ["async", "dry_run"], "every problem is reported");
-    let inf = create(&server, USER, RADL_NO_CTX);
-    let listed_before = list(&server, USER);
-    let both = server
-        .delete(&format!("/infrastructures/{inf}?force=x&async=y"))
-        .user(USER)
-        .send()
-        .expect(422);
-    assert_eq!(both.json()["detail"][0]["loc"], json!(["query", "force"]));
-    assert_eq!(both.json()["detail"].as_array().map(Vec::len), Some(1));
-    server
-        .get(&format!("/infrastructures/{inf}/contmsg?headeronly=nope"))
-        .user(USER)
-        .send()
-        .expect(422);
-    assert_eq!(list(&server, USER), listed_before, "422s change nothing");
-    assert_eq!(infra_state(&server, USER, &inf), "configured");
-}
-
-#[test]
-fn error_bodies_follow_the_accept_header() {
-    let (_dir, server) = server();
-    let path = "/infrastructures/00000000-0000-1000-8000-000000000000";
-    let message = "Error Getting Inf. info: Invalid infrastructure ID or access not granted.";
-    let plain = server.get(path).user(USER).send().expect(404);
-    assert_eq!(plain.content_type(), "text/plain; charset=utf-8");
-    assert_eq!(plain.text(), message);
-    let json = server
-        .get(path)
-        .user(USER)
-        .accept("text/html, application/json")
-        .send()
-        .expect(404);
-    assert_eq!(json.json(), json!({"message": message, "code": 404}));
-    let html = server
-        .get(path)
-        .user(USER)
-        .accept("text/html;q=0.1")
-        .send()
-        .expect(404);
-    assert_eq!(html.content_type(), "text/html; charset=utf-8");
-    assert!(html
-        .text()
-        .contains(&format!("<h1>Message: {message}</h1>")));
-    let not_uuid = server
-        .get("/infrastructures/not-an-id/radl")
-        .user(USER)
-        .send()
-        .expect(404);
-    assert_eq!(
-        not_uuid.text(),
-        "Error Getting Inf. prop: Invalid infrastructure ID or access not granted."
-    );
-}
-
-#[test]
-fn routing_answers_like_fastapi() {
-    let (_dir, server) = server();
-    let unknown = server.get("/health").accept("text/html").send().expect(404);
-    assert_eq!(unknown.json(), json!({"detail": "Not Found"}));
-    let method = server
-        .delete("/infrastructures")
-        .user(USER)
-        .send()
-        .expect(405);
-    assert_eq!(method.json(), json!({"detail": "Method Not Allowed"}));
-    assert_eq!(method.header("allow"), Some("GET"));
-    server.request("HEAD", "/version").send().expect(405);
-    let slash = server
-        .get("/infrastructures/?filter=x")
-        .user(USER)
-        .send()
-        .expect(307);
-    assert_eq!(
-        slash.header("location"),
-        Some(format!("http://{HOST}/infrastructures?filter=x").as_str())
-    );
-    server
-        .get("//infrastructures")
-        .user(USER)
-        .send()
-        .expect(404);
-}
-
-#[test]
-fn uris_use_the_host_header_and_a_local_proxys_scheme() {
-    let (_dir, server) = server();
-    let created = server
-        .post("/infrastructures")
-        .user(USER)
-        .header("Host", "example.com:1234")
-        .radl(RADL_NO_CTX)
-        .send()
-        .expect(200);
-    let inf = id_of(&created.text());
-    assert_eq!(
-        created.text(),
-        format!("http://example.com:1234/infrastructures/{inf}")
-    );
-    let vms = server
-        .get(&format!("/infrastructures/{inf}"))
-        .user(USER)
-        .header("Host", "example.com")
-        .header("X-Forwarded-Proto", "https")
-        .header("X-Forwarded-Host", "elsewhere.org")
-        .send()
-        .expect(200);
-    assert_eq!(
-        vms.text().lines().next(),
-        Some(format!("https://example.com/infrastructures/{inf}/vms/0").as_str())
-    );
-}
-
-#[test]
 fn contextualization_runs_then_configures_and_contextualize_empty_disables_it() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let inf = create(&server, USER, RADL_CTX);
     let during = state(&server, USER, &inf);
     assert_eq!(
@@ -947,204 +605,8 @@ fn contextualization_runs_then_configures_and_contextualize_empty_disables_it() 
 }
 
 #[test]
-fn each_endpoint_negotiates_its_own_default_type() {
-    let (_dir, server) = server();
-    let inf = create(&server, USER, RADL_NO_CTX);
-    let uri = infra_uri(&inf);
-    let get = |path: &str, accept: &str| server.get(path).user(USER).accept(accept).send();
-    // The list: text/uri-list by default; q-values are ignored, order decides.
-    for accept in [
-        "text/uri-list",
-        "*/*",
-        "text/*",
-        "text/*;q=0.1, application/json",
-    ] {
-        let answer = get("/infrastructures", accept).expect(200);
-        assert_eq!(
-            answer.content_type(),
-            "text/uri-list; charset=utf-8",
-            "{accept}"
-        );
-        assert_eq!(answer.text(), uri, "{accept}");
-    }
-    for accept in [
-        "application/*",
-        "text/html, application/json",
-        "application/json;q=0.1, text/*",
-    ] {
-        let answer = get("/infrastructures", accept).expect(200);
-        assert_eq!(
-            answer.json(),
-            json!({"uri-list": [{"uri": uri}]}),
-            "{accept}"
-        );
-    }
-    // `state` is JSON; its pre-check accepts only application/json, */* and application/*.
-    for accept in ["*/*", "application/*", "text/*"] {
-        let answer = get(&format!("/infrastructures/{inf}/state"), accept);
-        if accept == "text/*" {
-            assert_eq!(
-                answer.status, 415,
-                "IM's pre-check on state knows no text/*"
-            );
-            continue;
-        }
-        assert_eq!(answer.expect(200).content_type(), "application/json");
-    }
-    // Endpoints that wrap HTTP errors answer 400 with the 415 inside the message.
-    let vm_info = get(&format!("/infrastructures/{inf}/vms/0"), "text/html").expect(400);
-    assert!(vm_info
-        .text()
-        .contains("Error Getting VM info: 415: Unsupported Accept Media Types: text/html"));
-    let vm_list = get(&format!("/infrastructures/{inf}"), "image/png").expect(400);
-    assert_eq!(
-        vm_list.text(),
-        "Error Getting Inf. info: 415: Unsupported Accept Media Types: image/png"
-    );
-    // The others let the 415 through.
-    let vm_prop = get(&format!("/infrastructures/{inf}/vms/0/state"), "image/png").expect(415);
-    assert_eq!(vm_prop.text(), "Unsupported Accept Media Types: image/png");
-    let created = server
-        .post("/infrastructures")
-        .user(USER)
-        .accept("application/*")
-        .radl(RADL_NO_CTX)
-        .send()
-        .expect(200);
-    assert!(created.json()["uri"].as_str().is_some());
-}
-
-#[test]
-fn radl_bodies_are_read_by_their_content_type() {
-    let (_dir, server) = server();
-    for content_type in [
-        "text/plain; charset=utf-8",
-        "*/*",
-        "text/*",
-        "application/octet-stream, text/plain",
-    ] {
-        server
-            .post("/infrastructures?dry_run=1")
-            .user(USER)
-            .header("Content-Type", content_type)
-            .body(RADL_NO_CTX)
-            .send()
-            .expect(200);
-    }
-    server
-        .post("/infrastructures?dry_run=1")
-        .user(USER)
-        .body(RADL_NO_CTX)
-        .send()
-        .expect(200);
-    let not_radl_json = server
-        .post("/infrastructures")
-        .user(USER)
-        .header("Content-Type", "application/json")
-        .body("{\"a\": 1}")
-        .send()
-        .expect(400);
-    assert!(not_radl_json
-        .text()
-        .starts_with("Error parsing request body: "));
-    let radl_as_json = server
-        .post("/infrastructures")
-        .user(USER)
-        .header("Content-Type", "application/json")
-        .body(RADL_NO_CTX)
-        .send()
-        .expect(400);
-    assert!(radl_as_json
-        .text()
-        .starts_with("Error parsing request body: "));
-    let yaml = server
-        .post("/infrastructures")
-        .user(USER)
-        .header("Content-Type", "application/x-yaml")
-        .body("a: 1\n")
-        .send()
-        .expect(415);
-    assert_eq!(yaml.text(), "Unsupported Media Type ['application/x-yaml']");
-    let not_utf8 = server
-        .post("/infrastructures")
-        .user(USER)
-        .radl("")
-        .body(b"system \xff\xfe (cpu.count >= 1)\ndeploy x 1\n".to_vec())
-        .send();
-    assert!(
-        matches!(not_utf8.status, 400),
-        "{} {}",
-        not_utf8.status,
-        not_utf8.text()
-    );
-    assert_eq!(list(&server, USER), "");
-}
-
-#[test]
-fn vm_lists_skip_removed_vms_and_removed_vms_are_deleted() {
-    let (_dir, server) = server();
-    let inf = create(&server, USER, RADL_NO_CTX);
-    server
-        .delete(&format!("/infrastructures/{inf}/vms/0"))
-        .user(USER)
-        .send()
-        .expect(200);
-    assert_eq!(
-        server
-            .get(&format!("/infrastructures/{inf}"))
-            .user(USER)
-            .send()
-            .expect(200)
-            .text(),
-        format!("{}/vms/1", infra_uri(&inf))
-    );
-    for (path, message) in [
-        ("vms/0", "Error Getting VM. info: Deleted VM."),
-        ("vms/0/state", "Error Getting VM. property: Deleted VM."),
-    ] {
-        let answer = server
-            .get(&format!("/infrastructures/{inf}/{path}"))
-            .user(USER)
-            .send()
-            .expect(404);
-        assert_eq!(answer.text(), message);
-    }
-    let stop = server
-        .put(&format!("/infrastructures/{inf}/vms/0/stop"))
-        .user(USER)
-        .send()
-        .expect(404);
-    assert_eq!(stop.text(), "Error in stop op in VM: Deleted VM.");
-    assert_eq!(
-        state(&server, USER, &inf),
-        json!({"state": {"state": "configured", "vm_states": {"1": "configured"}}})
-    );
-    server
-        .delete(&format!("/infrastructures/{inf}/vms/1"))
-        .user(USER)
-        .send()
-        .expect(200);
-    let none = server
-        .get(&format!("/infrastructures/{inf}"))
-        .user(USER)
-        .accept("application/json")
-        .send()
-        .expect(200);
-    assert_eq!(none.json(), json!({"uri-list": []}));
-    assert_eq!(
-        server
-            .get(&format!("/infrastructures/{inf}"))
-            .user(USER)
-            .send()
-            .expect(200)
-            .text(),
-        ""
-    );
-}
-
-#[test]
 fn concurrent_requests_of_one_user_all_land() {
-    let (_dir, server) = server();
+    let (_dir, server) = temp_server();
     let created: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..6)
             .map(|_| scope.spawn(|| create(&server, USER, RADL_NO_CTX)))

@@ -366,6 +366,18 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A server over a fresh temporary directory (kept alive by the returned guard).
+pub fn temp_server() -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    (dir, server)
+}
+
+/// The URI of an infrastructure as answered to requests with [`HOST`].
+pub fn infra_uri(inf: &str) -> String {
+    format!("http://{HOST}/infrastructures/{inf}")
+}
+
 /// The id at the end of an infrastructure URI.
 pub fn id_of(uri: &str) -> String {
     uri.trim()
