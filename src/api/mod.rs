@@ -231,6 +231,8 @@ async fn handle(
             clouds::cloud_info(state, context, &cloud, &param).await
         }
         Route::Stats => stats::stats(state, context).await,
+        Route::Oai => Err(system::oai()),
+        Route::Static { .. } => Err(system::static_file()),
         _ => Err(ApiError::RouteNotFound),
     }
 }
