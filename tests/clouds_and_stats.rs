@@ -384,6 +384,21 @@ fn unknown_routes_wrong_methods_and_trailing_slashes_answer_as_fastapi() {
         }
     }
 
+    // IM's optional services, off as in IM's default configuration; no credentials.
+    for method in ["GET", "POST"] {
+        let oai = server.request(method, "/oai", &[], "");
+        assert_eq!(
+            (oai.status, oai.body.as_str()),
+            (400, "OAI-PMH not enabled.")
+        );
+    }
+    let static_file = server.get("/static/x.css", &[("Accept", "application/json")]);
+    assert_eq!(static_file.status, 404);
+    assert_eq!(
+        static_file.json(),
+        serde_json::json!({"message": "Static files not enabled.", "code": 404})
+    );
+
     let redirect = server.get("/stats/?init_date=2020-01-01", &[auth(AUTH)]);
     assert_eq!(redirect.status, 307);
     assert_eq!(

@@ -14,7 +14,6 @@ use super::errors::{ApiError, Endpoint, Failure};
 use super::guard;
 use super::media::{negotiate, DefaultType};
 use super::params::Validator;
-use super::respond::text_or_json;
 use super::{AppState, RequestContext};
 use crate::auth::Identity;
 
@@ -112,9 +111,12 @@ pub async fn cloud_info(
         quotas_json(&quotas)
     };
     // IM formats the answer last: an unacceptable Accept is a 415 after the call.
-    let representation = negotiate(&context.accept, DefaultType::Json)
+    // A JSON-only route has no other representation to choose.
+    negotiate(&context.accept, DefaultType::Json)
         .map_err(|unsupported| endpoint.unsupported_accept(unsupported))?;
-    Ok(text_or_json(representation, body.clone(), body))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// IM raises this one as an HTTPException of its own, without the endpoint's prefix.

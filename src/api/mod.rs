@@ -240,6 +240,8 @@ async fn handle(
         }
         Route::Stats => stats::stats(state, context).await,
         Route::InfrastructureEvents { inf } => events::events(state, context, &inf).await,
+        Route::Oai => Err(system::oai()),
+        Route::Static { .. } => Err(system::static_file()),
         _ => Err(ApiError::RouteNotFound),
     }
 }

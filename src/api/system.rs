@@ -1,5 +1,6 @@
 //! `/version`: which IM this server answers as.
 
+use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -19,6 +20,18 @@ pub fn version(context: &RequestContext) -> Result<HttpResponse, ApiError> {
         IM_VERSION.to_string(),
         json!({ "version": IM_VERSION }).to_string(),
     ))
+}
+
+/// `GET|POST /oai`: IM's OAI-PMH repository, disabled unless configured (it is
+/// never configured here).
+pub fn oai() -> ApiError {
+    ApiError::im(StatusCode::BAD_REQUEST, "OAI-PMH not enabled.")
+}
+
+/// `GET /static/{filename}`: IM serves files only when `STATIC_FILES_DIR` is set
+/// (it is never set here).
+pub fn static_file() -> ApiError {
+    ApiError::im(StatusCode::NOT_FOUND, "Static files not enabled.")
 }
 
 /// `GET /`: where IM serves its API documentation, a short page pointing to ours.

@@ -7,7 +7,7 @@
 //!
 //! Handlers copy a [`StatsInput`] per infrastructure under the read lock (cheap:
 //! shared strings) and compute the rows afterwards, off the lock, parsing each
-//! distinct launch RADL once.
+//! distinct launch RADL text once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -188,7 +188,9 @@ fn vm_resources(
 
 /// The rows for `inputs` inside `window`, in the order given.
 pub fn stats_rows(inputs: &[StatsInput], window: &StatsWindow) -> Vec<StatsRow> {
-    let mut parsed: HashMap<*const u8, Option<Radl>> = HashMap::new();
+    // Infrastructures made from one template share their RADL text: parse each
+    // distinct text once.
+    let mut parsed: HashMap<&str, Option<Radl>> = HashMap::new();
     let mut rows = Vec::with_capacity(inputs.len());
     for input in inputs {
         let created_local = input.created_at.with_timezone(&Local).naive_local();
@@ -220,7 +222,7 @@ pub fn stats_rows(inputs: &[StatsInput], window: &StatsWindow) -> Vec<StatsRow> 
                 row.hybrid = true;
             }
             let document = parsed
-                .entry(vm.launch_radl.as_ptr())
+                .entry(&*vm.launch_radl)
                 .or_insert_with(|| radl::parse(&vm.launch_radl).ok());
             let system = document.as_ref().and_then(|doc| doc.system(&vm.system));
             let [cpus, memory] = vm_resources(system, &vm.facts);
