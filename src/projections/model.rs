@@ -326,16 +326,19 @@ impl ReadModel {
         let at = |seconds: i64| {
             DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(envelope.recorded_at)
         };
-        let vms = imported
+        // VMs of one system share their request (IM's `requested_radl`).
+        let mut previous: Option<Arc<str>> = None;
+        let vms: Vec<VmView> = imported
             .vms
             .iter()
             .enumerate()
             .map(|(index, vm)| {
-                let requested: Arc<str> = if vm.requested_radl == imported.radl {
-                    Arc::clone(&radl)
-                } else {
-                    Arc::from(vm.requested_radl.as_str())
+                let requested: Arc<str> = match &previous {
+                    Some(shared) if **shared == *vm.requested_radl => Arc::clone(shared),
+                    _ if vm.requested_radl == imported.radl => Arc::clone(&radl),
+                    _ => Arc::from(vm.requested_radl.as_str()),
                 };
+                previous = Some(Arc::clone(&requested));
                 let cloud_state = match &vm.status {
                     ImportedVmStatus::Running => CloudState::Running,
                     ImportedVmStatus::Stopped => CloudState::Stopped,

@@ -162,7 +162,7 @@ fn an_export_imports_back_to_the_same_infrastructure() {
     assert_eq!(imported.vms[0].cloud_vm_id.as_deref(), Some("cloud-0"));
     assert_eq!(imported.vms[0].system, "front");
     assert_eq!(imported.vms[0].info_radl, RADL);
-    assert_eq!(imported.vms[0].requested_radl, RADL);
+    assert_eq!(imported.vms[0].requested_radl, RADL.trim_end());
 }
 
 #[test]
