@@ -443,3 +443,7 @@ impl ReadModel {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "model_import_tests.rs"]
+mod import_tests;
