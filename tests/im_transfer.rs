@@ -91,7 +91,19 @@ impl Server {
         let (sender, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let app = Application::start(settings).await.expect("starts");
+                // A server just stopped on the same directory may still hold the
+                // log's lock for a moment (its last actors are finishing).
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let app = loop {
+                    match Application::start(settings.clone()).await {
+                        Ok(app) => break app,
+                        Err(error) if Instant::now() < deadline => {
+                            eprintln!("start failed, retrying: {error}");
+                            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(error) => panic!("the server does not start: {error}"),
+                    }
+                };
                 sender
                     .send((app.port(), app.handle()))
                     .expect("reports its port");
