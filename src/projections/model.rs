@@ -351,25 +351,30 @@ impl ReadModel {
         if let Some(old) = self.infrastructures.remove(&inf) {
             for owner in &old.owners {
                 self.owners.remove(owner, inf);
+                self.owners_with_gone.remove(owner, inf);
             }
         }
         for owner in &imported.owners {
             self.owners.add(owner, inf);
+            self.owners_with_gone.add(owner, inf);
         }
         let radl: Arc<str> = Arc::from(imported.radl.as_str());
         let at = |seconds: i64| {
             DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or(envelope.recorded_at)
         };
-        let vms = imported
+        // VMs of one system share their request (IM's `requested_radl`).
+        let mut previous: Option<Arc<str>> = None;
+        let vms: Vec<VmView> = imported
             .vms
             .iter()
             .enumerate()
             .map(|(index, vm)| {
-                let requested: Arc<str> = if vm.requested_radl == imported.radl {
-                    Arc::clone(&radl)
-                } else {
-                    Arc::from(vm.requested_radl.as_str())
+                let requested: Arc<str> = match &previous {
+                    Some(shared) if **shared == *vm.requested_radl => Arc::clone(shared),
+                    _ if vm.requested_radl == imported.radl => Arc::clone(&radl),
+                    _ => Arc::from(vm.requested_radl.as_str()),
                 };
+                previous = Some(Arc::clone(&requested));
                 let cloud_state = match &vm.status {
                     ImportedVmStatus::Running => CloudState::Running,
                     ImportedVmStatus::Stopped => CloudState::Stopped,
@@ -555,3 +560,7 @@ mod tests {
         assert_eq!((view.created_at, view.updated_at), (at(1), at(3)));
     }
 }
+
+#[cfg(test)]
+#[path = "model_import_tests.rs"]
+mod import_tests;

@@ -221,7 +221,7 @@ fn export_vm(
                 .unwrap_or(&vm.launch_radl)
                 .into()
         }),
-        requested_radl: vm.launch_radl.to_string(),
+        requested_radl: requested_radl(vm),
         cont_out: String::new(),
         configured: vm.configured,
         ctxt_pid: None,
@@ -231,6 +231,15 @@ fn export_vm(
         deleting: vm.cloud_state == CloudState::Removing,
         creation_date: vm.created_at.timestamp(),
     }
+}
+
+/// IM's `requested_radl` of a VM: the request it was made of, with only its system.
+fn requested_radl(vm: &VmView) -> String {
+    radl::parse(&vm.launch_radl)
+        .ok()
+        .and_then(|request| radl::merge::vm_radl(&request, &vm.system))
+        .map(|document| document.to_text())
+        .unwrap_or_else(|| vm.launch_radl.to_string())
 }
 
 /// IM's `private_networks`: each private network of the RADL and the cloud of the

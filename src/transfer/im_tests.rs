@@ -163,7 +163,7 @@ fn an_export_imports_back_to_the_same_infrastructure() {
     assert_eq!(imported.vms[0].cloud_vm_id.as_deref(), Some("cloud-0"));
     assert_eq!(imported.vms[0].system, "front");
     assert_eq!(imported.vms[0].info_radl, RADL);
-    assert_eq!(imported.vms[0].requested_radl, RADL);
+    assert_eq!(imported.vms[0].requested_radl, RADL.trim_end());
 }
 
 #[test]
@@ -253,4 +253,15 @@ fn malformed_documents_are_refused_with_ims_reasons() {
     assert_eq!(ok.infrastructure.vms[0].configured, Some(false));
     assert_eq!(ok.infrastructure.vms[0].status, ImportedVmStatus::Running);
     assert_eq!(ok.infrastructure.created_at_s, now().timestamp());
+}
+
+#[test]
+fn a_vms_requested_radl_holds_only_its_own_system() {
+    let mut view = view();
+    let two_systems = format!("{RADL}system wn ( cpu.count >= 1 )\n");
+    view.vms[0].launch_radl = Arc::from(two_systems.as_str());
+    let exported = export(&view, |_| None, now());
+    let requested = &exported.vm_list[0].requested_radl;
+    assert!(requested.contains("system front ("), "{requested}");
+    assert!(!requested.contains("system wn"), "{requested}");
 }
