@@ -73,3 +73,13 @@ fn reopening_yields_the_same_content() {
 fn checksum_mismatches_are_errors_naming_the_position() {
     contract::checksum_mismatches_are_errors_naming_the_position(&SledHarness::new());
 }
+
+#[test]
+fn imports_keep_events_and_are_idempotent() {
+    contract::imports_keep_events_and_are_idempotent(&SledHarness::new());
+}
+
+#[test]
+fn imports_are_all_or_nothing() {
+    contract::imports_are_all_or_nothing(&SledHarness::new());
+}
