@@ -133,6 +133,7 @@ impl Application {
         });
         let state = web::Data::new(AppState {
             projections,
+            store: store.clone() as Arc<dyn EventStore>,
             registry: registry.clone(),
             hasher,
             connectors,

@@ -8,6 +8,7 @@
 mod body;
 pub mod errors;
 mod guard;
+pub mod history;
 mod infrastructures;
 pub mod media;
 pub mod params;
@@ -38,6 +39,9 @@ use routes::{NoRoute, Route};
 /// What handlers share.
 pub struct AppState {
     pub projections: Arc<Projections>,
+    /// Only for the full-history transfer (`history`): every other read comes from
+    /// the projections and every other write goes through an actor.
+    pub store: Arc<dyn infralog_events::EventStore>,
     pub registry: Registry,
     pub hasher: Arc<PasswordHasher>,
     pub connectors: Connectors,
@@ -207,6 +211,10 @@ async fn handle(
         Route::Docs => Ok(system::docs()),
         Route::OpenApi | Route::Redoc => Ok(system::docs()),
         Route::ListInfrastructures => infra::list(state, context).await,
+        Route::InfrastructureHistory { inf } => history::export(state, context, &inf).await,
+        Route::ImportInfrastructure if context.query.get("format") == Some("history") => {
+            history::import(state, context, payload).await
+        }
         Route::CreateInfrastructure => infra::create(state, context, payload).await,
         Route::GetInfrastructure { inf } => infra::vm_list(state, context, &inf).await,
         Route::DestroyInfrastructure { inf } => infra::destroy(state, context, &inf).await,

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod radl;
 pub mod serve;
+pub mod transfer;
 
 /// infralog: an event-sourced infrastructure manager that speaks the IM REST API.
 #[derive(Debug, Parser)]
@@ -22,6 +23,10 @@ enum Command {
     /// Check and format RADL documents.
     #[command(subcommand)]
     Radl(radl::RadlCommand),
+    /// Export infrastructures with their whole history from a server into a file.
+    Export(transfer::ExportArgs),
+    /// Import the infrastructures of an `export` file into a server.
+    Import(transfer::ImportArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -30,6 +35,8 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Radl(command) => radl::run(command),
+        Command::Export(args) => transfer::run_export(args),
+        Command::Import(args) => transfer::run_import(args),
     }
 }
 

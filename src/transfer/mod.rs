@@ -1,1 +1,2 @@
 //! IM-compatible `/data` export and import; full-history export and import.
+pub mod history;
