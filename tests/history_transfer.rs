@@ -375,6 +375,14 @@ async fn damaged_truncated_and_conflicting_documents_write_nothing() {
     let exported = history(&a, &id).await;
     assert_eq!(exported.status, 200);
 
+    // The history is for owners only, with the checks of every other route.
+    let path = format!("/infrastructures/{id}/history");
+    assert_eq!(get(&a, &path, "", None).await.status, 401);
+    assert_eq!(get(&a, &path, BOB, None).await.status, 403);
+    let unknown = "/infrastructures/00000000-0000-1000-8000-000000000000/history";
+    assert_eq!(get(&a, unknown, ALICE, None).await.status, 404);
+    assert_eq!(import(&b, "", exported.body.clone()).await.status, 401);
+
     // One payload byte flipped.
     let mut damaged = exported.json();
     let payload = damaged["events"][0]["payload"]
