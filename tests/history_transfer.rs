@@ -504,6 +504,51 @@ async fn the_cli_moves_many_infrastructures() {
     let again = run(import_args).await.expect("the command finishes");
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("imported 0, already present 2"));
+
+    // Failures are reported, the rest goes on, and the exit status says so.
+    let unknown = "00000000-0000-1000-8000-000000000000".to_string();
+    let partial_file = dir.path().join("partial.ndjson");
+    let export = run(vec![
+        "export".into(),
+        "--server".into(),
+        a.base.clone(),
+        "--auth".into(),
+        auth.display().to_string(),
+        unknown,
+        first.clone(),
+        "--to".into(),
+        partial_file.display().to_string(),
+    ])
+    .await
+    .expect("the command finishes");
+    assert!(!export.status.success(), "an unknown id fails the export");
+    let written = std::fs::read_to_string(&partial_file).expect("the file exists");
+    assert_eq!(written.lines().count(), 1, "the other one is exported");
+    std::fs::write(
+        &partial_file,
+        format!("{{\"not\": \"a history\"}}\n{written}"),
+    )
+    .expect("the file is rewritten");
+    let import = run(vec![
+        "import".into(),
+        "--server".into(),
+        b.base.clone(),
+        "--auth".into(),
+        auth.display().to_string(),
+        partial_file.display().to_string(),
+    ])
+    .await
+    .expect("the command finishes");
+    assert!(
+        !import.status.success(),
+        "a refused document fails the import"
+    );
+    assert!(
+        String::from_utf8_lossy(&import.stdout)
+            .contains("imported 0, already present 1, refused 1"),
+        "{}",
+        String::from_utf8_lossy(&import.stdout)
+    );
     a.stop().await;
     b.stop().await;
 }

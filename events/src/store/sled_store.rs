@@ -128,11 +128,13 @@ enum Answer {
 }
 
 impl Answer {
-    /// Whether the job wrote something (so a failed flush must fail it).
+    /// Whether a failed write of the group must fail this job: it wrote something,
+    /// or (an import found already present) it may have matched events staged in
+    /// this very group.
     fn wrote(&self) -> bool {
         match self {
             Answer::Append(_, Ok(appended)) => !appended.already_present,
-            Answer::Import(_, Ok(imported)) => !imported.already_present,
+            Answer::Import(_, Ok(_)) => true,
             _ => false,
         }
     }
