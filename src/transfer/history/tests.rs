@@ -218,3 +218,28 @@ fn other_formats_and_versions_are_refused() {
         Err(HistoryError::Unreadable(_))
     ));
 }
+
+mod damage {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any damaged byte is refused, unless the document still says exactly the
+        /// same thing (an upper-case hex digit in a UUID, say).
+        #[test]
+        fn a_damaged_byte_never_imports_other_content(index in any::<prop::sample::Index>(), mask in 1u8..=255) {
+            let (inf, originals, bytes) = document();
+            let mut damaged = bytes.clone();
+            let at = index.index(damaged.len());
+            damaged[at] ^= mask;
+            if let Ok(verified) = verify(&damaged) {
+                let expected: Vec<ImportedEvent> =
+                    originals.iter().map(ImportedEvent::from_envelope).collect();
+                prop_assert_eq!(verified.infrastructure, inf);
+                prop_assert_eq!(verified.request.events, expected);
+            }
+        }
+    }
+}
