@@ -10,6 +10,6 @@ pub mod store;
 
 pub use envelope::{Envelope, Metadata, NewEvent, StreamId};
 pub use store::{
-    AppendRequest, Appended, EventStore, ExpectedVersion, PendingAppend, SledStore,
-    SledStoreConfig, StoreError, Subscription,
+    AppendRequest, Appended, EventStore, ExpectedVersion, ImportRequest, Imported, ImportedEvent,
+    PendingAppend, PendingImport, SledStore, SledStoreConfig, StoreError, Subscription,
 };

@@ -86,3 +86,13 @@ fn a_second_opening_of_a_held_log_says_it_is_in_use() {
     harness.close(store);
     harness.close(harness.open());
 }
+
+#[test]
+fn imports_keep_events_and_are_idempotent() {
+    contract::imports_keep_events_and_are_idempotent(&SledHarness::new());
+}
+
+#[test]
+fn imports_are_all_or_nothing() {
+    contract::imports_are_all_or_nothing(&SledHarness::new());
+}

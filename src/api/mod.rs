@@ -10,6 +10,7 @@ mod clouds;
 pub mod errors;
 mod events;
 mod guard;
+pub mod history;
 mod infrastructures;
 pub mod media;
 mod outputs;
@@ -44,8 +45,8 @@ use routes::{NoRoute, Route};
 /// What handlers share.
 pub struct AppState {
     pub projections: Arc<Projections>,
-    /// For the history routes only (`/events`, `?at=`); everything else reads the
-    /// projections.
+    /// For the history routes (`/events`, `?at=`, `/history` and its import): every
+    /// other read comes from the projections and every other write goes through an actor.
     pub store: Arc<dyn EventStore>,
     pub registry: Registry,
     pub hasher: Arc<PasswordHasher>,
@@ -216,6 +217,10 @@ async fn handle(
         Route::Docs => Ok(system::docs()),
         Route::OpenApi | Route::Redoc => Ok(system::docs()),
         Route::ListInfrastructures => infra::list(state, context).await,
+        Route::InfrastructureHistory { inf } => history::export(state, context, &inf).await,
+        Route::ImportInfrastructure if context.query.get("format") == Some("history") => {
+            history::import(state, context, payload).await
+        }
         Route::CreateInfrastructure => infra::create(state, context, payload).await,
         Route::ImportInfrastructure => transfer::import(state, context, payload).await,
         Route::GetInfrastructure { inf } => infra::vm_list(state, context, &inf).await,
@@ -242,7 +247,6 @@ async fn handle(
         Route::InfrastructureEvents { inf } => events::events(state, context, &inf).await,
         Route::Oai => Err(system::oai()),
         Route::Static { .. } => Err(system::static_file()),
-        _ => Err(ApiError::RouteNotFound),
     }
 }
 

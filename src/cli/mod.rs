@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod history;
 pub mod radl;
 pub mod serve;
+pub mod transfer;
 
 /// infralog: an event-sourced infrastructure manager that speaks the IM REST API.
 #[derive(Debug, Parser)]
@@ -29,6 +30,10 @@ enum Command {
     Replay(history::ReplayArgs),
     /// Check every checksum and version of the log and fold it twice to compare.
     Verify(history::VerifyArgs),
+    /// Export infrastructures with their whole history from a server into a file.
+    Export(transfer::ExportArgs),
+    /// Import the infrastructures of an `export` file into a server.
+    Import(transfer::ImportArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -40,6 +45,8 @@ pub fn run() -> ExitCode {
         Command::Events(args) => history::run_events(args),
         Command::Replay(args) => history::run_replay(args),
         Command::Verify(args) => history::run_verify(args),
+        Command::Export(args) => transfer::run_export(args),
+        Command::Import(args) => transfer::run_import(args),
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{AppendRequest, EventStore, ExpectedVersion, StoreError};
-use crate::envelope::{Envelope, NewEvent, StreamId};
+use super::{AppendRequest, EventStore, ExpectedVersion, ImportRequest, ImportedEvent, StoreError};
+use crate::envelope::{payload_checksum, Envelope, Metadata, NewEvent, StreamId};
 
 /// How the contract reaches a backend.
 pub trait StoreHarness {
@@ -375,6 +375,168 @@ pub fn checksum_mismatches_are_errors_naming_the_position<H: StoreHarness>(harne
     expect_corrupt(store.read_all(1, 10));
     expect_corrupt(store.read_stream(&stream("s"), 1, 10));
     assert_eq!(store.read_all(4, 10).expect("later records read").len(), 2);
+    harness.close(store);
+}
+
+/// Whole streams recorded elsewhere, interleaved as a source log would hold an
+/// infrastructure and its VMs: `names[i]` gets `lengths[i]` events.
+pub fn imported_streams(names: &[&str], lengths: &[u64]) -> ImportRequest {
+    let source = Uuid::new_v4();
+    let mut events = Vec::new();
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    for version in 1..=longest {
+        for (name, length) in names.iter().zip(lengths) {
+            if version > *length {
+                continue;
+            }
+            let payload = format!("{name}/{version}/imported").into_bytes();
+            events.push(ImportedEvent {
+                stream: stream(name),
+                version,
+                event_id: Uuid::new_v4(),
+                event_type: "ImportedEvent".into(),
+                schema_version: 3,
+                recorded_at: chrono::DateTime::from_timestamp_micros(
+                    1_600_000_000_000_000 + version as i64 * 1_000_123,
+                )
+                .expect("a valid time"),
+                metadata: Metadata {
+                    request_id: Some(format!("request-{version}")),
+                    identity: Some("owner-hash".into()),
+                    source_instance: Some(source),
+                },
+                checksum: payload_checksum(&payload),
+                payload,
+            });
+        }
+    }
+    ImportRequest { events }
+}
+
+/// An import keeps every event as it was recorded (id, version, time, metadata,
+/// payload) and gives them new positions in its order; importing it again writes
+/// nothing.
+pub fn imports_keep_events_and_are_idempotent<H: StoreHarness>(harness: &H) {
+    let store = harness.open();
+    append(
+        &store,
+        "local",
+        ExpectedVersion::NoStream,
+        vec![event("mine")],
+    )
+    .expect("goes in");
+    let request = imported_streams(&["inf", "vm-0", "vm-1"], &[4, 3, 1]);
+    let imported = store
+        .import_streams(request.clone())
+        .wait()
+        .expect("the import goes in");
+    assert!(!imported.already_present);
+    assert_eq!(imported.positions, (2..=9).collect::<Vec<u64>>());
+    assert_eq!(store.head_position(), 9);
+    let log = read_everything(&store);
+    for (envelope, original) in log[1..].iter().zip(&request.events) {
+        assert_eq!(ImportedEvent::from_envelope(envelope), *original);
+    }
+    for (name, length) in [("inf", 4), ("vm-0", 3), ("vm-1", 1)] {
+        assert_eq!(store.stream_version(&stream(name)).expect("reads"), length);
+    }
+    let again = store
+        .import_streams(request.clone())
+        .wait()
+        .expect("the same import again is accepted");
+    assert!(again.already_present);
+    assert_eq!(again.positions, imported.positions);
+    assert_eq!(store.head_position(), 9);
+    // The imported streams go on like any other.
+    append(
+        &store,
+        "inf",
+        ExpectedVersion::Exact(4),
+        vec![event("after")],
+    )
+    .expect("appends follow an import");
+    harness.close(store);
+    let store = harness.open();
+    assert_eq!(read_everything(&store)[..9], log[..]);
+    harness.close(store);
+}
+
+/// An import is refused whole: a stream that exists with other events, a stream
+/// only partly imported before, a damaged payload, a gap or a repeated id write
+/// none of its events, not even those of its other streams.
+pub fn imports_are_all_or_nothing<H: StoreHarness>(harness: &H) {
+    let store = harness.open();
+    append(
+        &store,
+        "taken",
+        ExpectedVersion::NoStream,
+        vec![event("other")],
+    )
+    .expect("goes in");
+    let head = store.head_position();
+    let unchanged = |store: &H::Store, names: &[&str]| {
+        assert_eq!(store.head_position(), head, "nothing was written");
+        for name in names {
+            assert_eq!(store.stream_version(&stream(name)).expect("reads"), 0);
+        }
+    };
+
+    let conflicting = imported_streams(&["fresh-a", "fresh-b", "taken"], &[2, 2, 1]);
+    match store.import_streams(conflicting).wait() {
+        Err(StoreError::ImportConflict { stream: name, .. }) => assert_eq!(name, stream("taken")),
+        other => panic!("an existing stream must be a conflict, got {other:?}"),
+    }
+    unchanged(&store, &["fresh-a", "fresh-b"]);
+
+    let mut damaged = imported_streams(&["fresh-a", "fresh-b"], &[3, 3]);
+    let last = damaged.events.len() - 1;
+    damaged.events[last].payload[0] ^= 0x01;
+    assert!(matches!(
+        store.import_streams(damaged).wait(),
+        Err(StoreError::InvalidImport(_))
+    ));
+    unchanged(&store, &["fresh-a", "fresh-b"]);
+
+    let mut gapped = imported_streams(&["fresh-a", "fresh-b"], &[3, 3]);
+    gapped.events.remove(2);
+    assert!(matches!(
+        store.import_streams(gapped).wait(),
+        Err(StoreError::InvalidImport(_))
+    ));
+    let mut repeated = imported_streams(&["fresh-a", "fresh-b"], &[2, 2]);
+    let first_id = repeated.events[0].event_id;
+    repeated.events[3].event_id = first_id;
+    assert!(matches!(
+        store.import_streams(repeated).wait(),
+        Err(StoreError::InvalidImport(_))
+    ));
+    assert!(matches!(
+        store.import_streams(ImportRequest::default()).wait(),
+        Err(StoreError::InvalidImport(_))
+    ));
+    unchanged(&store, &["fresh-a", "fresh-b"]);
+
+    // Part of a document already in the log (one stream of two) is a conflict too.
+    let whole = imported_streams(&["part-a", "part-b"], &[2, 2]);
+    let only_a = ImportRequest {
+        events: whole
+            .events
+            .iter()
+            .filter(|e| e.stream == stream("part-a"))
+            .cloned()
+            .collect(),
+    };
+    store
+        .import_streams(only_a)
+        .wait()
+        .expect("one stream goes in");
+    let head = store.head_position();
+    assert!(matches!(
+        store.import_streams(whole).wait(),
+        Err(StoreError::ImportConflict { .. })
+    ));
+    assert_eq!(store.head_position(), head);
+    assert_eq!(store.stream_version(&stream("part-b")).expect("reads"), 0);
     harness.close(store);
 }
 

@@ -10,6 +10,8 @@
 //! - Resending an append with the same event ids (same content, same expected
 //!   version) succeeds with the original positions and writes nothing.
 //! - A record whose checksum fails is an error naming its position, never skipped.
+//! - An import ([`EventStore::import_streams`]) writes all of its streams in one
+//!   batch or nothing; importing the same streams again writes nothing.
 //!
 //! # Threads
 //!
@@ -22,10 +24,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-use crate::envelope::{Envelope, InvalidStreamId, NewEvent, RecordError, StreamId};
+use crate::envelope::{Envelope, InvalidStreamId, Metadata, NewEvent, RecordError, StreamId};
 
 pub mod contract;
 mod sled_store;
@@ -81,6 +84,74 @@ impl Appended {
     }
 }
 
+/// An event recorded by another store, imported exactly as it was: same stream,
+/// version, id, type, schema, time, metadata and payload. Only its position is new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedEvent {
+    pub stream: StreamId,
+    pub version: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u16,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: Metadata,
+    pub payload: Vec<u8>,
+    /// CRC-32 of `payload` as the source recorded it; the import is refused when the
+    /// payload does not match it.
+    pub checksum: u32,
+}
+
+impl ImportedEvent {
+    /// The event of a committed envelope (its position is dropped).
+    pub fn from_envelope(envelope: &Envelope) -> Self {
+        ImportedEvent {
+            stream: envelope.stream.clone(),
+            version: envelope.version,
+            event_id: envelope.event_id,
+            event_type: envelope.event_type.clone(),
+            schema_version: envelope.schema_version,
+            recorded_at: envelope.recorded_at,
+            metadata: envelope.metadata.clone(),
+            payload: envelope.payload.clone(),
+            checksum: envelope.checksum,
+        }
+    }
+
+    /// Whether `stored` holds this event (same id, type, schema and payload).
+    pub fn is_stored_as(&self, stored: &Envelope) -> bool {
+        stored.stream == self.stream
+            && stored.version == self.version
+            && stored.event_id == self.event_id
+            && stored.event_type == self.event_type
+            && stored.schema_version == self.schema_version
+            && stored.payload == self.payload
+    }
+}
+
+/// Whole streams to import, in the order their events are to take positions. Each
+/// stream's events must be all of it: versions 1, 2, … in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportRequest {
+    pub events: Vec<ImportedEvent>,
+}
+
+/// Where an import went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The positions of the events, in the request's order.
+    pub positions: Vec<u64>,
+    /// Whether every stream was already in the log with exactly these events (an
+    /// import done before): nothing was written.
+    pub already_present: bool,
+}
+
+impl Imported {
+    /// The position of the last event (0 for an empty import).
+    pub fn last_position(&self) -> u64 {
+        self.positions.iter().copied().max().unwrap_or(0)
+    }
+}
+
 /// Errors of the store boundary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -94,6 +165,12 @@ pub enum StoreError {
     EventIdConflict { event_id: Uuid },
     #[error(transparent)]
     InvalidStreamId(#[from] InvalidStreamId),
+    /// An import names a stream the log already has with other events.
+    #[error("stream {stream} already exists with other events: {reason}")]
+    ImportConflict { stream: StreamId, reason: String },
+    /// An import that is not whole streams of sound events.
+    #[error("invalid import: {0}")]
+    InvalidImport(String),
     #[error("the append is too large: {0}")]
     TooLarge(String),
     #[error("the record at position {position} is damaged: {problem}")]
@@ -111,34 +188,39 @@ pub enum StoreError {
     Closed,
 }
 
-/// The answer to an append, awaitable or waitable.
-pub struct PendingAppend {
-    receiver: oneshot::Receiver<Result<Appended, StoreError>>,
+/// The answer to a write, awaitable or waitable.
+pub struct Pending<T> {
+    receiver: oneshot::Receiver<Result<T, StoreError>>,
 }
 
-impl PendingAppend {
-    pub(crate) fn new(receiver: oneshot::Receiver<Result<Appended, StoreError>>) -> Self {
-        PendingAppend { receiver }
+/// The answer to an append.
+pub type PendingAppend = Pending<Appended>;
+/// The answer to an import.
+pub type PendingImport = Pending<Imported>;
+
+impl<T> Pending<T> {
+    pub(crate) fn new(receiver: oneshot::Receiver<Result<T, StoreError>>) -> Self {
+        Pending { receiver }
     }
 
-    /// An append that is already decided (refused before reaching the writer).
-    pub fn ready(result: Result<Appended, StoreError>) -> Self {
+    /// A write that is already decided (refused before reaching the writer).
+    pub fn ready(result: Result<T, StoreError>) -> Self {
         let (sender, receiver) = oneshot::channel();
         let _ = sender.send(result);
-        PendingAppend { receiver }
+        Pending { receiver }
     }
 
-    /// Blocks the calling thread until the append is answered. Never call this from
+    /// Blocks the calling thread until the write is answered. Never call this from
     /// an async context.
-    pub fn wait(self) -> Result<Appended, StoreError> {
+    pub fn wait(self) -> Result<T, StoreError> {
         self.receiver
             .blocking_recv()
             .unwrap_or(Err(StoreError::Closed))
     }
 }
 
-impl Future for PendingAppend {
-    type Output = Result<Appended, StoreError>;
+impl<T> Future for Pending<T> {
+    type Output = Result<T, StoreError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.receiver)
@@ -151,6 +233,13 @@ impl Future for PendingAppend {
 pub trait EventStore: Send + Sync + 'static {
     /// Appends events to one stream.
     fn append(&self, request: AppendRequest) -> PendingAppend;
+
+    /// Imports whole streams recorded elsewhere, keeping their event ids, versions,
+    /// times, metadata and payloads, in one atomic write: every stream goes in or
+    /// none. The streams must not exist yet; if all of them exist with exactly
+    /// these events the import is answered `already_present` and writes nothing;
+    /// any other existing stream is [`StoreError::ImportConflict`].
+    fn import_streams(&self, request: ImportRequest) -> PendingImport;
 
     /// Up to `max` events of `stream` with versions from `from_version` (from 1).
     fn read_stream(

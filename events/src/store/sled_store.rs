@@ -50,9 +50,12 @@ use uuid::Uuid;
 
 use super::subscription::{LogReader, SubscriberHub};
 use super::{
-    AppendRequest, Appended, EventStore, ExpectedVersion, PendingAppend, StoreError, Subscription,
+    AppendRequest, Appended, EventStore, ExpectedVersion, ImportRequest, Imported, Pending,
+    PendingAppend, PendingImport, StoreError, Subscription,
 };
 use crate::envelope::{encode_chunk, payload_checksum, Chunk, Envelope, NewEvent, StreamId};
+
+mod import;
 
 /// 2: chunks are LZ4-compressed. 3: streams are numbered.
 const FORMAT_VERSION: u32 = 3;
@@ -67,6 +70,8 @@ const LOG_DIR: &str = "log";
 
 /// The most events one append may carry.
 pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
+/// The most events one import may carry (all its streams together).
+pub const MAX_EVENTS_PER_IMPORT: usize = 200_000;
 /// The largest payload of one event.
 pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 /// How many trailing chunks `open` verifies.
@@ -108,6 +113,54 @@ pub struct RecoveryReport {
 }
 
 type Reply = oneshot::Sender<Result<Appended, StoreError>>;
+type ImportReply = oneshot::Sender<Result<Imported, StoreError>>;
+
+/// What the writer thread is asked to do.
+enum Job {
+    Append(AppendRequest, Reply),
+    Import(ImportRequest, ImportReply),
+}
+
+/// A job's answer, sent once the group is durable (or has failed).
+enum Answer {
+    Append(Reply, Result<Appended, StoreError>),
+    Import(ImportReply, Result<Imported, StoreError>),
+}
+
+impl Answer {
+    /// Whether a failed write of the group must fail this job: it wrote something,
+    /// or (an import found already present) it may have matched events staged in
+    /// this very group.
+    fn wrote(&self) -> bool {
+        match self {
+            Answer::Append(_, Ok(appended)) => !appended.already_present,
+            Answer::Import(_, Ok(_)) => true,
+            _ => false,
+        }
+    }
+
+    fn fail(self, error: StoreError) {
+        match self {
+            Answer::Append(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+            Answer::Import(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
+    fn send(self) {
+        match self {
+            Answer::Append(reply, answer) => {
+                let _ = reply.send(answer);
+            }
+            Answer::Import(reply, answer) => {
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
 
 /// The sled-backed event store. See the module documentation.
 pub struct SledStore {
@@ -116,7 +169,7 @@ pub struct SledStore {
     head: Arc<AtomicU64>,
     head_watch: watch::Receiver<u64>,
     hub: Arc<SubscriberHub>,
-    sender: Mutex<Option<Sender<(AppendRequest, Reply)>>>,
+    sender: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     report: RecoveryReport,
 }
@@ -242,6 +295,22 @@ impl SledStore {
         let db = self.db.clone();
         Arc::new(move |from, max| read_all_from(&db, from, max))
     }
+
+    /// Hands a job to the writer thread.
+    fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Pending<T> {
+        let (reply, receiver) = oneshot::channel();
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        match sender.as_ref() {
+            Some(sender) => match sender.send(job(reply)) {
+                Ok(()) => Pending::new(receiver),
+                Err(_) => Pending::ready(Err(StoreError::Closed)),
+            },
+            None => Pending::ready(Err(StoreError::Closed)),
+        }
+    }
 }
 
 impl Drop for SledStore {
@@ -252,15 +321,11 @@ impl Drop for SledStore {
 
 impl EventStore for SledStore {
     fn append(&self, request: AppendRequest) -> PendingAppend {
-        let (reply, receiver) = oneshot::channel();
-        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        match sender.as_ref() {
-            Some(sender) => match sender.send((request, reply)) {
-                Ok(()) => PendingAppend::new(receiver),
-                Err(_) => PendingAppend::ready(Err(StoreError::Closed)),
-            },
-            None => PendingAppend::ready(Err(StoreError::Closed)),
-        }
+        self.submit(|reply| Job::Append(request, reply))
+    }
+
+    fn import_streams(&self, request: ImportRequest) -> PendingImport {
+        self.submit(|reply| Job::Import(request, reply))
     }
 
     fn read_stream(
@@ -364,7 +429,7 @@ struct Staging {
 }
 
 impl Writer {
-    fn run(mut self, receiver: Receiver<(AppendRequest, Reply)>) {
+    fn run(mut self, receiver: Receiver<Job>) {
         while let Ok(first) = receiver.recv() {
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
@@ -377,10 +442,17 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<(AppendRequest, Reply)>) {
+    fn commit_group(&mut self, group: Vec<Job>) {
         if let Some(reason) = &self.failed {
-            for (_, reply) in group {
-                let _ = reply.send(Err(StoreError::Failed(reason.clone())));
+            for job in group {
+                match job {
+                    Job::Append(_, reply) => {
+                        let _ = reply.send(Err(StoreError::Failed(reason.clone())));
+                    }
+                    Job::Import(_, reply) => {
+                        let _ = reply.send(Err(StoreError::Failed(reason.clone())));
+                    }
+                }
             }
             return;
         }
@@ -391,9 +463,17 @@ impl Writer {
         let mut next_position = self.head + 1;
         let now = Utc::now();
         let mut answers = Vec::with_capacity(group.len());
-        for (request, reply) in group {
-            let answer = self.stage(&request, &mut staging, &mut next_position, now);
-            answers.push((reply, answer));
+        for job in group {
+            answers.push(match job {
+                Job::Append(request, reply) => Answer::Append(
+                    reply,
+                    self.stage(&request, &mut staging, &mut next_position, now),
+                ),
+                Job::Import(request, reply) => Answer::Import(
+                    reply,
+                    self.stage_import(&request, &mut staging, &mut next_position),
+                ),
+            });
         }
         if !staging.envelopes.is_empty() {
             let new_head = next_position - 1;
@@ -416,14 +496,12 @@ impl Writer {
                 let reason = format!("writing the log failed: {error}");
                 tracing::error!(%reason, "event log failure: refusing writes until reopened");
                 self.failed = Some(reason.clone());
-                for (reply, answer) in answers {
-                    let answer = match answer {
-                        Ok(appended) if !appended.already_present => {
-                            Err(StoreError::Storage(reason.clone()))
-                        }
-                        other => other,
-                    };
-                    let _ = reply.send(answer);
+                for answer in answers {
+                    if answer.wrote() {
+                        answer.fail(StoreError::Storage(reason.clone()));
+                    } else {
+                        answer.send();
+                    }
                 }
                 return;
             }
@@ -435,8 +513,8 @@ impl Writer {
             self.head_atomic.store(new_head, Ordering::Release);
             let _ = self.head_watch.send(new_head);
         }
-        for (reply, answer) in answers {
-            let _ = reply.send(answer);
+        for answer in answers {
+            answer.send();
         }
         self.hub.publish(&staging.envelopes);
     }
