@@ -269,3 +269,80 @@ fn a_radl_infrastructure_has_no_tosca_nor_outputs() {
     );
     server.stop();
 }
+
+fn scaled(count: u32) -> String {
+    format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n            count: {count}\n"
+    )
+}
+
+fn vm_uris(server: &Server, inf: &str) -> Vec<String> {
+    let answer = server.get(&format!("/infrastructures/{inf}"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer
+        .body
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_tosca_add_merges_the_template_and_scales_to_its_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, TOSCA);
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    wait_configured(&server, &inf);
+
+    let add = |count: u32| {
+        server.call(
+            "POST",
+            &format!("/infrastructures/{inf}"),
+            &[("Content-Type", "text/yaml")],
+            &scaled(count),
+        )
+    };
+    let up = add(3);
+    assert_eq!(up.status, 200, "{}", up.body);
+    let added: Vec<&str> = up
+        .body
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(added, ["1", "2"]);
+    assert_eq!(vm_uris(&server, &inf), ["0", "1", "2"]);
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(
+        tosca.contains("        scalable:\n          properties:\n            count: 3\n"),
+        "{tosca}"
+    );
+    assert!(
+        tosca.contains("  outputs:\n"),
+        "the stored template keeps its outputs: {tosca}"
+    );
+    // The new VMs are made of the stored system: cpu.count still comes from the input.
+    let cpus = server.get(&format!("/infrastructures/{inf}/vms/2/cpu.count"));
+    assert_eq!(cpus.body, "2");
+
+    let down = add(1);
+    assert_eq!((down.status, down.body.as_str()), (200, ""));
+    assert_eq!(vm_uris(&server, &inf), ["2"], "the oldest VMs go first");
+    wait_configured(&server, &inf);
+    let outputs = server.get(&format!("/infrastructures/{inf}/outputs"));
+    assert!(
+        outputs.body.contains(r#""server_ip":"10.0.0.1""#),
+        "{}",
+        outputs.body
+    );
+
+    let same = add(1);
+    assert_eq!((same.status, same.body.as_str()), (200, ""));
+    assert_eq!(vm_uris(&server, &inf), ["2"]);
+
+    server.stop();
+    let server = Server::start(dir.path());
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(tosca.contains("            count: 1\n"), "{tosca}");
+    assert_eq!(vm_uris(&server, &inf), ["2"]);
+    server.stop();
+}

@@ -17,10 +17,10 @@ use super::body::{self, Deployment};
 use super::errors::{ApiError, Endpoint, Failure};
 use super::guard;
 use super::media::{negotiate, require_json, DefaultType};
-use super::outputs;
 use super::params::Validator;
 use super::plan::{self, plan_resources};
 use super::respond::{self, actor_error, metadata};
+use super::tosca;
 use super::{AppState, RequestContext};
 use crate::projections::InfrastructureView;
 use crate::radl::{self, Radl};
@@ -276,7 +276,7 @@ pub async fn property(
                 .body(body.to_string()))
         }
         "outputs" => match &view.tosca {
-            Some(tosca) => outputs::respond(&view, tosca),
+            Some(document) => tosca::outputs(&view, document),
             None => Err(ApiError::im(
                 StatusCode::FORBIDDEN,
                 "'outputs' infrastructure property is not valid in this infrastructure",
@@ -341,10 +341,43 @@ pub async fn add(
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let mut view = guard::owned(state, &identity, inf, endpoint).await?;
-    let request = radl_of(deployment, endpoint)?;
     if view.lifecycle == crate::projections::Lifecycle::Deleting {
         return Err(endpoint.error(Failure::Other(DomainError::BeingDestroyed.to_string())));
     }
+    let (request, tosca_document, removed) = match deployment {
+        Deployment::Radl(radl) => (*radl, None, false),
+        Deployment::Tosca { document, .. } => {
+            let prepared = tosca::prepare_add(&view, &document, endpoint)?;
+            // Check the addition and the Accept header before removing anything.
+            let stored = radl::parse(&view.radl).map_err(|e| {
+                ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
+            })?;
+            plan_resources(
+                &stored,
+                prepared.radl.clone(),
+                &identity,
+                &state.connectors,
+                state.limits.max_vms_per_request,
+                contextualize,
+                state.contextualization_delay,
+            )
+            .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
+            negotiate(&context.accept, DefaultType::UriList)
+                .map_err(|u| endpoint.unsupported_accept(u))?;
+            let removed = !prepared.remove.is_empty();
+            view = tosca::remove_surplus(
+                state,
+                context,
+                &identity,
+                view,
+                &prepared.remove,
+                contextualize,
+                endpoint,
+            )
+            .await?;
+            (prepared.radl, Some(prepared.document), removed)
+        }
+    };
     for attempt in 0..CONFLICT_RETRIES {
         let stored = radl::parse(&view.radl).map_err(|e| {
             ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
@@ -370,6 +403,7 @@ pub async fn add(
                 InfrastructureRequest::AddResources {
                     expected_version: view.version,
                     resources: planned.request,
+                    tosca: tosca_document.clone(),
                     credentials,
                 },
                 metadata(context, &identity),
@@ -385,7 +419,7 @@ pub async fn add(
             other => other.map_err(|e| actor_error(endpoint, e))?,
         };
         let mut position = outcome.position;
-        if nothing_to_add && contextualize {
+        if nothing_to_add && !removed && contextualize {
             state.projections.wait_for(position).await;
             let current = refreshed(state, &identity, inf, endpoint).await?;
             let reconfigured = state
@@ -552,17 +586,6 @@ async fn refreshed(
     endpoint: Endpoint,
 ) -> Result<InfrastructureView, ApiError> {
     guard::owned(state, identity, inf, endpoint).await
-}
-
-/// The RADL of a body that adds resources (adding with TOSCA is not supported yet).
-fn radl_of(deployment: Deployment, endpoint: Endpoint) -> Result<Radl, ApiError> {
-    match deployment {
-        Deployment::Radl(radl) => Ok(*radl),
-        Deployment::Tosca { .. } => Err(endpoint.error(Failure::Other(
-            "adding resources with a TOSCA document is not supported yet; send RADL or RADL-JSON"
-                .into(),
-        ))),
-    }
 }
 
 /// IM's `InfID` header, for load balancers' stickiness.

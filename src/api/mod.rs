@@ -10,13 +10,13 @@ pub mod errors;
 mod guard;
 mod infrastructures;
 pub mod media;
-mod outputs;
 pub mod params;
 mod plan;
 mod render;
 mod respond;
 pub mod routes;
 mod system;
+mod tosca;
 mod vms;
 
 use std::collections::HashMap;

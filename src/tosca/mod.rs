@@ -22,6 +22,7 @@ pub mod yaml;
 
 pub use outputs::VmFacts;
 pub use template::Template;
+pub use translate::Scaling;
 
 /// Why a TOSCA document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

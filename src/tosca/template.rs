@@ -65,7 +65,17 @@ impl Template {
     /// Loads and validates a template (YAML errors and structural errors alike are
     /// [`ToscaError::Invalid`]).
     pub fn parse(text: &str) -> Result<Template, ToscaError> {
-        let document = yaml::load(text).map_err(|e| invalid(e.0))?;
+        Template::from_document(yaml::load(text).map_err(|e| invalid(e.0))?)
+    }
+
+    /// IM's TOSCA add: `update` deep-merged into this template (mappings key by key,
+    /// lists index by index, other values replaced; a null never replaces), checked
+    /// again as a whole.
+    pub fn merged_with(&self, update: &Template) -> Result<Template, ToscaError> {
+        Template::from_document(merge(self.document.clone(), &update.document))
+    }
+
+    fn from_document(document: Node) -> Result<Template, ToscaError> {
         if !matches!(document, Node::Map(_)) {
             return Err(invalid("the template must be a YAML map"));
         }
@@ -330,6 +340,31 @@ impl Template {
             Some(value) if value != &Node::Null => self.evaluate(value, &target),
             _ => Node::Null,
         }
+    }
+}
+
+fn merge(base: Node, update: &Node) -> Node {
+    match (base, update) {
+        (base, Node::Null) => base,
+        (Node::Map(mut pairs), Node::Map(updates)) => {
+            for (key, value) in updates {
+                match pairs.iter_mut().find(|(k, _)| k == key) {
+                    Some(slot) => slot.1 = merge(std::mem::replace(&mut slot.1, Node::Null), value),
+                    None => pairs.push((key.clone(), value.clone())),
+                }
+            }
+            Node::Map(pairs)
+        }
+        (Node::Seq(mut items), Node::Seq(updates)) => {
+            for (index, value) in updates.iter().enumerate() {
+                match items.get_mut(index) {
+                    Some(item) => *item = merge(std::mem::replace(item, Node::Null), value),
+                    None => items.push(value.clone()),
+                }
+            }
+            Node::Seq(items)
+        }
+        (_, update) => update.clone(),
     }
 }
 

@@ -52,10 +52,27 @@ fn invalid(message: String) -> ToscaError {
     ToscaError::Invalid(message)
 }
 
+/// What a TOSCA add asks for: the RADL to add (deploys for the VMs missing) and
+/// the VMs to remove first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaling {
+    pub radl: Radl,
+    pub remove: Vec<u32>,
+}
+
 impl Template {
     /// The RADL IM generates for a new infrastructure (no VMs yet).
     pub fn to_radl(&self) -> Result<Radl, ToscaError> {
+        Ok(self.scale(&[])?.radl)
+    }
+
+    /// The RADL and removals that bring the infrastructure to the template's counts.
+    /// `current` holds the live VMs as `(system, VM id)`, oldest first. A node with
+    /// more VMs than its count loses the ids of its `removal_list` (the ones that
+    /// exist), or else its oldest VMs.
+    pub fn scale(&self, current: &[(String, u32)]) -> Result<Scaling, ToscaError> {
         let mut radl = Radl::default();
+        let mut remove = Vec::new();
         for node in self.nodes.iter().filter(|n| n.kind == Kind::Network) {
             radl.networks.push(self.network(node)?);
         }
@@ -65,7 +82,26 @@ impl Template {
             };
             let mut system = self.system(node)?;
             self.add_interfaces(node, &mut radl, &mut system)?;
-            let count = self.count(node)?;
+            let own: Vec<u32> = current
+                .iter()
+                .filter(|(system, _)| *system == node.name)
+                .map(|(_, id)| *id)
+                .collect();
+            let count = self.count(node)? - own.len() as i64;
+            if count < 0 {
+                let surplus = count.unsigned_abs() as usize;
+                let listed = self.removal_list(node);
+                let chosen: Vec<u32> = if listed.is_empty() {
+                    own.iter().take(surplus).copied().collect()
+                } else {
+                    own.iter()
+                        .filter(|id| listed.contains(id))
+                        .take(surplus)
+                        .copied()
+                        .collect()
+                };
+                remove.extend(chosen);
+            }
             if count > 0 {
                 radl.deploys.push(Deploy {
                     system: node.name.clone(),
@@ -81,7 +117,20 @@ impl Template {
             items: Some(IndexMap::new()),
             ..Contextualize::default()
         };
-        Ok(radl)
+        Ok(Scaling { radl, remove })
+    }
+
+    /// The VM ids of the `scalable` capability's `removal_list`.
+    fn removal_list(&self, node: &NodeTemplate) -> Vec<u32> {
+        capability_properties(&node.body, "scalable")
+            .into_iter()
+            .filter(|(name, _)| name == "removal_list")
+            .flat_map(|(_, raw)| match self.evaluate(&raw, &node.name) {
+                Node::Seq(items) => items,
+                _ => Vec::new(),
+            })
+            .filter_map(|id| id.to_python_str().trim().parse::<u32>().ok())
+            .collect()
     }
 
     fn system(&self, node: &NodeTemplate) -> Result<System, ToscaError> {

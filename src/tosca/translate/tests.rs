@@ -185,3 +185,67 @@ fn outputs_of_indigo_computes_are_lists_and_indexes_pick_one_vm() {
         r#"{"all":["10.0.0.2","10.0.0.3"],"second":"10.0.0.3","ip":"8.8.8.8","pub":"8.8.8.8","id":"id-fe","url":"http://8.8.8.8:8080"}"#
     );
 }
+
+fn with_scalable(properties: &str) -> Template {
+    let text = format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n{properties}"
+    );
+    Template::parse(&text).unwrap()
+}
+
+#[test]
+fn scaling_deploys_the_missing_vms_and_removes_the_oldest_surplus() {
+    let current = [
+        ("server".to_string(), 0),
+        ("other".to_string(), 1),
+        ("server".to_string(), 2),
+    ];
+    let up = with_scalable("            count: 3\n")
+        .scale(&current)
+        .unwrap();
+    assert!(
+        up.radl.to_text().ends_with("deploy server 1"),
+        "{}",
+        up.radl.to_text()
+    );
+    assert!(up.remove.is_empty());
+    let down = with_scalable("            count: 1\n")
+        .scale(&current)
+        .unwrap();
+    assert_eq!(down.remove, vec![0]);
+    assert!(down.radl.deploys.is_empty());
+    let same = with_scalable("            count: 2\n")
+        .scale(&current)
+        .unwrap();
+    assert!(same.remove.is_empty() && same.radl.deploys.is_empty());
+    let chosen = with_scalable("            count: 1\n            removal_list: ['2', 7]\n")
+        .scale(&current)
+        .unwrap();
+    assert_eq!(chosen.remove, vec![2]);
+}
+
+#[test]
+fn an_add_template_is_merged_into_the_stored_one() {
+    let stored = Template::parse(MINIMAL).unwrap();
+    let update = with_scalable("            count: 2\n");
+    let merged = stored.merged_with(&update).unwrap();
+    let yaml = merged.to_yaml();
+    assert!(
+        yaml.contains("        scalable:\n          properties:\n            count: 2\n"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("            num_cpus:\n              get_input: cpus\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("  outputs:\n"), "{yaml}");
+    let radl = merged
+        .scale(&[("server".to_string(), 0)])
+        .unwrap()
+        .radl
+        .to_text();
+    assert!(
+        radl.contains("cpu.count >= 2 and\n") && radl.ends_with("deploy server 1"),
+        "{radl}"
+    );
+}
