@@ -1,6 +1,6 @@
 //! TOSCA Simple Profile templates, read and translated to RADL as IM 2.0.0 does
 //! (`IM/tosca/Tosca.py`), for the part of TOSCA that infralog supports: Compute nodes
-//! (normative and INDIGO), networks and ports, inputs with defaults, scaling counts
+//! (normative and INDIGO), networks and ports, attached block storage, inputs with defaults, scaling counts
 //! and `outputs`. What is not supported is refused with a clear error, never ignored;
 //! `docs/tosca.md` lists the limits.
 //!
@@ -16,6 +16,7 @@
 //! ```
 
 mod outputs;
+mod storage;
 mod template;
 mod translate;
 pub mod yaml;

@@ -24,6 +24,9 @@ pub enum Kind {
     Network,
     /// `tosca.nodes.network.Port`.
     Port,
+    /// `tosca.nodes.BlockStorage`, attached to a Compute by a `local_storage`
+    /// requirement.
+    BlockStorage,
 }
 
 /// One node template.
@@ -411,6 +414,7 @@ fn kind_of(node: &str, type_name: &str, parents: &[(String, String)]) -> Result<
             "tosca.nodes.indigo.Compute" => return Ok(Kind::Compute { indigo: true }),
             "tosca.nodes.network.Network" => return Ok(Kind::Network),
             "tosca.nodes.network.Port" => return Ok(Kind::Port),
+            "tosca.nodes.BlockStorage" => return Ok(Kind::BlockStorage),
             _ => {}
         }
         match parents.iter().find(|(name, _)| name == current) {
@@ -421,6 +425,6 @@ fn kind_of(node: &str, type_name: &str, parents: &[(String, String)]) -> Result<
     Err(ToscaError::Unsupported(format!(
         "the node template \"{node}\" has type \"{type_name}\"; infralog translates \
          tosca.nodes.Compute, tosca.nodes.indigo.Compute, tosca.nodes.network.Network, \
-         tosca.nodes.network.Port and node types derived from them"
+         tosca.nodes.network.Port, tosca.nodes.BlockStorage and node types derived from them"
     )))
 }

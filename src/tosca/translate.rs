@@ -155,6 +155,9 @@ impl Template {
                 }
             }
         }
+        for feature in self.disk_features(&node.body, &node.name)? {
+            add(feature)?;
+        }
         Ok(System::new(&node.name, features))
     }
 
@@ -354,7 +357,7 @@ fn plain_network(id: &str, public: bool) -> Network {
 }
 
 /// Python truthiness, as IM's `if prop.value` tests it.
-fn is_falsy(value: &Node) -> bool {
+pub(super) fn is_falsy(value: &Node) -> bool {
     match value {
         Node::Null => true,
         Node::Bool(b) => !b,
@@ -492,7 +495,7 @@ fn split_scalar(text: &str) -> Option<(f64, &str)> {
 }
 
 /// A `scalar-unit.size` in bytes (IM stores sizes as `<bytes>B`).
-fn size_in_bytes(value: &Node) -> Option<Number> {
+pub(super) fn size_in_bytes(value: &Node) -> Option<Number> {
     let text = value.as_str()?;
     let (number, unit) = split_scalar(text)?;
     let factor = SIZE_UNITS

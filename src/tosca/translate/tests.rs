@@ -249,3 +249,21 @@ fn an_add_template_is_merged_into_the_stored_one() {
         "{radl}"
     );
 }
+
+#[test]
+fn attached_block_storage_becomes_disks() {
+    let radl = radl_of(&compute(
+        "      requirements:\n      - local_storage:\n          node: data\n          relationship:\n            type: AttachesTo\n            properties:\n              location: /mnt/data\n              device: hdb\n      - local_storage: old\n    data:\n      type: tosca.nodes.BlockStorage\n      properties:\n        size: 10 GiB\n    old:\n      type: tosca.nodes.BlockStorage\n      properties:\n        volume_id: vol-1\n",
+    ));
+    assert!(
+        radl.contains("disk.1.size >= 10737418240B and\ndisk.1.device = 'hdb' and\ndisk.1.mount_path = '/mnt/data' and\ndisk.1.fstype = 'ext4' and\ndisk.2.image.url = 'vol-1' and\n"),
+        "{radl}"
+    );
+    let error = Template::parse(&compute(
+        "      requirements:\n      - local_storage: nowhere\n",
+    ))
+    .unwrap()
+    .to_radl()
+    .unwrap_err();
+    assert!(error.to_string().contains("names \"nowhere\""), "{error}");
+}
