@@ -347,35 +347,10 @@ pub async fn add(
     let (request, tosca_document, removed) = match deployment {
         Deployment::Radl(radl) => (*radl, None, false),
         Deployment::Tosca { document, .. } => {
-            let prepared = tosca::prepare_add(&view, &document, endpoint)?;
-            // Check the addition and the Accept header before removing anything.
-            let stored = radl::parse(&view.radl).map_err(|e| {
-                ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
-            })?;
-            plan_resources(
-                &stored,
-                prepared.radl.clone(),
-                &identity,
-                &state.connectors,
-                state.limits.max_vms_per_request,
-                contextualize,
-                state.contextualization_delay,
-            )
-            .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-            negotiate(&context.accept, DefaultType::UriList)
-                .map_err(|u| endpoint.unsupported_accept(u))?;
-            let removed = !prepared.remove.is_empty();
-            view = tosca::remove_surplus(
-                state,
-                context,
-                &identity,
-                view,
-                &prepared.remove,
-                contextualize,
-                endpoint,
-            )
-            .await?;
-            (prepared.radl, Some(prepared.document), removed)
+            let started =
+                tosca::start_add(state, context, &identity, view, &document, contextualize).await?;
+            view = started.view;
+            (started.radl, Some(started.document), started.removed)
         }
     };
     for attempt in 0..CONFLICT_RETRIES {

@@ -7,6 +7,7 @@ use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::VmId;
 
 use super::errors::{ApiError, Endpoint, Failure};
+use super::media::{negotiate, DefaultType};
 use super::render::vm_document;
 use super::respond::{actor_error, metadata};
 use super::{guard, plan, AppState, RequestContext};
@@ -15,21 +16,32 @@ use crate::projections::{InfrastructureView, VmView};
 use crate::radl::Radl;
 use crate::tosca::{Template, VmFacts};
 
-/// A TOSCA add, prepared: the RADL to add, the merged template to store and the VMs
-/// to remove first.
-pub struct ToscaAdd {
+/// The first half of a TOSCA add: the template merged and checked, the surplus VMs
+/// removed. The caller adds `radl` and records `document` with it.
+pub struct StartedAdd {
+    /// The view after the removals.
+    pub view: InfrastructureView,
+    /// The RADL to add (deploys for the missing VMs).
     pub radl: Radl,
+    /// The merged template, to store.
     pub document: String,
-    pub remove: Vec<u32>,
+    /// Whether VMs were removed.
+    pub removed: bool,
 }
 
 /// Merges `document` into the infrastructure's template (or takes it as is when the
-/// infrastructure has none) and compares its counts with the live VMs.
-pub fn prepare_add(
-    view: &InfrastructureView,
+/// infrastructure has none), compares its counts with the live VMs, checks the
+/// addition and the Accept header, and only then removes the surplus (IM removes
+/// before it adds).
+pub async fn start_add(
+    state: &AppState,
+    context: &RequestContext,
+    identity: &Identity,
+    view: InfrastructureView,
     document: &str,
-    endpoint: Endpoint,
-) -> Result<ToscaAdd, ApiError> {
+    contextualize: bool,
+) -> Result<StartedAdd, ApiError> {
+    let endpoint = Endpoint::AddResources;
     let refuse = |e: crate::tosca::ToscaError| endpoint.error(Failure::Other(e.to_string()));
     let update = Template::parse(document).map_err(refuse)?;
     let merged = match &view.tosca {
@@ -50,49 +62,50 @@ pub fn prepare_add(
         .map(|vm| (vm.system.to_string(), vm.id.0))
         .collect();
     let scaling = merged.scale(&current).map_err(refuse)?;
-    Ok(ToscaAdd {
-        radl: scaling.radl,
-        document: merged.to_yaml(),
-        remove: scaling.remove,
-    })
-}
-
-/// Removes the surplus VMs of a TOSCA add (IM removes before it adds) and answers
-/// the view after the removal.
-pub async fn remove_surplus(
-    state: &AppState,
-    context: &RequestContext,
-    identity: &Identity,
-    view: InfrastructureView,
-    remove: &[u32],
-    contextualize: bool,
-    endpoint: Endpoint,
-) -> Result<InfrastructureView, ApiError> {
-    if remove.is_empty() {
-        return Ok(view);
-    }
     let stored = crate::radl::parse(&view.radl).map_err(|e| {
         ApiError::internal(format!(
             "the stored RADL of {} does not parse: {e}",
             view.id
         ))
     })?;
-    let outcome = state
-        .registry
-        .infrastructure(
-            view.id,
-            InfrastructureRequest::RemoveResources {
-                vm_ids: remove.iter().map(|id| VmId(*id)).collect(),
-                context: contextualize,
-                plan: plan::plan_for(&stored, state.contextualization_delay),
-                credentials: guard::cloud_credentials(identity),
-            },
-            metadata(context, identity),
-        )
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
-    guard::owned(state, identity, &view.id.to_string(), endpoint).await
+    plan::plan_resources(
+        &stored,
+        scaling.radl.clone(),
+        identity,
+        &state.connectors,
+        state.limits.max_vms_per_request,
+        contextualize,
+        state.contextualization_delay,
+    )
+    .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
+    negotiate(&context.accept, DefaultType::UriList).map_err(|u| endpoint.unsupported_accept(u))?;
+    let removed = !scaling.remove.is_empty();
+    let view = if removed {
+        let outcome = state
+            .registry
+            .infrastructure(
+                view.id,
+                InfrastructureRequest::RemoveResources {
+                    vm_ids: scaling.remove.iter().map(|id| VmId(*id)).collect(),
+                    context: contextualize,
+                    plan: plan::plan_for(&stored, state.contextualization_delay),
+                    credentials: guard::cloud_credentials(identity),
+                },
+                metadata(context, identity),
+            )
+            .await
+            .map_err(|e| actor_error(endpoint, e))?;
+        state.projections.wait_for(outcome.position).await;
+        guard::owned(state, identity, &view.id.to_string(), endpoint).await?
+    } else {
+        view
+    };
+    Ok(StartedAdd {
+        view,
+        radl: scaling.radl,
+        document: merged.to_yaml(),
+        removed,
+    })
 }
 
 /// The `{"outputs": {…}}` answer (the caller has checked the Accept header).
