@@ -346,3 +346,45 @@ fn a_tosca_add_merges_the_template_and_scales_to_its_count() {
     assert_eq!(vm_uris(&server, &inf), ["2"]);
     server.stop();
 }
+
+#[test]
+fn a_refused_tosca_add_removes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, &scaled(2));
+    assert_eq!(created.status, 200, "{}", created.body);
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    wait_configured(&server, &inf);
+    let path = format!("/infrastructures/{inf}");
+
+    let bad_count = server.call(
+        "POST",
+        &path,
+        &[("Content-Type", "text/yaml")],
+        &scaled(1).replace("count: 1", "count: many"),
+    );
+    assert_eq!(bad_count.status, 400);
+    assert!(
+        bad_count.body.starts_with(
+            "Error parsing request body: Error parsing TOSCA template: the count of \"server\" must be an integer"
+        ),
+        "{}",
+        bad_count.body
+    );
+    let bad_accept = server.call(
+        "POST",
+        &path,
+        &[("Content-Type", "text/yaml"), ("Accept", "text/plain")],
+        &scaled(1),
+    );
+    assert!(
+        matches!(bad_accept.status, 400 | 415),
+        "{} {}",
+        bad_accept.status,
+        bad_accept.body
+    );
+    assert_eq!(vm_uris(&server, &inf), ["0", "1"]);
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(tosca.contains("            count: 2\n"), "{tosca}");
+    server.stop();
+}
