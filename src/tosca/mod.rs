@@ -1,8 +1,9 @@
 //! TOSCA Simple Profile templates, read and translated to RADL as IM 2.0.0 does
 //! (`IM/tosca/Tosca.py`), for the part of TOSCA that infralog supports: Compute nodes
-//! (normative and INDIGO), networks and ports, attached block storage, inputs with defaults, scaling counts
-//! and `outputs`. What is not supported is refused with a clear error, never ignored;
-//! `docs/tosca.md` lists the limits.
+//! (normative and INDIGO), networks and ports, attached block storage, inputs with
+//! defaults, scaling counts and `outputs`. Node types it cannot translate are refused with a clear error,
+//! never dropped; `docs/tosca.md` lists the limits (and the few sections ignored, as
+//! `imports` and placement `policies`).
 //!
 //! This module is pure: no actix, no store, no I/O.
 //!
