@@ -388,3 +388,41 @@ fn a_refused_tosca_add_removes_nothing() {
     assert!(tosca.contains("            count: 2\n"), "{tosca}");
     server.stop();
 }
+
+#[test]
+fn a_removal_list_naming_missing_vms_is_ims_404() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, &scaled(2));
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    wait_configured(&server, &inf);
+    let body = format!("{}            removal_list: ['7']\n", scaled(1));
+    let answer = server.call(
+        "POST",
+        &format!("/infrastructures/{inf}"),
+        &[("Content-Type", "text/yaml")],
+        &body,
+    );
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (404, "Error deleting resources ['7'] (removed 0)")
+    );
+    assert_eq!(vm_uris(&server, &inf), ["0", "1"]);
+    // As IM, the merged template is stored all the same.
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(
+        tosca.contains("            removal_list:\n            - '7'\n"),
+        "{tosca}"
+    );
+
+    let body = format!("{}            removal_list: ['1']\n", scaled(1));
+    let answer = server.call(
+        "POST",
+        &format!("/infrastructures/{inf}"),
+        &[("Content-Type", "text/yaml")],
+        &body,
+    );
+    assert_eq!((answer.status, answer.body.as_str()), (200, ""));
+    assert_eq!(vm_uris(&server, &inf), ["0"]);
+    server.stop();
+}

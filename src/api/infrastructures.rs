@@ -344,13 +344,19 @@ pub async fn add(
     if view.lifecycle == crate::projections::Lifecycle::Deleting {
         return Err(endpoint.error(Failure::Other(DomainError::BeingDestroyed.to_string())));
     }
-    let (request, tosca_document, removed) = match deployment {
-        Deployment::Radl(radl) => (*radl, None, false),
+    let (request, tosca_document, removed, mut incomplete_removal) = match deployment {
+        Deployment::Radl(radl) => (*radl, None, false, None),
         Deployment::Tosca { document, .. } => {
             let started =
                 tosca::start_add(state, context, &identity, view, &document, contextualize).await?;
             view = started.view;
-            (started.radl, Some(started.document), started.removed)
+            let (radl, removed) = (started.radl, started.removed);
+            (
+                radl,
+                Some(started.document),
+                removed,
+                started.incomplete_removal,
+            )
         }
     };
     for attempt in 0..CONFLICT_RETRIES {
@@ -414,6 +420,13 @@ pub async fn add(
         }
         state.projections.wait_for(position).await;
         state.touch(view.id);
+        // IM answers 404 when a TOSCA add removed fewer VMs than asked and added none.
+        if let Some(error) = incomplete_removal
+            .take()
+            .filter(|_| outcome.vm_ids.is_empty())
+        {
+            return Err(error);
+        }
         let uris: Vec<String> = outcome
             .vm_ids
             .iter()

@@ -2,6 +2,7 @@
 //! stored template's outputs evaluated against the live VMs, and `POST …/{id}` with a
 //! TOSCA body, which merges it into the stored template and scales to its counts.
 
+use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::VmId;
@@ -25,8 +26,10 @@ pub struct StartedAdd {
     pub radl: Radl,
     /// The merged template, to store.
     pub document: String,
-    /// Whether VMs were removed.
+    /// Whether VMs were removed (or asked to be).
     pub removed: bool,
+    /// IM's 404 when fewer VMs than asked were removed, to answer if nothing is added.
+    pub incomplete_removal: Option<ApiError>,
 }
 
 /// Merges `document` into the infrastructure's template (or takes it as is when the
@@ -79,8 +82,18 @@ pub async fn start_add(
     )
     .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
     negotiate(&context.accept, DefaultType::UriList).map_err(|u| endpoint.unsupported_accept(u))?;
-    let removed = !scaling.remove.is_empty();
-    let view = if removed {
+    let removed = !scaling.requested.is_empty();
+    let incomplete_removal = (scaling.remove.len() != scaling.requested.len()).then(|| {
+        ApiError::im(
+            StatusCode::NOT_FOUND,
+            format!(
+                "Error deleting resources {} (removed {})",
+                scaling.requested_repr(),
+                scaling.remove.len()
+            ),
+        )
+    });
+    let view = if !scaling.remove.is_empty() {
         let outcome = state
             .registry
             .infrastructure(
@@ -105,6 +118,7 @@ pub async fn start_add(
         radl: scaling.radl,
         document: merged.to_yaml(),
         removed,
+        incomplete_removal,
     })
 }
 

@@ -16,6 +16,7 @@
 //! assert_eq!(radl.to_text(), "network private_net ( outbound = 'no' )\nsystem node (\ninstance_name = 'node' and\nnet_interface.0.connection = 'private_net'\n)\n\ncontextualize ()\ndeploy node 1");
 //! ```
 
+mod networks;
 mod outputs;
 mod storage;
 mod template;
