@@ -60,7 +60,10 @@ impl Template {
             };
             let disk = |suffix: &str| format!("disk.{number}.{suffix}");
             if let Some(volume) = property("volume_id") {
+                // An existing volume is attached as it is.
                 features.push(Feature::string(disk("image.url"), volume.to_python_str()));
+                number += 1;
+                continue;
             }
             if let Some(kind) = property("type") {
                 features.push(Feature::string(disk("type"), kind.to_python_str()));
