@@ -269,3 +269,160 @@ fn a_radl_infrastructure_has_no_tosca_nor_outputs() {
     );
     server.stop();
 }
+
+fn scaled(count: u32) -> String {
+    format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n            count: {count}\n"
+    )
+}
+
+fn vm_uris(server: &Server, inf: &str) -> Vec<String> {
+    let answer = server.get(&format!("/infrastructures/{inf}"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer
+        .body
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_tosca_add_merges_the_template_and_scales_to_its_count() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, TOSCA);
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    wait_configured(&server, &inf);
+
+    let add = |count: u32| {
+        server.call(
+            "POST",
+            &format!("/infrastructures/{inf}"),
+            &[("Content-Type", "text/yaml")],
+            &scaled(count),
+        )
+    };
+    let up = add(3);
+    assert_eq!(up.status, 200, "{}", up.body);
+    let added: Vec<&str> = up
+        .body
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(added, ["1", "2"]);
+    assert_eq!(vm_uris(&server, &inf), ["0", "1", "2"]);
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(
+        tosca.contains("        scalable:\n          properties:\n            count: 3\n"),
+        "{tosca}"
+    );
+    assert!(
+        tosca.contains("  outputs:\n"),
+        "the stored template keeps its outputs: {tosca}"
+    );
+    // The new VMs are made of the stored system: cpu.count still comes from the input.
+    let cpus = server.get(&format!("/infrastructures/{inf}/vms/2/cpu.count"));
+    assert_eq!(cpus.body, "2");
+
+    let down = add(1);
+    assert_eq!((down.status, down.body.as_str()), (200, ""));
+    assert_eq!(vm_uris(&server, &inf), ["2"], "the oldest VMs go first");
+    wait_configured(&server, &inf);
+    let outputs = server.get(&format!("/infrastructures/{inf}/outputs"));
+    assert!(
+        outputs.body.contains(r#""server_ip":"10.0.0.1""#),
+        "{}",
+        outputs.body
+    );
+
+    let same = add(1);
+    assert_eq!((same.status, same.body.as_str()), (200, ""));
+    assert_eq!(vm_uris(&server, &inf), ["2"]);
+
+    server.stop();
+    let server = Server::start(dir.path());
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(tosca.contains("            count: 1\n"), "{tosca}");
+    assert_eq!(vm_uris(&server, &inf), ["2"]);
+    server.stop();
+}
+
+#[test]
+fn a_refused_tosca_add_removes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, &scaled(2));
+    assert_eq!(created.status, 200, "{}", created.body);
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    wait_configured(&server, &inf);
+    let path = format!("/infrastructures/{inf}");
+
+    let bad_count = server.call(
+        "POST",
+        &path,
+        &[("Content-Type", "text/yaml")],
+        &scaled(1).replace("count: 1", "count: many"),
+    );
+    assert_eq!(bad_count.status, 400);
+    assert!(
+        bad_count.body.starts_with(
+            "Error parsing request body: Error parsing TOSCA template: the count of \"server\" must be an integer"
+        ),
+        "{}",
+        bad_count.body
+    );
+    let bad_accept = server.call(
+        "POST",
+        &path,
+        &[("Content-Type", "text/yaml"), ("Accept", "text/plain")],
+        &scaled(1),
+    );
+    assert!(
+        matches!(bad_accept.status, 400 | 415),
+        "{} {}",
+        bad_accept.status,
+        bad_accept.body
+    );
+    assert_eq!(vm_uris(&server, &inf), ["0", "1"]);
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(tosca.contains("            count: 2\n"), "{tosca}");
+    server.stop();
+}
+
+#[test]
+fn a_removal_list_naming_missing_vms_is_ims_404() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let created = create_from_tosca(&server, &scaled(2));
+    let inf = created.body.rsplit('/').next().unwrap().to_owned();
+    wait_configured(&server, &inf);
+    let body = format!("{}            removal_list: ['7']\n", scaled(1));
+    let answer = server.call(
+        "POST",
+        &format!("/infrastructures/{inf}"),
+        &[("Content-Type", "text/yaml")],
+        &body,
+    );
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (404, "Error deleting resources ['7'] (removed 0)")
+    );
+    assert_eq!(vm_uris(&server, &inf), ["0", "1"]);
+    // As IM, the merged template is stored all the same.
+    let tosca = server.get(&format!("/infrastructures/{inf}/tosca")).body;
+    assert!(
+        tosca.contains("            removal_list:\n            - '7'\n"),
+        "{tosca}"
+    );
+
+    let body = format!("{}            removal_list: ['1']\n", scaled(1));
+    let answer = server.call(
+        "POST",
+        &format!("/infrastructures/{inf}"),
+        &[("Content-Type", "text/yaml")],
+        &body,
+    );
+    assert_eq!((answer.status, answer.body.as_str()), (200, ""));
+    assert_eq!(vm_uris(&server, &inf), ["0"]);
+    server.stop();
+}

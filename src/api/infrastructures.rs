@@ -18,10 +18,10 @@ use super::errors::{ApiError, Endpoint, Failure};
 use super::events;
 use super::guard;
 use super::media::{negotiate, require_json, DefaultType};
-use super::outputs;
 use super::params::Validator;
 use super::plan::{self, plan_resources};
 use super::respond::{self, actor_error, metadata};
+use super::tosca;
 use super::{AppState, RequestContext};
 use crate::projections::InfrastructureView;
 use crate::radl::{self, Radl};
@@ -286,7 +286,7 @@ pub async fn property(
                 .body(body.to_string()))
         }
         "outputs" => match &view.tosca {
-            Some(tosca) => outputs::respond(&view, tosca),
+            Some(document) => tosca::outputs(&view, document),
             None => Err(ApiError::im(
                 StatusCode::FORBIDDEN,
                 "'outputs' infrastructure property is not valid in this infrastructure",
@@ -346,10 +346,24 @@ pub async fn add(
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let mut view = guard::owned(state, &identity, inf, endpoint).await?;
-    let request = radl_of(deployment, endpoint)?;
     if view.lifecycle == crate::projections::Lifecycle::Deleting {
         return Err(endpoint.error(Failure::Other(DomainError::BeingDestroyed.to_string())));
     }
+    let (request, tosca_document, removed, mut incomplete_removal) = match deployment {
+        Deployment::Radl(radl) => (*radl, None, false, None),
+        Deployment::Tosca { document, .. } => {
+            let started =
+                tosca::start_add(state, context, &identity, view, &document, contextualize).await?;
+            view = started.view;
+            let (radl, removed) = (started.radl, started.removed);
+            (
+                radl,
+                Some(started.document),
+                removed,
+                started.incomplete_removal,
+            )
+        }
+    };
     for attempt in 0..CONFLICT_RETRIES {
         let stored = radl::parse(&view.radl).map_err(|e| {
             ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
@@ -375,6 +389,7 @@ pub async fn add(
                 InfrastructureRequest::AddResources {
                     expected_version: view.version,
                     resources: planned.request,
+                    tosca: tosca_document.clone(),
                     credentials,
                 },
                 metadata(context, &identity),
@@ -390,7 +405,7 @@ pub async fn add(
             other => other.map_err(|e| actor_error(endpoint, e))?,
         };
         let mut position = outcome.position;
-        if nothing_to_add && contextualize {
+        if nothing_to_add && !removed && contextualize {
             state.projections.wait_for(position).await;
             let current = refreshed(state, &identity, inf, endpoint).await?;
             let reconfigured = state
@@ -410,6 +425,13 @@ pub async fn add(
         }
         state.projections.wait_for(position).await;
         state.touch(view.id);
+        // IM answers 404 when a TOSCA add removed fewer VMs than asked and added none.
+        if let Some(error) = incomplete_removal
+            .take()
+            .filter(|_| outcome.vm_ids.is_empty())
+        {
+            return Err(error);
+        }
         let uris: Vec<String> = outcome
             .vm_ids
             .iter()
@@ -557,17 +579,6 @@ async fn refreshed(
     endpoint: Endpoint,
 ) -> Result<InfrastructureView, ApiError> {
     guard::owned(state, identity, inf, endpoint).await
-}
-
-/// The RADL of a body that adds resources (adding with TOSCA is not supported yet).
-fn radl_of(deployment: Deployment, endpoint: Endpoint) -> Result<Radl, ApiError> {
-    match deployment {
-        Deployment::Radl(radl) => Ok(*radl),
-        Deployment::Tosca { .. } => Err(endpoint.error(Failure::Other(
-            "adding resources with a TOSCA document is not supported yet; send RADL or RADL-JSON"
-                .into(),
-        ))),
-    }
 }
 
 /// IM's `InfID` header, for load balancers' stickiness.

@@ -13,7 +13,6 @@ mod guard;
 pub mod history;
 mod infrastructures;
 pub mod media;
-mod outputs;
 pub mod params;
 mod plan;
 mod render;
@@ -21,6 +20,7 @@ mod respond;
 pub mod routes;
 mod stats;
 mod system;
+mod tosca;
 mod transfer;
 mod vms;
 

@@ -287,6 +287,7 @@ impl ReadModel {
             }
             E::ResourcesRemoved { .. } => view.unfinished_changes = false,
             E::RadlUpdated { radl } => view.radl = Arc::from(radl.as_str()),
+            E::ToscaUpdated { tosca } => view.tosca = Some(Arc::from(tosca.as_str())),
             E::ContextualizationStarted { plan, .. } => {
                 view.configured = None;
                 view.contextualizing = true;

@@ -1,8 +1,9 @@
 //! TOSCA Simple Profile templates, read and translated to RADL as IM 2.0.0 does
 //! (`IM/tosca/Tosca.py`), for the part of TOSCA that infralog supports: Compute nodes
-//! (normative and INDIGO), networks and ports, inputs with defaults, scaling counts
-//! and `outputs`. What is not supported is refused with a clear error, never ignored;
-//! `docs/tosca.md` lists the limits.
+//! (normative and INDIGO), networks and ports, attached block storage, inputs with
+//! defaults, scaling counts and `outputs`. Node types it cannot translate are refused with a clear error,
+//! never dropped; `docs/tosca.md` lists the limits (and the few sections ignored, as
+//! `imports` and placement `policies`).
 //!
 //! This module is pure: no actix, no store, no I/O.
 //!
@@ -15,13 +16,16 @@
 //! assert_eq!(radl.to_text(), "network private_net ( outbound = 'no' )\nsystem node (\ninstance_name = 'node' and\nnet_interface.0.connection = 'private_net'\n)\n\ncontextualize ()\ndeploy node 1");
 //! ```
 
+mod networks;
 mod outputs;
+mod storage;
 mod template;
 mod translate;
 pub mod yaml;
 
 pub use outputs::VmFacts;
 pub use template::Template;
+pub use translate::Scaling;
 
 /// Why a TOSCA document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! `GET …/outputs`: a template's `outputs` evaluated against the infrastructure's VMs,
 //! as IM's `Tosca.get_outputs` does.
 
-use super::template::{index, Kind, Template};
+use super::template::{Kind, Template};
 use super::yaml::Node;
 
 /// What the outputs need to know about one live VM.
@@ -33,47 +33,59 @@ impl Template {
             .collect()
     }
 
-    /// `get_attribute [node, name, index…]`: the first VM's value, every VM's for an
-    /// INDIGO Compute, or the VM at `index`.
+    /// `get_attribute [node, name]`, `[node, name, index]` or
+    /// `[node, capability, name(, index)]`, as IM's `_get_attribute_result`: the first
+    /// VM's value; for an INDIGO Compute the list over its VMs, or the one at `index`.
+    /// A node without VMs gives null.
     fn attribute(&self, vms: &[VmFacts], node: &str, arguments: &[Node]) -> Node {
         let Some(template) = self.node(node) else {
             return Node::Null;
         };
-        let Some(name) = arguments.first().and_then(Node::as_str) else {
+        let (name, index) = match arguments {
+            [name] => (name, None),
+            [name, Node::Int(index)] => (name, Some(*index)),
+            [_, name] => (name, None),
+            [_, name, Node::Int(index)] => (name, Some(*index)),
+            _ => return Node::Null,
+        };
+        let Some(name) = name.as_str() else {
             return Node::Null;
         };
-        if name == "tosca_name" {
-            return Node::Str(node.to_owned());
-        }
         let Kind::Compute { indigo } = template.kind else {
             return Node::Null;
         };
         let own: Vec<&VmFacts> = vms.iter().filter(|vm| vm.system == node).collect();
-        let of = |vm: &VmFacts| -> Node {
-            let first = |ips: &[String]| ips.first().map_or(Node::Null, |ip| Node::Str(ip.clone()));
-            match name {
-                "public_address" => first(&vm.public_ips),
-                "private_address" => first(&vm.private_ips),
-                "ip_address" => {
-                    if vm.public_ips.is_empty() {
-                        first(&vm.private_ips)
-                    } else {
-                        first(&vm.public_ips)
-                    }
+        let Some(first) = own.first() else {
+            return Node::Null;
+        };
+        let address = |ips: &[String]| ips.first().map_or(Node::Null, |ip| Node::Str(ip.clone()));
+        let per_vm = |of: &dyn Fn(&VmFacts) -> Node| -> Node {
+            if !indigo {
+                return of(first);
+            }
+            match index {
+                // IM clamps an index past the end to the last VM.
+                Some(i) => {
+                    let i = usize::try_from(i).unwrap_or(0).min(own.len() - 1);
+                    of(own[i])
                 }
-                "tosca_id" => vm.cloud_id.clone().map_or(Node::Null, Node::Str),
-                "ctxt_log" => Node::Str(vm.contmsg.clone()),
-                _ => Node::Null,
+                None => Node::Seq(own.iter().map(|vm| of(vm)).collect()),
             }
         };
-        match arguments.get(1) {
-            Some(Node::Int(i)) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| own.get(i))
-                .map_or(Node::Null, |vm| of(vm)),
-            Some(step) if !indigo => own.first().map_or(Node::Null, |vm| index(&of(vm), step)),
-            _ if indigo => Node::Seq(own.iter().map(|vm| of(vm)).collect()),
-            _ => own.first().map_or(Node::Null, |vm| of(vm)),
+        match name {
+            "tosca_id" => first.cloud_id.clone().map_or(Node::Null, Node::Str),
+            "tosca_name" => Node::Str(node.to_owned()),
+            "ctxt_log" if indigo => Node::Str(first.contmsg.clone()),
+            "private_address" => per_vm(&|vm| address(&vm.private_ips)),
+            "public_address" => per_vm(&|vm| address(&vm.public_ips)),
+            "ip_address" => {
+                if first.public_ips.is_empty() {
+                    address(&first.private_ips)
+                } else {
+                    address(&first.public_ips)
+                }
+            }
+            _ => Node::Null,
         }
     }
 }

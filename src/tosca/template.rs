@@ -24,6 +24,9 @@ pub enum Kind {
     Network,
     /// `tosca.nodes.network.Port`.
     Port,
+    /// `tosca.nodes.BlockStorage`, attached to a Compute by a `local_storage`
+    /// requirement.
+    BlockStorage,
 }
 
 /// One node template.
@@ -65,7 +68,17 @@ impl Template {
     /// Loads and validates a template (YAML errors and structural errors alike are
     /// [`ToscaError::Invalid`]).
     pub fn parse(text: &str) -> Result<Template, ToscaError> {
-        let document = yaml::load(text).map_err(|e| invalid(e.0))?;
+        Template::from_document(yaml::load(text).map_err(|e| invalid(e.0))?)
+    }
+
+    /// IM's TOSCA add: `update` deep-merged into this template (mappings key by key,
+    /// lists index by index, other values replaced; a null never replaces), checked
+    /// again as a whole.
+    pub fn merged_with(&self, update: &Template) -> Result<Template, ToscaError> {
+        Template::from_document(merge(self.document.clone(), &update.document))
+    }
+
+    fn from_document(document: Node) -> Result<Template, ToscaError> {
         if !matches!(document, Node::Map(_)) {
             return Err(invalid("the template must be a YAML map"));
         }
@@ -333,6 +346,31 @@ impl Template {
     }
 }
 
+fn merge(base: Node, update: &Node) -> Node {
+    match (base, update) {
+        (base, Node::Null) => base,
+        (Node::Map(mut pairs), Node::Map(updates)) => {
+            for (key, value) in updates {
+                match pairs.iter_mut().find(|(k, _)| k == key) {
+                    Some(slot) => slot.1 = merge(std::mem::replace(&mut slot.1, Node::Null), value),
+                    None => pairs.push((key.clone(), value.clone())),
+                }
+            }
+            Node::Map(pairs)
+        }
+        (Node::Seq(mut items), Node::Seq(updates)) => {
+            for (index, value) in updates.iter().enumerate() {
+                match items.get_mut(index) {
+                    Some(item) => *item = merge(std::mem::replace(item, Node::Null), value),
+                    None => items.push(value.clone()),
+                }
+            }
+            Node::Seq(items)
+        }
+        (_, update) => update.clone(),
+    }
+}
+
 /// `value[step]` for a list index or a map key.
 pub(super) fn index(value: &Node, step: &Node) -> Node {
     match (value, step) {
@@ -376,6 +414,7 @@ fn kind_of(node: &str, type_name: &str, parents: &[(String, String)]) -> Result<
             "tosca.nodes.indigo.Compute" => return Ok(Kind::Compute { indigo: true }),
             "tosca.nodes.network.Network" => return Ok(Kind::Network),
             "tosca.nodes.network.Port" => return Ok(Kind::Port),
+            "tosca.nodes.BlockStorage" => return Ok(Kind::BlockStorage),
             _ => {}
         }
         match parents.iter().find(|(name, _)| name == current) {
@@ -386,6 +425,6 @@ fn kind_of(node: &str, type_name: &str, parents: &[(String, String)]) -> Result<
     Err(ToscaError::Unsupported(format!(
         "the node template \"{node}\" has type \"{type_name}\"; infralog translates \
          tosca.nodes.Compute, tosca.nodes.indigo.Compute, tosca.nodes.network.Network, \
-         tosca.nodes.network.Port and node types derived from them"
+         tosca.nodes.network.Port, tosca.nodes.BlockStorage and node types derived from them"
     )))
 }

@@ -5,11 +5,12 @@
 
 use indexmap::IndexMap;
 
+use super::networks::{complete_networks, order_deploys};
 use super::template::{Kind, NodeTemplate, Template};
 use super::yaml::Node;
 use super::ToscaError;
 use crate::radl::features::{Conflict, Features, Item};
-use crate::radl::{Contextualize, Deploy, Feature, Network, Number, Operator, Radl, System};
+use crate::radl::{Contextualize, Deploy, Feature, Number, Operator, Radl, System};
 
 /// The most VMs one Compute node may ask for (the API has its own, lower, limit).
 const MAX_COUNT: i64 = 100_000;
@@ -52,12 +53,48 @@ fn invalid(message: String) -> ToscaError {
     ToscaError::Invalid(message)
 }
 
+/// What a TOSCA add asks for: the RADL to add (deploys for the VMs missing) and
+/// the VMs to remove first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaling {
+    pub radl: Radl,
+    /// The removal IM asks for, as written in `removal_list` (or the ids of the
+    /// oldest VMs): IM reports it as is when it removes fewer.
+    pub requested: Vec<Node>,
+    /// The live VMs among `requested`, to remove.
+    pub remove: Vec<u32>,
+}
+
+impl Scaling {
+    /// `requested` as Python prints the list (`['1', 2]`), for IM's 404.
+    pub fn requested_repr(&self) -> String {
+        let items: Vec<String> = self
+            .requested
+            .iter()
+            .map(|item| match item {
+                Node::Str(text) => crate::radl::pytext::repr_str(text),
+                other => other.to_python_str(),
+            })
+            .collect();
+        format!("[{}]", items.join(", "))
+    }
+}
+
 impl Template {
     /// The RADL IM generates for a new infrastructure (no VMs yet).
     pub fn to_radl(&self) -> Result<Radl, ToscaError> {
+        Ok(self.scale(&[])?.radl)
+    }
+
+    /// The RADL and removals that bring the infrastructure to the template's counts.
+    /// `current` holds the live VMs as `(system, VM id)`, oldest first. A node with
+    /// more VMs than its count loses the first ids of its `removal_list`, or else its
+    /// oldest VMs.
+    pub fn scale(&self, current: &[(String, u32)]) -> Result<Scaling, ToscaError> {
         let mut radl = Radl::default();
+        let mut requested = Vec::new();
         for node in self.nodes.iter().filter(|n| n.kind == Kind::Network) {
-            radl.networks.push(self.network(node)?);
+            radl.networks.push(self.network(node));
         }
         for node in &self.nodes {
             let Kind::Compute { .. } = node.kind else {
@@ -65,7 +102,23 @@ impl Template {
             };
             let mut system = self.system(node)?;
             self.add_interfaces(node, &mut radl, &mut system)?;
-            let count = self.count(node)?;
+            let own: Vec<u32> = current
+                .iter()
+                .filter(|(system, _)| *system == node.name)
+                .map(|(_, id)| *id)
+                .collect();
+            let count = self.count(node)? - own.len() as i64;
+            if count < 0 {
+                // IM takes the first entries of `removal_list` as written, existing
+                // or not; without one, the oldest VMs of the node.
+                let surplus = count.unsigned_abs() as usize;
+                let listed = self.removal_list(node);
+                if listed.is_empty() {
+                    requested.extend(own.iter().take(surplus).map(|id| Node::Int(i64::from(*id))));
+                } else {
+                    requested.extend(listed.into_iter().take(surplus));
+                }
+            }
             if count > 0 {
                 radl.deploys.push(Deploy {
                     system: node.name.clone(),
@@ -81,7 +134,35 @@ impl Template {
             items: Some(IndexMap::new()),
             ..Contextualize::default()
         };
-        Ok(radl)
+        order_deploys(&mut radl);
+        complete_networks(&mut radl);
+        let live: Vec<u32> = current.iter().map(|(_, id)| *id).collect();
+        let mut remove: Vec<u32> = Vec::new();
+        for id in requested
+            .iter()
+            .filter_map(|id| id.to_python_str().trim().parse::<u32>().ok())
+        {
+            if live.contains(&id) && !remove.contains(&id) {
+                remove.push(id);
+            }
+        }
+        Ok(Scaling {
+            radl,
+            requested,
+            remove,
+        })
+    }
+
+    /// The entries of the `scalable` capability's `removal_list`, as written.
+    fn removal_list(&self, node: &NodeTemplate) -> Vec<Node> {
+        capability_properties(&node.body, "scalable")
+            .into_iter()
+            .filter(|(name, _)| name == "removal_list")
+            .flat_map(|(_, raw)| match self.evaluate(&raw, &node.name) {
+                Node::Seq(items) => items,
+                _ => Vec::new(),
+            })
+            .collect()
     }
 
     fn system(&self, node: &NodeTemplate) -> Result<System, ToscaError> {
@@ -97,8 +178,9 @@ impl Template {
                 let Some((_, radl_name)) = PROPERTY_MAP.iter().find(|(p, _)| *p == name) else {
                     continue;
                 };
+                // IM skips only absent values (`is not None`): `num_cpus: 0` is kept.
                 let value = self.evaluate(&raw, &node.name);
-                if is_falsy(&value) {
+                if value == Node::Null {
                     continue;
                 }
                 for feature in feature_for(&node.name, &name, radl_name, value)? {
@@ -106,156 +188,10 @@ impl Template {
                 }
             }
         }
+        for feature in self.disk_features(&node.body, &node.name)? {
+            add(feature)?;
+        }
         Ok(System::new(&node.name, features))
-    }
-
-    /// IM's `_add_node_nets`: Ports bound to the node, else the `endpoint` capability
-    /// (a private network always, a public one for `network_name: PUBLIC`).
-    fn add_interfaces(
-        &self,
-        node: &NodeTemplate,
-        radl: &mut Radl,
-        system: &mut System,
-    ) -> Result<(), ToscaError> {
-        let mut ports = self.bound_ports(&node.name)?;
-        if !ports.is_empty() {
-            ports.sort_by_key(|port| port.order);
-            for (index, port) in ports.iter().enumerate() {
-                system
-                    .features
-                    .set_string(&format!("net_interface.{index}.connection"), &port.network);
-                if let Some(ip) = &port.ip {
-                    system
-                        .features
-                        .set_string(&format!("net_interface.{index}.ip"), ip);
-                }
-            }
-            return Ok(());
-        }
-        let mut public = false;
-        if let Some(raw) = node.body.get("properties").and_then(|p| p.get("public_ip")) {
-            public = !is_falsy(&self.evaluate(raw, &node.name));
-        }
-        let mut provider_id = None;
-        let mut dns_name = None;
-        let mut outports = None;
-        for (name, raw) in capability_properties(&node.body, "endpoint") {
-            let value = self.evaluate(&raw, &node.name);
-            match (name.as_str(), &value) {
-                ("network_name", Node::Str(net)) if net == "PUBLIC" => public = true,
-                ("network_name", Node::Str(net)) if net != "PRIVATE" && !net.is_empty() => {
-                    provider_id = Some(net.clone());
-                }
-                ("dns_name", Node::Str(dns)) if !dns.is_empty() => dns_name = Some(dns.clone()),
-                ("ports", Node::Map(_)) => outports = Some(format_outports(&node.name, &value)?),
-                _ => {}
-            }
-        }
-        let private = match radl.networks.iter().find(|n| !n.is_public()) {
-            Some(network) => network.id.clone(),
-            None => {
-                let mut network = plain_network("private_net", false);
-                if let Some(provider) = &provider_id {
-                    network.features.set_string("provider_id", provider);
-                }
-                radl.networks.push(network);
-                "private_net".to_owned()
-            }
-        };
-        system
-            .features
-            .set_string("net_interface.0.connection", &private);
-        if public {
-            let index = match radl.networks.iter().position(Network::is_public) {
-                Some(index) => index,
-                None => {
-                    radl.networks.push(plain_network("public_net", true));
-                    radl.networks.len() - 1
-                }
-            };
-            let network = &mut radl.networks[index];
-            if let Some(outports) = outports.filter(|o| !o.is_empty()) {
-                network.features.set_string("outports", &outports);
-            }
-            let id = network.id.clone();
-            system
-                .features
-                .set_string("net_interface.1.connection", &id);
-        }
-        if let Some(dns) = dns_name {
-            system.features.set_string("net_interface.0.dns_name", &dns);
-        }
-        Ok(())
-    }
-
-    fn network(&self, node: &NodeTemplate) -> Result<Network, ToscaError> {
-        let property = |name: &str| {
-            node.body
-                .get("properties")
-                .and_then(|p| p.get(name))
-                .map(|raw| self.evaluate(raw, &node.name))
-                .filter(|value| !is_falsy(value))
-        };
-        let public = property("network_type").is_some_and(|t| t.to_python_str() == "public");
-        let mut network = plain_network(&node.name, public);
-        if let Some(name) = property("network_name") {
-            network
-                .features
-                .set_string("provider_id", &name.to_python_str());
-        }
-        if let Some(cidr) = property("cidr") {
-            network.features.set_string("cidr", &cidr.to_python_str());
-            network.features.set_string("create", "yes");
-        }
-        if let Some(gateway) = property("gateway_ip") {
-            network
-                .features
-                .set_string("router", &gateway.to_python_str());
-        }
-        Ok(network)
-    }
-
-    fn bound_ports(&self, compute: &str) -> Result<Vec<Port>, ToscaError> {
-        let mut ports = Vec::new();
-        for port in self.nodes.iter().filter(|n| n.kind == Kind::Port) {
-            if requirement(&port.body, "binding").as_deref() != Some(compute) {
-                continue;
-            }
-            let Some(network) = requirement(&port.body, "link") else {
-                return Err(invalid(format!(
-                    "the port \"{}\" has no \"link\" requirement to a network",
-                    port.name
-                )));
-            };
-            if !self.node(&network).is_some_and(|n| n.kind == Kind::Network) {
-                return Err(invalid(format!(
-                    "the port \"{}\" links to \"{network}\", which is not a network node",
-                    port.name
-                )));
-            }
-            let property = |name: &str| {
-                port.body
-                    .get("properties")
-                    .and_then(|p| p.get(name))
-                    .map(|raw| self.evaluate(raw, &port.name))
-            };
-            let order = match property("order") {
-                None | Some(Node::Null) => 0,
-                Some(Node::Int(order)) => order,
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "the order of the port \"{}\" must be an integer, not {}",
-                        port.name,
-                        other.to_python_str()
-                    )))
-                }
-            };
-            let ip = property("ip_address")
-                .filter(|ip| !is_falsy(ip))
-                .map(|ip| ip.to_python_str());
-            ports.push(Port { network, order, ip });
-        }
-        Ok(ports)
     }
 
     /// The `scalable` capability: `count`, else `default_instances`, else
@@ -287,25 +223,8 @@ impl Template {
     }
 }
 
-struct Port {
-    network: String,
-    order: i64,
-    ip: Option<String>,
-}
-
-fn plain_network(id: &str, public: bool) -> Network {
-    let mut features = Features::default();
-    features.set_string("outbound", if public { "yes" } else { "no" });
-    Network {
-        id: id.to_owned(),
-        reference: false,
-        features,
-        location: Default::default(),
-    }
-}
-
 /// Python truthiness, as IM's `if prop.value` tests it.
-fn is_falsy(value: &Node) -> bool {
+pub(super) fn is_falsy(value: &Node) -> bool {
     match value {
         Node::Null => true,
         Node::Bool(b) => !b,
@@ -318,7 +237,7 @@ fn is_falsy(value: &Node) -> bool {
 }
 
 /// The properties of one capability of a node template, in template order.
-fn capability_properties(body: &Node, capability: &str) -> Vec<(String, Node)> {
+pub(super) fn capability_properties(body: &Node, capability: &str) -> Vec<(String, Node)> {
     body.get("capabilities")
         .and_then(|c| c.get(capability))
         .and_then(|c| c.get("properties"))
@@ -332,7 +251,7 @@ fn capability_properties(body: &Node, capability: &str) -> Vec<(String, Node)> {
 }
 
 /// The target of a requirement (`- name: node` or `- name: {node: node}`).
-fn requirement(body: &Node, name: &str) -> Option<String> {
+pub(super) fn requirement(body: &Node, name: &str) -> Option<String> {
     let Some(Node::Seq(requirements)) = body.get("requirements") else {
         return None;
     };
@@ -376,7 +295,7 @@ fn feature_for(
             })?;
             number_feature(radl_name, bytes, "B")
         }
-        ("credential", Node::Map(_)) => return Ok(credential_features(&value)),
+        ("credential", Node::Map(_)) => return credential_features(&value),
         ("credential", _) => return Err(bad("a map with user and token")),
         ("num_cpus" | "num_gpus" | "sgx_epc_size", Node::Int(n)) => {
             number_feature(radl_name, Number::from(*n), "")
@@ -401,7 +320,7 @@ fn feature_for(
     Ok(vec![feature])
 }
 
-fn credential_features(value: &Node) -> Vec<Feature> {
+fn credential_features(value: &Node) -> Result<Vec<Feature>, ToscaError> {
     let text = |key: &str| {
         value
             .get(key)
@@ -421,10 +340,15 @@ fn credential_features(value: &Node) -> Vec<Feature> {
             features.push(Feature::string(prop, token));
         }
     }
-    if let Some(user) = text("user") {
-        features.push(Feature::string("disk.0.os.credentials.username", user));
+    match text("user") {
+        Some(user) => features.push(Feature::string("disk.0.os.credentials.username", user)),
+        None => {
+            return Err(invalid(
+                "User must be specified in the image credentials.".into(),
+            ))
+        }
     }
-    features
+    Ok(features)
 }
 
 /// `"<number> <unit>"` as tosca-parser's scalar-unit regex reads it.
@@ -443,7 +367,7 @@ fn split_scalar(text: &str) -> Option<(f64, &str)> {
 }
 
 /// A `scalar-unit.size` in bytes (IM stores sizes as `<bytes>B`).
-fn size_in_bytes(value: &Node) -> Option<Number> {
+pub(super) fn size_in_bytes(value: &Node) -> Option<Number> {
     let text = value.as_str()?;
     let (number, unit) = split_scalar(text)?;
     let factor = SIZE_UNITS
@@ -461,29 +385,6 @@ fn size_in_bytes(value: &Node) -> Option<Number> {
     } else {
         Some(Number::Float(bytes))
     }
-}
-
-/// IM's `_format_outports`: `remote/protocol-local/protocol`, or `from:to/protocol`
-/// for a `source_range`.
-fn format_outports(node: &str, ports: &Node) -> Result<String, ToscaError> {
-    let mut parts = Vec::new();
-    for (_, port) in ports.pairs() {
-        let field = |name: &str| port.get(name).filter(|v| **v != Node::Null);
-        let protocol = field("protocol").map_or("tcp".to_owned(), Node::to_python_str);
-        if let Some(Node::Seq(range)) = field("source_range") {
-            let bound = |i: usize| range.get(i).map(Node::to_python_str).unwrap_or_default();
-            parts.push(format!("{}:{}/{protocol}", bound(0), bound(1)));
-            continue;
-        }
-        let Some(remote) = field("source").map(Node::to_python_str) else {
-            return Err(invalid(format!(
-                "No source port in port definition of \"{node}\""
-            )));
-        };
-        let local = field("target").map_or(remote.clone(), Node::to_python_str);
-        parts.push(format!("{remote}/{protocol}-{local}/{protocol}"));
-    }
-    Ok(parts.join(","))
 }
 
 #[cfg(test)]

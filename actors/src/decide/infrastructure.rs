@@ -44,6 +44,9 @@ pub enum InfrastructureCommand {
     RequestResources {
         expected_version: u64,
         resources: ResourceRequest,
+        /// The infrastructure's TOSCA document from now on (a TOSCA add), recorded
+        /// with the request so that the two never part.
+        tosca: Option<String>,
     },
     RecordLaunches {
         launched: Vec<VmId>,
@@ -116,10 +119,16 @@ pub fn decide(
         C::RequestResources {
             expected_version,
             resources,
+            tosca,
         } => {
             let live = live_for_change(state)?;
             check_version(state, expected_version)?;
-            Ok(vec![request_event(live.next_vm_id(), resources)])
+            let mut events: Vec<InfrastructureEvent> = tosca
+                .map(|tosca| InfrastructureEvent::ToscaUpdated { tosca })
+                .into_iter()
+                .collect();
+            events.push(request_event(live.next_vm_id(), resources));
+            Ok(events)
         }
         C::RecordLaunches { launched, failed } => {
             existing(state)?;
@@ -443,6 +452,7 @@ mod tests {
             C::RequestResources {
                 expected_version: version,
                 resources: request(&["b"]),
+                tosca: None,
             },
         );
         assert_eq!(
@@ -457,12 +467,47 @@ mod tests {
     }
 
     #[test]
+    fn a_tosca_add_records_the_merged_template_with_the_request() {
+        let given = launched(&["a"]);
+        let version = given.len() as u64;
+        let events = given_when(
+            &given,
+            C::RequestResources {
+                expected_version: version,
+                resources: request(&["a"]),
+                tosca: Some("merged: template\n".into()),
+            },
+        );
+        assert_eq!(
+            events,
+            Ok(vec![
+                E::ToscaUpdated {
+                    tosca: "merged: template\n".into()
+                },
+                E::ResourcesRequested {
+                    radl: "radl with a".into(),
+                    request_radl: Some("request with a".into()),
+                    vms: vec![planned(1, "a")],
+                    contextualization: Some(ContextualizationPlan::Disabled),
+                },
+            ])
+        );
+        let mut all = given.clone();
+        all.extend(events.unwrap());
+        assert_eq!(
+            fold(&all).live().and_then(|l| l.tosca.as_deref()),
+            Some("merged: template\n")
+        );
+    }
+
+    #[test]
     fn an_add_prepared_against_an_old_version_conflicts() {
         let events = given_when(
             &launched(&["a"]),
             C::RequestResources {
                 expected_version: 2,
                 resources: request(&["a"]),
+                tosca: None,
             },
         );
         assert_eq!(
@@ -483,6 +528,7 @@ mod tests {
             C::RequestResources {
                 expected_version: 4,
                 resources: request(&["a"]),
+                tosca: None,
             },
         );
         assert_eq!(events, Err(DomainError::BeingDestroyed));

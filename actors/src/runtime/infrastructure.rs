@@ -323,12 +323,14 @@ impl InfraRun {
             InfrastructureRequest::AddResources {
                 expected_version,
                 resources,
+                tosca,
                 credentials,
             } => {
                 let position = self
                     .apply(Command::RequestResources {
                         expected_version,
                         resources,
+                        tosca,
                     })
                     .await?;
                 let vm_ids = self.adding();

@@ -124,6 +124,8 @@ pub enum InfrastructureRequest {
     AddResources {
         expected_version: u64,
         resources: ResourceRequest,
+        /// The TOSCA document from now on (a TOSCA add).
+        tosca: Option<String>,
         credentials: Credentials,
     },
     RemoveResources {

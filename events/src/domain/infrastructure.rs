@@ -81,6 +81,10 @@ pub enum InfrastructureEvent {
     /// New variants go at the end: postcard stores the variant's index, so old logs
     /// keep decoding with schema 1.
     Imported(Box<ImportedInfrastructure>),
+    /// The TOSCA document is now this one (a TOSCA add merged into the stored one).
+    /// Appended after `Imported`, so that the postcard index of every older variant, and so every
+    /// stored event, is unchanged.
+    ToscaUpdated { tosca: String },
 }
 
 /// An infrastructure as an import found it.
@@ -157,6 +161,7 @@ impl InfrastructureEvent {
             InfrastructureEvent::Destroyed => "InfrastructureDestroyed",
             InfrastructureEvent::Evicted => "InfrastructureEvicted",
             InfrastructureEvent::Imported(_) => "InfrastructureImported",
+            InfrastructureEvent::ToscaUpdated { .. } => "ToscaUpdated",
         }
     }
 }
@@ -487,6 +492,7 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
             live.removing.retain(|vm| !vm_ids.contains(vm));
         }
         InfrastructureEvent::RadlUpdated { radl } => live.radl.clone_from(radl),
+        InfrastructureEvent::ToscaUpdated { tosca } => live.tosca = Some(tosca.clone()),
         InfrastructureEvent::ContextualizationStarted {
             run,
             plan,
@@ -630,5 +636,40 @@ mod tests {
         // Variant indices of schema 1 are unchanged: `Evicted` is still index 13.
         let evicted = postcard::to_stdvec(&InfrastructureEvent::Evicted).expect("encodes");
         assert_eq!(evicted, [13]);
+    }
+
+    /// Postcard stores a variant by its index: a new variant must come last, or every
+    /// stored event after it would decode as another one.
+    #[test]
+    fn new_variants_keep_the_index_of_every_stored_one() {
+        let index = |event: &InfrastructureEvent| postcard::to_allocvec(event).unwrap()[0];
+        assert_eq!(index(&InfrastructureEvent::Destroyed), 12);
+        assert_eq!(index(&InfrastructureEvent::Evicted), 13);
+        let updated = InfrastructureEvent::ToscaUpdated {
+            tosca: "a: 1\n".into(),
+        };
+        assert_eq!(index(&updated), 15);
+        let bytes = postcard::to_allocvec(&updated).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<InfrastructureEvent>(&bytes).unwrap(),
+            updated
+        );
+    }
+
+    #[test]
+    fn a_tosca_update_replaces_the_stored_document() {
+        let mut state = InfrastructureState::default();
+        for event in [
+            InfrastructureEvent::Created {
+                owners: Vec::new(),
+                tosca: Some("old\n".into()),
+            },
+            InfrastructureEvent::ToscaUpdated {
+                tosca: "new\n".into(),
+            },
+        ] {
+            state = evolve(state, &event);
+        }
+        assert_eq!(state.live().and_then(|l| l.tosca.as_deref()), Some("new\n"));
     }
 }

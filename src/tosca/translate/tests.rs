@@ -67,7 +67,7 @@ fn a_public_endpoint_adds_public_net_with_its_ports() {
         "      capabilities:\n        endpoint:\n          properties:\n            network_name: PUBLIC\n            dns_name: web\n            ports:\n              http:\n                protocol: tcp\n                source: 80\n              ssh:\n                source: 22\n                target: 2222\n",
     ));
     assert!(radl.starts_with("network private_net ( outbound = 'no' )\nnetwork public_net ( outbound = 'yes' and\noutports = '80/tcp-80/tcp,22/tcp-2222/tcp' )\n"), "{radl}");
-    assert!(radl.contains("net_interface.0.connection = 'private_net' and\nnet_interface.1.connection = 'public_net' and\nnet_interface.0.dns_name = 'web'\n"), "{radl}");
+    assert!(radl.contains("instance_name = 'node' and\nnet_interface.0.dns_name = 'web' and\nnet_interface.0.connection = 'private_net' and\nnet_interface.1.connection = 'public_net'\n"), "{radl}");
 }
 
 #[test]
@@ -76,8 +76,15 @@ fn ports_bind_computes_to_network_nodes_in_order() {
         "    pub:\n      type: tosca.nodes.network.Network\n      properties:\n        network_type: public\n    priv:\n      type: tosca.nodes.network.Network\n      properties:\n        network_name: vpc-1\n    p1:\n      type: tosca.nodes.network.Port\n      properties:\n        order: 1\n      requirements:\n      - binding: node\n      - link: pub\n    p0:\n      type: tosca.nodes.network.Port\n      properties:\n        order: 0\n        ip_address: 10.1.0.5\n      requirements:\n      - binding: { node: node }\n      - link: priv\n",
     );
     let radl = radl_of(&text);
-    assert!(radl.starts_with("network pub ( outbound = 'yes' )\nnetwork priv ( outbound = 'no' and\nprovider_id = 'vpc-1' )\n"), "{radl}");
-    assert!(radl.contains("net_interface.0.connection = 'priv' and\nnet_interface.0.ip = '10.1.0.5' and\nnet_interface.1.connection = 'pub'\n"), "{radl}");
+    // IM writes a private network without `outbound`, and the interfaces in template
+    // order, numbered by each port's `order`.
+    assert!(
+        radl.starts_with(
+            "network pub ( outbound = 'yes' )\nnetwork priv ( provider_id = 'vpc-1' )\n"
+        ),
+        "{radl}"
+    );
+    assert!(radl.contains("net_interface.1.connection = 'pub' and\nnet_interface.0.connection = 'priv' and\nnet_interface.0.ip = '10.1.0.5'\n"), "{radl}");
 }
 
 #[test]
@@ -183,5 +190,136 @@ fn outputs_of_indigo_computes_are_lists_and_indexes_pick_one_vm() {
     assert_eq!(
         serde_json::Value::Object(outputs).to_string(),
         r#"{"all":["10.0.0.2","10.0.0.3"],"second":"10.0.0.3","ip":"8.8.8.8","pub":"8.8.8.8","id":"id-fe","url":"http://8.8.8.8:8080"}"#
+    );
+}
+
+fn with_scalable(properties: &str) -> Template {
+    let text = format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n{properties}"
+    );
+    Template::parse(&text).unwrap()
+}
+
+#[test]
+fn scaling_deploys_the_missing_vms_and_removes_the_oldest_surplus() {
+    let current = [
+        ("server".to_string(), 0),
+        ("other".to_string(), 1),
+        ("server".to_string(), 2),
+    ];
+    let up = with_scalable("            count: 3\n")
+        .scale(&current)
+        .unwrap();
+    assert!(
+        up.radl.to_text().ends_with("deploy server 1"),
+        "{}",
+        up.radl.to_text()
+    );
+    assert!(up.remove.is_empty());
+    let down = with_scalable("            count: 1\n")
+        .scale(&current)
+        .unwrap();
+    assert_eq!(down.remove, vec![0]);
+    assert!(down.radl.deploys.is_empty());
+    let same = with_scalable("            count: 2\n")
+        .scale(&current)
+        .unwrap();
+    assert!(same.remove.is_empty() && same.radl.deploys.is_empty());
+    let chosen = with_scalable("            count: 1\n            removal_list: ['2', 7]\n")
+        .scale(&current)
+        .unwrap();
+    assert_eq!(chosen.remove, vec![2]);
+    assert_eq!(chosen.requested_repr(), "['2']");
+    // IM takes the first entries as written, even one that names no VM.
+    let missing = with_scalable("            count: 1\n            removal_list: [7, '2']\n")
+        .scale(&current)
+        .unwrap();
+    assert!(missing.remove.is_empty());
+    assert_eq!(missing.requested_repr(), "[7]");
+}
+
+#[test]
+fn an_add_template_is_merged_into_the_stored_one() {
+    let stored = Template::parse(MINIMAL).unwrap();
+    let update = with_scalable("            count: 2\n");
+    let merged = stored.merged_with(&update).unwrap();
+    let yaml = merged.to_yaml();
+    assert!(
+        yaml.contains("        scalable:\n          properties:\n            count: 2\n"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("            num_cpus:\n              get_input: cpus\n"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("  outputs:\n"), "{yaml}");
+    let radl = merged
+        .scale(&[("server".to_string(), 0)])
+        .unwrap()
+        .radl
+        .to_text();
+    assert!(
+        radl.contains("cpu.count >= 2 and\n") && radl.ends_with("deploy server 1"),
+        "{radl}"
+    );
+}
+
+#[test]
+fn attached_block_storage_becomes_disks() {
+    let radl = radl_of(&compute(
+        "      requirements:\n      - local_storage:\n          node: data\n          relationship:\n            type: AttachesTo\n            properties:\n              location: /mnt/data\n              device: hdb\n      - local_storage: old\n    data:\n      type: tosca.nodes.BlockStorage\n      properties:\n        size: 10 GiB\n    old:\n      type: tosca.nodes.BlockStorage\n      properties:\n        volume_id: vol-1\n",
+    ));
+    assert!(
+        radl.contains("disk.1.size >= 10737418240B and\ndisk.1.device = 'hdb' and\ndisk.1.mount_path = '/mnt/data' and\ndisk.1.fstype = 'ext4' and\ndisk.2.image.url = 'vol-1' and\n"),
+        "{radl}"
+    );
+    let error = Template::parse(&compute(
+        "      requirements:\n      - local_storage: nowhere\n",
+    ))
+    .unwrap()
+    .to_radl()
+    .unwrap_err();
+    assert!(error.to_string().contains("names \"nowhere\""), "{error}");
+}
+
+#[test]
+fn endpoints_follow_ims_network_rules() {
+    let two = "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    db:\n      type: tosca.nodes.Compute\n      capabilities:\n        endpoint:\n          properties:\n            network_name: vpc-7\n            ports:\n              pg: { source: 5432 }\n    wn:\n      type: tosca.nodes.Compute\n      capabilities:\n        endpoint:\n          properties:\n            network_name: PUBLIC\n    front:\n      type: tosca.nodes.Compute\n      capabilities:\n        endpoint:\n          properties:\n            network_name: ext.PUBLIC\n            private_ip: false\n";
+    let radl = radl_of(two);
+    // A private endpoint's ports open on the private network, which takes the
+    // provider id; every public Compute gets its own public network.
+    assert!(radl.starts_with("network private_net ( outbound = 'no' and\noutports = '5432/tcp-5432/tcp' and\nprovider_id = 'vpc-7' )\nnetwork public_net ( outbound = 'yes' )\nnetwork public_net_1 ( outbound = 'yes' and\nprovider_id = 'ext' )\n"), "{radl}");
+    assert!(radl.contains("system front (\ninstance_name = 'front' and\nnet_interface.0.connection = 'public_net_1'\n)"), "{radl}");
+    // Deploys on public networks first, `wn` ones after the others.
+    assert!(
+        radl.ends_with("deploy front 1\ndeploy wn 1\ndeploy db 1"),
+        "{radl}"
+    );
+}
+
+#[test]
+fn a_template_without_networks_gets_a_public_one() {
+    let radl = radl_of("tosca_definitions_version: tosca_simple_yaml_1_0\n");
+    assert_eq!(
+        radl,
+        "network public ( outbound = 'yes' )\ncontextualize ()"
+    );
+}
+
+#[test]
+fn zero_values_are_kept_and_credentials_need_a_user() {
+    let radl = radl_of(&compute(
+        "      capabilities:\n        host:\n          properties:\n            num_cpus: 0\n",
+    ));
+    assert!(radl.contains("cpu.count >= 0"), "{radl}");
+    let error = Template::parse(&compute("      capabilities:\n        os:\n          properties:\n            credential: { token: secret, token_type: password }\n"))
+        .unwrap()
+        .to_radl()
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("User must be specified in the image credentials."),
+        "{error}"
     );
 }
