@@ -218,9 +218,6 @@ async fn handle(
         Route::OpenApi | Route::Redoc => Ok(system::docs()),
         Route::ListInfrastructures => infra::list(state, context).await,
         Route::InfrastructureHistory { inf } => history::export(state, context, &inf).await,
-        Route::ImportInfrastructure if context.query.get("format") == Some("history") => {
-            history::import(state, context, payload).await
-        }
         Route::CreateInfrastructure => infra::create(state, context, payload).await,
         Route::ImportInfrastructure => transfer::import(state, context, payload).await,
         Route::GetInfrastructure { inf } => infra::vm_list(state, context, &inf).await,

@@ -1,7 +1,6 @@
 //! `GET /infrastructures/{id}/data` (export, optionally evicting) and
 //! `PUT /infrastructures` (import), in IM's format (`crate::transfer::im`).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use infralog_actors::runtime::InfrastructureRequest;
 
@@ -62,19 +61,11 @@ pub async fn import(
 ) -> Result<HttpResponse, ApiError> {
     match context.query.get("format").unwrap_or("") {
         "" | "im" => import_im(state, context, payload).await,
-        "history" => Err(history_import_unavailable()),
+        "history" => super::history::import(state, context, payload).await,
         other => Err(Endpoint::ImportInfrastructure.error(Failure::Other(format!(
             "unknown format {other:?}: expected 'im' or 'history'"
         )))),
     }
-}
-
-/// Placeholder for the full-history import, which another branch provides.
-fn history_import_unavailable() -> ApiError {
-    ApiError::im(
-        StatusCode::NOT_IMPLEMENTED,
-        "Error Importing Inf.: full-history import is not available in this build",
-    )
 }
 
 /// Imports IM's format: the document is checked completely, the id kept and the
