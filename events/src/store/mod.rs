@@ -34,7 +34,7 @@ pub mod contract;
 mod sled_store;
 mod subscription;
 
-pub use sled_store::{RecoveryReport, SledStore, SledStoreConfig};
+pub use sled_store::{RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM};
 pub use subscription::Subscription;
 
 /// What the stream's version must be for an append to go in.
@@ -186,6 +186,58 @@ pub enum StoreError {
     Failed(String),
     #[error("the store is closed")]
     Closed,
+    /// The log cannot be trusted: it lost acknowledged events, or a record, the
+    /// index or the acknowledged-head record fails its check. Nothing was written.
+    #[error("the event log is damaged: {0}")]
+    Damaged(Damage),
+    /// A store opened read-only (by the offline tools) takes no writes.
+    #[error("the event log was opened read-only")]
+    ReadOnly,
+}
+
+/// What is wrong with a damaged log (see [`StoreError::Damaged`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    /// The log ends before the last acknowledged position.
+    #[error(
+        "it ends at position {head} but was acknowledged up to position {acknowledged}: \
+         {lost} acknowledged events (positions {first_lost}..={acknowledged}) are lost",
+        lost = acknowledged - head,
+        first_lost = head + 1
+    )]
+    Lost { head: u64, acknowledged: u64 },
+    /// The log reaches the acknowledged position, but its events up to there are
+    /// not the ones that were acknowledged.
+    #[error(
+        "its events up to the acknowledged position {acknowledged} are not the ones \
+         that were acknowledged (their digest differs)"
+    )]
+    Diverged { acknowledged: u64 },
+    /// A stored record fails its checksum or does not decode.
+    #[error("the record at position {position} fails its check: {problem}")]
+    Record { position: u64, problem: RecordError },
+    /// The records are not gapless, or the stream index disagrees with them.
+    #[error("{0}")]
+    Structure(String),
+    /// The acknowledged-head record is missing while the log holds events.
+    #[error(
+        "the acknowledged-head record is missing while the log holds {head} events, \
+         so a loss cannot be ruled out"
+    )]
+    AckRecordMissing { head: u64 },
+    /// The acknowledged-head record fails its checksum or is malformed.
+    #[error("the acknowledged-head record is damaged: {0}")]
+    AckRecordDamaged(String),
+}
+
+impl Damage {
+    /// How many acknowledged events the log no longer holds, when that is known.
+    pub fn lost_events(&self) -> Option<u64> {
+        match self {
+            Damage::Lost { head, acknowledged } => Some(acknowledged - head),
+            _ => None,
+        }
+    }
 }
 
 /// The answer to a write, awaitable or waitable.

@@ -27,17 +27,21 @@
 //! 0.34.7 with a few concurrent callers. If `flush()` fails, nothing pending is
 //! acknowledged and the store refuses writes until it is reopened (fail-stop).
 //!
-//! # Recovery
+//! # Recovery and integrity
 //!
-//! sled recovers a prefix of whole batches. At open the store checks that its head
-//! matches the last record, verifies the last records' checksums, and compares the
-//! head with the acknowledged head it noted beside the log after each commit: a log
-//! that ends before that is reported (events acknowledged, then lost). Damage it
-//! cannot explain makes `open` fail with an error naming the position.
+//! sled recovers a prefix of whole batches, and stops silently at a damaged one. So
+//! every open reads the whole log before serving it (`integrity`): every chunk must
+//! verify, positions must run gapless to the head, the stream index must hold
+//! exactly the records' streams and versions, and the log must reach the
+//! acknowledged head recorded outside sled (`acked`) with the digest recorded
+//! there. Anything else is [`StoreError::Damaged`]: the store does not open, and
+//! nothing is appended. Accepting a loss is an explicit [`SledStore::repair`],
+//! which keeps a copy of the damaged files and records itself in the log.
+//!
+//! The offline tools open a copy of the files ([`SledStore::open_read_only`]),
+//! because sled rewrites its own files while it recovers them.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -55,7 +59,15 @@ use super::{
 };
 use crate::envelope::{encode_chunk, payload_checksum, Chunk, Envelope, NewEvent, StreamId};
 
+mod acked;
 mod import;
+mod integrity;
+mod read_only;
+mod repair;
+
+use acked::{AckedFile, AckedRecord};
+use integrity::{chunk_crc, LogDigest};
+pub use repair::{RepairReport, REPAIR_STREAM};
 
 /// 2: chunks are LZ4-compressed. 3: streams are numbered.
 const FORMAT_VERSION: u32 = 3;
@@ -63,9 +75,6 @@ const META_FORMAT: &[u8] = b"mformat";
 const META_INSTANCE: &[u8] = b"minstance";
 const META_HEAD: &[u8] = b"mhead";
 const META_STREAMS: &[u8] = b"mstreams";
-/// Beside the sled directory: the last acknowledged position, noted (not synced)
-/// after every commit, so a log that lost acknowledged events can say so.
-const ACKED_HEAD_FILE: &str = "acked-head";
 const LOG_DIR: &str = "log";
 
 /// The most events one append may carry.
@@ -74,8 +83,6 @@ pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
 pub const MAX_EVENTS_PER_IMPORT: usize = 200_000;
 /// The largest payload of one event.
 pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
-/// How many trailing chunks `open` verifies.
-const VERIFIED_TAIL_CHUNKS: usize = 64;
 /// The most events one chunk holds.
 const MAX_CHUNK_EVENTS: usize = 1024;
 /// The most appends one group commit takes.
@@ -98,17 +105,16 @@ impl SledStoreConfig {
     }
 }
 
-/// What `open` found.
+/// What `open` found: a sound log, read whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// The last position in the log.
     pub head: u64,
-    /// The last position acknowledged before the previous shutdown or crash, as noted
-    /// beside the log (0 when unknown).
+    /// The last position acknowledged before the previous shutdown or crash, as
+    /// recorded beside the log (0 for a new log). Never above `head`: a log that
+    /// ends before it does not open.
     pub acknowledged_head: u64,
-    /// Acknowledged events the log no longer has (`acknowledged_head - head`).
-    pub lost_acknowledged: u64,
-    /// How many trailing events were verified.
+    /// How many events were read and verified (all of them).
     pub verified_records: u64,
 }
 
@@ -172,6 +178,9 @@ pub struct SledStore {
     sender: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     report: RecoveryReport,
+    /// For a read-only store: the private copy of the files it reads (removed
+    /// when the store is dropped).
+    copy: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -184,7 +193,10 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `config.path`.
+    /// Opens (or creates) the store in `config.path` for reading and writing, after
+    /// reading the whole log and checking it against the acknowledged head (see
+    /// the module documentation). A damaged log is [`StoreError::Damaged`] and
+    /// nothing is written to it; the acknowledged head is never lowered.
     pub fn open(config: SledStoreConfig) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.path).map_err(|e| {
             StoreError::Storage(format!(
@@ -192,36 +204,23 @@ impl SledStore {
                 config.path.display()
             ))
         })?;
-        let db = open_sled(&config)?;
-        let (instance, head, streams) = read_or_init_meta(&db)?;
-        let verified_records = check_tail(&db, head)?;
-        let acked_path = config.path.join(ACKED_HEAD_FILE);
-        let acknowledged_head = read_acked_head(&acked_path);
-        let report = RecoveryReport {
-            head,
-            acknowledged_head,
-            lost_acknowledged: acknowledged_head.saturating_sub(head),
-            verified_records,
+        let db = open_sled(&config.path.join(LOG_DIR), config.cache_capacity_bytes)?;
+        let (instance, meta_head, streams) = read_or_init_meta(&db)?;
+        let record = acked::read(&config.path)?;
+        let (scan, report) = check_log(&db, meta_head, &record)?;
+        let acked_file = match record {
+            AckedRecord::Absent => AckedFile::create(&config.path, scan.head, &scan.digest)?,
+            _ => {
+                let mut file = AckedFile::open(&config.path)?;
+                // Raise (never lower) the record to what the log durably holds, and
+                // give a record of an earlier build its digest.
+                if report.acknowledged_head < scan.head || record_lacks_digest(&record) {
+                    file.write(scan.head, &scan.digest)?;
+                }
+                file
+            }
         };
-        if report.lost_acknowledged > 0 {
-            tracing::error!(
-                head,
-                acknowledged_head,
-                lost = report.lost_acknowledged,
-                "the event log ends before the last acknowledged position: acknowledged events were lost"
-            );
-        }
-        let mut acked_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&acked_path)
-            .map_err(|e| {
-                StoreError::Storage(format!("cannot open {}: {e}", acked_path.display()))
-            })?;
-        write_acked_head(&mut acked_file, head)?;
-
+        let head = scan.head;
         let head_atomic = Arc::new(AtomicU64::new(head));
         let (watch_sender, head_watch) = watch::channel(head);
         let hub = Arc::new(SubscriberHub::new());
@@ -230,6 +229,7 @@ impl SledStore {
             db: db.clone(),
             instance,
             head,
+            digest: scan.digest,
             head_atomic: Arc::clone(&head_atomic),
             head_watch: watch_sender,
             hub: Arc::clone(&hub),
@@ -250,6 +250,33 @@ impl SledStore {
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
             report,
+            copy: None,
+        })
+    }
+
+    /// Opens a private copy of the log in `config.path` for reading, with the same
+    /// checks as [`SledStore::open`], and changes no byte of the data directory
+    /// (sled rewrites the files it recovers, so it never opens the originals).
+    /// Appends and imports answer [`StoreError::ReadOnly`]. A running server's
+    /// directory is [`StoreError::InUse`].
+    pub fn open_read_only(config: SledStoreConfig) -> Result<Self, StoreError> {
+        let copy = read_only::copy_log(&config.path.join(LOG_DIR))?;
+        let db = open_sled(&copy.path().join(LOG_DIR), config.cache_capacity_bytes)?;
+        let (instance, meta_head, _) = read_or_init_meta(&db)?;
+        let record = acked::read(&config.path)?;
+        let (scan, report) = check_log(&db, meta_head, &record)?;
+        let head_atomic = Arc::new(AtomicU64::new(scan.head));
+        let (_, head_watch) = watch::channel(scan.head);
+        Ok(SledStore {
+            db,
+            instance,
+            head: head_atomic,
+            head_watch,
+            hub: Arc::new(SubscriberHub::new()),
+            sender: Mutex::new(None),
+            writer: Mutex::new(None),
+            report,
+            copy: Some(copy),
         })
     }
 
@@ -308,6 +335,7 @@ impl SledStore {
                 Ok(()) => Pending::new(receiver),
                 Err(_) => Pending::ready(Err(StoreError::Closed)),
             },
+            None if self.copy.is_some() => Pending::ready(Err(StoreError::ReadOnly)),
             None => Pending::ready(Err(StoreError::Closed)),
         }
     }
@@ -408,10 +436,12 @@ struct Writer {
     db: sled::Db,
     instance: Uuid,
     head: u64,
+    /// The log digest at `head`.
+    digest: LogDigest,
     head_atomic: Arc<AtomicU64>,
     head_watch: watch::Sender<u64>,
     hub: Arc<SubscriberHub>,
-    acked_file: File,
+    acked_file: AckedFile,
     failed: Option<String>,
     /// The number the next new stream gets.
     next_stream: u64,
@@ -477,10 +507,11 @@ impl Writer {
         }
         if !staging.envelopes.is_empty() {
             let new_head = next_position - 1;
+            let mut digest = self.digest;
             for chunk in staging.envelopes.chunks(MAX_CHUNK_EVENTS) {
-                staging
-                    .batch
-                    .insert(chunk_key(chunk[0].position), encode_chunk(chunk));
+                let bytes = encode_chunk(chunk);
+                digest = digest.then(chunk[0].position, chunk.len() as u64, chunk_crc(&bytes));
+                staging.batch.insert(chunk_key(chunk[0].position), bytes);
             }
             staging.batch.insert(META_HEAD, &new_head.to_be_bytes());
             if staging.next_stream != self.next_stream {
@@ -488,12 +519,20 @@ impl Writer {
                     .batch
                     .insert(META_STREAMS, &staging.next_stream.to_be_bytes());
             }
+            // The acknowledged-head record is written only once the group is
+            // durable, and the group is answered only once the record is: so the
+            // record never runs ahead of the log, nor an answer ahead of the record.
             let written = self
                 .db
                 .apply_batch(std::mem::take(&mut staging.batch))
-                .and_then(|()| self.db.flush().map(|_| ()));
-            if let Err(error) = written {
-                let reason = format!("writing the log failed: {error}");
+                .and_then(|()| self.db.flush().map(|_| ()))
+                .map_err(|error| format!("writing the log failed: {error}"))
+                .and_then(|()| {
+                    self.acked_file
+                        .write(new_head, &digest)
+                        .map_err(|error| error.to_string())
+                });
+            if let Err(reason) = written {
                 tracing::error!(%reason, "event log failure: refusing writes until reopened");
                 self.failed = Some(reason.clone());
                 for answer in answers {
@@ -506,10 +545,8 @@ impl Writer {
                 return;
             }
             self.head = new_head;
+            self.digest = digest;
             self.next_stream = staging.next_stream;
-            if let Err(error) = write_acked_head(&mut self.acked_file, new_head) {
-                tracing::warn!(%error, "cannot note the acknowledged head");
-            }
             self.head_atomic.store(new_head, Ordering::Release);
             let _ = self.head_watch.send(new_head);
         }
@@ -728,11 +765,10 @@ fn check_sizes(request: &AppendRequest) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn open_sled(config: &SledStoreConfig) -> Result<sled::Db, StoreError> {
-    let path = config.path.join(LOG_DIR);
+fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     let sled_config = sled::Config::new()
-        .path(&path)
-        .cache_capacity(config.cache_capacity_bytes);
+        .path(path)
+        .cache_capacity(cache_capacity_bytes);
     // sled 0.34 can panic on some damaged files instead of returning an error.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || sled_config.open())) {
         Ok(Ok(db)) => Ok(db),
@@ -803,51 +839,25 @@ fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64, u64), StoreError> {
     }
 }
 
-/// Checks that the last chunk ends at the head and that the last chunks verify.
-fn check_tail(db: &sled::Db, head: u64) -> Result<u64, StoreError> {
-    let mut verified = 0;
-    let mut expected_end = head;
-    for (index, entry) in db
-        .range(b"c".to_vec()..b"d".to_vec())
-        .rev()
-        .take(VERIFIED_TAIL_CHUNKS)
-        .enumerate()
-    {
-        let (key, bytes) = entry.map_err(storage)?;
-        let first = be64(&key[1..])?;
-        let chunk = Chunk::open(&bytes).map_err(|problem| StoreError::Corrupt {
-            position: first,
-            problem,
-        })?;
-        let records = chunk.records().map_err(|problem| StoreError::Corrupt {
-            position: first,
-            problem,
-        })?;
-        let end = first + records.len() as u64 - 1;
-        if end != expected_end {
-            return Err(StoreError::Inconsistent(if index == 0 {
-                format!("the head says position {head} but the last chunk ends at {end}")
-            } else {
-                format!(
-                    "the chunk at {first} ends at {end}, the next one starts after {expected_end}"
-                )
-            }));
-        }
-        for (offset, record) in records.iter().enumerate() {
-            let position = first + offset as u64;
-            record
-                .to_envelope(position)
-                .map_err(|problem| StoreError::Corrupt { position, problem })?;
-            verified += 1;
-        }
-        expected_end = first - 1;
-    }
-    if verified == 0 && head != 0 {
-        return Err(StoreError::Inconsistent(format!(
-            "the head says position {head} but the log has no records"
-        )));
-    }
-    Ok(verified)
+/// Reads the whole log and checks it against the acknowledged-head record.
+fn check_log(
+    db: &sled::Db,
+    meta_head: u64,
+    record: &AckedRecord,
+) -> Result<(integrity::Scan, RecoveryReport), StoreError> {
+    let scan = integrity::scan(db, meta_head)?.map_err(StoreError::Damaged)?;
+    let acknowledged_head =
+        acked::check(record, scan.head, |at| scan.digest_at(at)).map_err(StoreError::Damaged)?;
+    let report = RecoveryReport {
+        head: scan.head,
+        acknowledged_head,
+        verified_records: scan.head,
+    };
+    Ok((scan, report))
+}
+
+fn record_lacks_digest(record: &AckedRecord) -> bool {
+    matches!(record, AckedRecord::Present(acked) if acked.digest.is_none())
 }
 
 /// The chunk whose positions include `position`.
@@ -1008,18 +1018,4 @@ fn be64(bytes: &[u8]) -> Result<u64, StoreError> {
 
 fn storage(error: sled::Error) -> StoreError {
     StoreError::Storage(error.to_string())
-}
-
-fn read_acked_head(path: &Path) -> u64 {
-    let mut bytes = [0u8; 8];
-    match File::open(path).and_then(|mut file| file.read_exact(&mut bytes)) {
-        Ok(()) => u64::from_be_bytes(bytes),
-        Err(_) => 0,
-    }
-}
-
-fn write_acked_head(file: &mut File, head: u64) -> Result<(), StoreError> {
-    file.seek(SeekFrom::Start(0))
-        .and_then(|_| file.write_all(&head.to_be_bytes()))
-        .map_err(|e| StoreError::Storage(format!("cannot note the acknowledged head: {e}")))
 }
