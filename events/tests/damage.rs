@@ -102,7 +102,8 @@ fn probe() {
         return;
     };
     let config = SledStoreConfig::new(PathBuf::from(dir));
-    let opens: [(&str, fn(SledStoreConfig) -> _); 3] = [
+    type Open = fn(SledStoreConfig) -> Result<SledStore, infralog_events::StoreError>;
+    let opens: [(&str, Open); 3] = [
         ("read-only", SledStore::open_read_only),
         ("open", SledStore::open),
         ("reopen", SledStore::open),

@@ -1,6 +1,9 @@
-//! `infralog events`, `infralog replay` and `infralog verify`: offline tools over a
-//! stopped server's data directory. They read the log only: no connector is
-//! called and nothing is appended. The logic lives in [`crate::history`].
+//! `infralog events`, `infralog replay`, `infralog verify` and `infralog repair`:
+//! offline tools over a stopped server's data directory. The first three read a
+//! private copy of the log and change no byte of the directory; no connector is
+//! called and nothing is appended. `repair --accept-loss` is the one tool that
+//! writes: it accepts the loss of what a damaged log can no longer prove. The
+//! logic lives in [`crate::history`] and the event store.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +12,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use infralog_events::domain::InfId;
+use infralog_events::store::Damage;
 use infralog_events::{EventStore, SledStore, SledStoreConfig, StoreError};
 
 use crate::history::fold::{snapshot_json, snapshot_text, view_at, Until};
@@ -62,6 +66,17 @@ pub struct VerifyArgs {
     pub data_dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The data directory of a stopped server.
+    #[arg(long, env = "INFRALOG_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Accept the loss: drop what cannot be trusted and record the repair. Without
+    /// it, only say what would be dropped.
+    #[arg(long)]
+    pub accept_loss: bool,
+}
+
 /// Why an offline tool could not run.
 #[derive(Debug, thiserror::Error)]
 enum ToolError {
@@ -71,6 +86,8 @@ enum ToolError {
     InUse(String),
     #[error("cannot open the event log: {0}")]
     Open(StoreError),
+    #[error("the event log in {dir} is damaged: {damage}")]
+    Damaged { dir: String, damage: Damage },
     #[error("{0:?} is not an infrastructure id")]
     BadId(String),
     #[error("there is no infrastructure {0} in this log")]
@@ -90,8 +107,12 @@ fn open_store(data_dir: &Path) -> Result<SledStore, ToolError> {
     if !data_dir.join("log").is_dir() {
         return Err(ToolError::NoLog(data_dir.display().to_string()));
     }
-    SledStore::open(SledStoreConfig::new(data_dir)).map_err(|error| match error {
+    SledStore::open_read_only(SledStoreConfig::new(data_dir)).map_err(|error| match error {
         StoreError::InUse(_) => ToolError::InUse(data_dir.display().to_string()),
+        StoreError::Damaged(damage) => ToolError::Damaged {
+            dir: data_dir.display().to_string(),
+            damage,
+        },
         other => ToolError::Open(other),
     })
 }
@@ -103,8 +124,18 @@ fn parse_id(id: &str) -> Result<InfId, ToolError> {
 fn finish(result: Result<ExitCode, ToolError>) -> ExitCode {
     result.unwrap_or_else(|error| {
         eprintln!("infralog: {error}");
+        if matches!(error, ToolError::Damaged { .. }) {
+            eprintln!("{}", damage_hint());
+        }
         ExitCode::from(EXIT_ERROR)
     })
+}
+
+/// What to do about a damaged log; printed by every command that refuses one.
+pub fn damage_hint() -> &'static str {
+    "infralog: nothing was appended. To see what a repair would drop, run \
+     `infralog repair --data-dir DIR`; to accept the loss, add `--accept-loss` \
+     (see docs/operations.md, \"A damaged log\")."
 }
 
 pub fn run_events(args: EventsArgs) -> ExitCode {
@@ -174,11 +205,12 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
     finish((|| {
         let store = match open_store(&args.data_dir) {
             Ok(store) => store,
-            // The store checks the log's tail when it opens: damage found there is
-            // a verification failure like any other.
-            Err(ToolError::Open(error @ StoreError::Corrupt { .. })) => {
-                println!("MISMATCH: {error}");
-                println!("the log cannot be opened: 1 problem(s)");
+            // The store checks the whole log when it opens: damage found there is a
+            // verification failure like any other.
+            Err(ToolError::Damaged { damage, .. }) => {
+                println!("MISMATCH: the event log is damaged: {damage}");
+                println!("the log cannot be served: 1 problem(s)");
+                eprintln!("{}", damage_hint());
                 return Ok(ExitCode::from(EXIT_MISMATCH));
             }
             Err(error) => return Err(error),
@@ -222,6 +254,71 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
         } else {
             ExitCode::from(EXIT_MISMATCH)
         })
+    })())
+}
+
+pub fn run_repair(args: RepairArgs) -> ExitCode {
+    finish((|| {
+        if !args.data_dir.join("log").is_dir() {
+            return Err(ToolError::NoLog(args.data_dir.display().to_string()));
+        }
+        let config = SledStoreConfig::new(&args.data_dir);
+        let in_use = |error| match error {
+            StoreError::InUse(_) => ToolError::InUse(args.data_dir.display().to_string()),
+            other => ToolError::Open(other),
+        };
+        let mut out = std::io::stdout().lock();
+        if !args.accept_loss {
+            return match SledStore::assess(&config).map_err(in_use)? {
+                None => {
+                    writeln!(out, "the event log is sound: nothing to repair")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(damage) => {
+                    writeln!(out, "the event log is damaged: {damage}")?;
+                    if let Some(lost) = damage.lost_events() {
+                        writeln!(
+                            out,
+                            "a repair accepts the loss of {lost} acknowledged events"
+                        )?;
+                    }
+                    writeln!(
+                        out,
+                        "a repair keeps every event before the first damaged one, drops the \
+                         rest, keeps a copy of the damaged files and records itself in the log; \
+                         run again with --accept-loss to do it"
+                    )?;
+                    Ok(ExitCode::from(EXIT_MISMATCH))
+                }
+            };
+        }
+        match SledStore::repair(&config).map_err(in_use)? {
+            None => writeln!(out, "the event log is sound: nothing to repair")?,
+            Some(report) => {
+                writeln!(out, "repaired: {}", report.damage)?;
+                writeln!(
+                    out,
+                    "kept positions 1..={} ({} events); dropped {} damaged or later records \
+                     still in the files; {} acknowledged events are lost",
+                    report.kept_head,
+                    report.kept_head,
+                    report.dropped_records,
+                    report.lost_acknowledged
+                )?;
+                writeln!(
+                    out,
+                    "the damaged files are kept in {}",
+                    report.backup.display()
+                )?;
+                writeln!(
+                    out,
+                    "the repair is recorded as event {} (stream {})",
+                    report.recorded_at_position,
+                    infralog_events::store::REPAIR_STREAM
+                )?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
     })())
 }
 

@@ -30,6 +30,8 @@ enum Command {
     Replay(history::ReplayArgs),
     /// Check every checksum and version of the log and fold it twice to compare.
     Verify(history::VerifyArgs),
+    /// Say what a damaged log lost; with --accept-loss, accept it and serve again.
+    Repair(history::RepairArgs),
     /// Export infrastructures with their whole history from a server into a file.
     Export(transfer::ExportArgs),
     /// Import the infrastructures of an `export` file into a server.
@@ -45,6 +47,7 @@ pub fn run() -> ExitCode {
         Command::Events(args) => history::run_events(args),
         Command::Replay(args) => history::run_replay(args),
         Command::Verify(args) => history::run_verify(args),
+        Command::Repair(args) => history::run_repair(args),
         Command::Export(args) => transfer::run_export(args),
         Command::Import(args) => transfer::run_import(args),
     }

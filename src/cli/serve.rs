@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::app::{Application, Settings};
+use infralog_events::StoreError;
+
+use crate::app::{Application, Settings, StartError};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -72,6 +74,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(error) => {
             tracing::error!(%error, "infralog stopped");
             eprintln!("infralog: {error}");
+            if let Some(StartError::Store(StoreError::Damaged(_))) = error.downcast_ref() {
+                eprintln!("{}", crate::cli::history::damage_hint());
+            }
             ExitCode::FAILURE
         }
     }
