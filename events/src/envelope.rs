@@ -28,6 +28,14 @@ pub struct InvalidStreamId {
 impl StreamId {
     pub fn new(id: impl Into<String>) -> Result<Self, InvalidStreamId> {
         let id = id.into();
+        match Self::check(&id) {
+            Ok(()) => Ok(StreamId(id)),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether `id` is a valid stream id, without allocating when it is.
+    pub fn check(id: &str) -> Result<(), InvalidStreamId> {
         let reason = if id.is_empty() {
             "it is empty"
         } else if id.len() > MAX_STREAM_ID_LEN {
@@ -35,9 +43,12 @@ impl StreamId {
         } else if id.contains('\0') {
             "it contains a NUL character"
         } else {
-            return Ok(StreamId(id));
+            return Ok(());
         };
-        Err(InvalidStreamId { id, reason })
+        Err(InvalidStreamId {
+            id: id.to_string(),
+            reason,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -157,6 +168,23 @@ impl<'a> StoredRecord<'a> {
             payload: &envelope.payload,
             checksum: envelope.checksum,
         }
+    }
+
+    /// Checks what [`Self::to_envelope`] checks, without building the envelope, and
+    /// gives the record's stream and version.
+    pub(crate) fn verify(&self) -> Result<(&'a str, u64), RecordError> {
+        let computed = payload_checksum(self.payload);
+        if computed != self.checksum {
+            return Err(RecordError::PayloadChecksum {
+                stored: self.checksum,
+                computed,
+            });
+        }
+        StreamId::check(self.stream).map_err(|e| RecordError::Decode(e.to_string()))?;
+        Utc.timestamp_micros(self.recorded_at_micros)
+            .single()
+            .ok_or(RecordError::Time)?;
+        Ok((self.stream, self.version))
     }
 
     /// The envelope at `position`, its payload verified.

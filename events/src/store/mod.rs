@@ -30,6 +30,8 @@ use uuid::Uuid;
 
 use crate::envelope::{Envelope, InvalidStreamId, Metadata, NewEvent, RecordError, StreamId};
 
+/// The contract every store keeps, as tests any backend runs (test support only).
+#[cfg(any(test, feature = "testing"))]
 pub mod contract;
 mod sled_store;
 mod subscription;

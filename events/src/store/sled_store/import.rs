@@ -9,10 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{
-    numbered_stream_head, stream_index_key, stream_name_key, stream_number, Staging, Writer,
-    MAX_EVENTS_PER_IMPORT, MAX_PAYLOAD_BYTES,
-};
+use super::keys::{numbered_stream_head, stream_index_key, stream_name_key, stream_number};
+use super::writer::{Staging, Writer};
+use super::{MAX_EVENTS_PER_IMPORT, MAX_PAYLOAD_BYTES};
 use crate::envelope::{payload_checksum, Envelope, StreamId};
 use crate::store::{ImportRequest, Imported, ImportedEvent, StoreError};
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use super::{be64, stream_index_key};
+use super::keys::{be64, storage, stream_index_key};
 use crate::envelope::Chunk;
 use crate::store::{Damage, StoreError};
 
@@ -70,6 +70,7 @@ impl Scan {
 /// Reads every record of the log and its index. `Err(Damage)` when anything
 /// disagrees; `Err(StoreError)` only for sled failing to read.
 pub(super) fn scan(db: &sled::Db, meta_head: u64) -> Result<Result<Scan, Damage>, StoreError> {
+    let started = std::time::Instant::now();
     let names = match stream_names(db)? {
         Ok(names) => names,
         Err(damage) => return Ok(Err(damage)),
@@ -77,7 +78,7 @@ pub(super) fn scan(db: &sled::Db, meta_head: u64) -> Result<Result<Scan, Damage>
     let mut scan = Scan::default();
     let mut from_records = IndexSum::default();
     for entry in db.range(b"c".to_vec()..b"d".to_vec()) {
-        let (key, bytes) = entry.map_err(super::storage)?;
+        let (key, bytes) = entry.map_err(storage)?;
         let first = match key.get(1..).map(be64) {
             Some(Ok(first)) if key.len() == 9 => first,
             _ => return Ok(Err(structure("a chunk key is malformed"))),
@@ -105,17 +106,16 @@ pub(super) fn scan(db: &sled::Db, meta_head: u64) -> Result<Result<Scan, Damage>
         }
         for (offset, stored) in records.iter().enumerate() {
             let position = first + offset as u64;
-            let envelope = match stored.to_envelope(position) {
-                Ok(envelope) => envelope,
+            let (stream, version) = match stored.verify() {
+                Ok(found) => found,
                 Err(problem) => return Ok(Err(Damage::Record { position, problem })),
             };
-            let Some(number) = names.get(envelope.stream.as_str()) else {
+            let Some(number) = names.get(stream) else {
                 return Ok(Err(structure(format!(
-                    "the event at position {position} belongs to stream {}, which the index does not name",
-                    envelope.stream
+                    "the event at position {position} belongs to stream {stream}, which the index does not name"
                 ))));
             };
-            from_records.add(*number, envelope.version, position);
+            from_records.add(*number, version, position);
         }
         scan.head = first + records.len() as u64 - 1;
         scan.digest = scan
@@ -129,8 +129,18 @@ pub(super) fn scan(db: &sled::Db, meta_head: u64) -> Result<Result<Scan, Damage>
             scan.head
         ))));
     }
+    let records_read = started.elapsed();
     match index_sum(db, &names, scan.head)? {
-        Ok(from_index) if from_index == from_records => Ok(Ok(scan)),
+        Ok(from_index) if from_index == from_records => {
+            tracing::info!(
+                events = scan.head,
+                streams = names.len(),
+                records_ms = records_read.as_millis() as u64,
+                index_ms = (started.elapsed() - records_read).as_millis() as u64,
+                "the whole event log verified"
+            );
+            Ok(Ok(scan))
+        }
         Ok(from_index) => Ok(Err(structure(format!(
             "the stream index has {} entries that do not match the {} records",
             from_index.count, from_records.count
@@ -148,7 +158,7 @@ fn stream_names(db: &sled::Db) -> Result<Result<HashMap<String, u64>, Damage>, S
     let mut names = HashMap::new();
     let mut numbers = std::collections::HashSet::new();
     for entry in db.range(b"n".to_vec()..b"o".to_vec()) {
-        let (key, value) = entry.map_err(super::storage)?;
+        let (key, value) = entry.map_err(storage)?;
         let Ok(name) = String::from_utf8(key[1..].to_vec()) else {
             return Ok(Err(structure("a stream name in the index is not UTF-8")));
         };
@@ -204,7 +214,7 @@ fn index_sum(
     let mut current: Option<(u64, u64)> = None;
     let mut seen_streams = 0usize;
     for entry in db.range(stream_index_key(0, 0)..b"t".to_vec()) {
-        let (key, value) = entry.map_err(super::storage)?;
+        let (key, value) = entry.map_err(storage)?;
         if key.len() != 17 {
             return Ok(Err(structure("a stream index key is malformed")));
         }

@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use super::acked::{self, AckedFile, AckedRecord};
 use super::integrity::{chunk_crc, LogDigest};
-use super::{
-    chunk_key, open_sled, read_only, read_or_init_meta, storage, stream_index_key, stream_name_key,
-    SledStore, SledStoreConfig, LOG_DIR, META_HEAD, META_STREAMS,
+use super::keys::{
+    be64, chunk_key, storage, stream_index_key, stream_name_key, META_HEAD, META_STREAMS,
 };
+use super::recovery::{open_sled, read_or_init_meta};
+use super::{read_only, SledStore, SledStoreConfig, LOG_DIR};
 use crate::envelope::{encode_chunk, payload_checksum, Chunk, Envelope, Metadata, StreamId};
 use crate::store::{Damage, StoreError};
 
@@ -139,7 +140,7 @@ fn sound_prefix(db: &sled::Db) -> Result<Prefix, StoreError> {
         let (key, bytes) = entry.map_err(storage)?;
         let chunk = Chunk::open(&bytes).ok();
         let records = chunk.as_ref().and_then(|chunk| chunk.records().ok());
-        let first = key.get(1..).and_then(|k| super::be64(k).ok());
+        let first = key.get(1..).and_then(|k| be64(k).ok());
         if sound {
             let decoded = match (first, &records) {
                 (Some(first), Some(records)) if first == prefix.head + 1 && !records.is_empty() => {

@@ -1,0 +1,107 @@
+//! Opening the files: sled itself (which can panic on damaged files), the
+//! metadata, and the integrity check against the acknowledged-head record.
+
+use std::path::Path;
+
+use uuid::Uuid;
+
+use super::acked::{self, AckedRecord};
+use super::integrity;
+use super::keys::{be64, storage, META_FORMAT, META_HEAD, META_INSTANCE, META_STREAMS};
+use super::{RecoveryReport, FORMAT_VERSION};
+use crate::store::StoreError;
+
+pub(super) fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let sled_config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity_bytes);
+    // sled 0.34 can panic on some damaged files instead of returning an error.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || sled_config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        // sled 0.34 reports a held lock as an `Other` error whose text names it.
+        Ok(Err(sled::Error::Io(error)))
+            if error.kind() == std::io::ErrorKind::WouldBlock
+                || error.to_string().contains("could not acquire lock") =>
+        {
+            Err(StoreError::InUse(path.display().to_string()))
+        }
+        Ok(Err(error)) => Err(StoreError::Storage(format!(
+            "cannot open the event log in {}: {error}",
+            path.display()
+        ))),
+        Err(_) => Err(StoreError::Storage(format!(
+            "cannot open the event log in {}: its files are damaged (sled panicked while recovering them)",
+            path.display()
+        ))),
+    }
+}
+
+/// The instance id, the head position and the number of streams.
+pub(super) fn read_or_init_meta(db: &sled::Db) -> Result<(Uuid, u64, u64), StoreError> {
+    match db.get(META_FORMAT).map_err(storage)? {
+        Some(format) => {
+            let format = u32::from_be_bytes(
+                format
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Inconsistent("unreadable format marker".into()))?,
+            );
+            if format != FORMAT_VERSION {
+                return Err(StoreError::Inconsistent(format!(
+                    "the log has format {format}, this build reads format {FORMAT_VERSION}"
+                )));
+            }
+            let instance = db
+                .get(META_INSTANCE)
+                .map_err(storage)?
+                .and_then(|v| Uuid::from_slice(&v).ok())
+                .ok_or_else(|| StoreError::Inconsistent("the instance id is missing".into()))?;
+            let head = match db.get(META_HEAD).map_err(storage)? {
+                Some(value) => be64(&value)?,
+                None => 0,
+            };
+            let streams = match db.get(META_STREAMS).map_err(storage)? {
+                Some(value) => be64(&value)?,
+                None => 0,
+            };
+            Ok((instance, head, streams))
+        }
+        None => {
+            if db.iter().next().is_some() {
+                return Err(StoreError::Inconsistent(
+                    "the log has records but no format marker".into(),
+                ));
+            }
+            let instance = Uuid::new_v4();
+            let mut batch = sled::Batch::default();
+            batch.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes());
+            batch.insert(META_INSTANCE, instance.as_bytes());
+            batch.insert(META_HEAD, &0u64.to_be_bytes());
+            batch.insert(META_STREAMS, &0u64.to_be_bytes());
+            db.apply_batch(batch).map_err(storage)?;
+            db.flush().map_err(storage)?;
+            Ok((instance, 0, 0))
+        }
+    }
+}
+
+/// Reads the whole log and checks it against the acknowledged-head record.
+pub(super) fn check_log(
+    db: &sled::Db,
+    meta_head: u64,
+    record: &AckedRecord,
+) -> Result<(integrity::Scan, RecoveryReport), StoreError> {
+    let scan = integrity::scan(db, meta_head)?.map_err(StoreError::Damaged)?;
+    let acknowledged_head =
+        acked::check(record, scan.head, |at| scan.digest_at(at)).map_err(StoreError::Damaged)?;
+    let report = RecoveryReport {
+        head: scan.head,
+        acknowledged_head,
+        verified_records: scan.head,
+    };
+    Ok((scan, report))
+}
+
+pub(super) fn record_lacks_digest(record: &AckedRecord) -> bool {
+    matches!(record, AckedRecord::Present(acked) if acked.digest.is_none())
+}
