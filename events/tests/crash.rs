@@ -6,11 +6,13 @@
 //! `INFRALOG_CRASH_CYCLES` sets the number of cycles (default 20).
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use infralog_events::store::contract::crash_payload;
+
+mod support;
 use infralog_events::{EventStore, SledStore, SledStoreConfig, StreamId};
+use support::KillCycles;
 
 const STREAMS: usize = 1000;
 
@@ -125,69 +127,29 @@ fn check(data: &std::path::Path, journal: &Journal, cycle: usize) -> u64 {
 
 #[test]
 fn acknowledged_appends_survive_sigkill() {
-    let cycles: usize = std::env::var("INFRALOG_CRASH_CYCLES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(20);
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let data = dir.path().join("data");
-    let journal_path = dir.path().join("journal");
-    let mut seed: u64 = std::env::var("INFRALOG_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::process::id() as u64 ^ 0x5eed);
-    eprintln!("crash test: {cycles} cycles, seed {seed}");
     let started = Instant::now();
-    let mut head = 0;
-    let mut acknowledged_before = 0;
-    let ready = journal_path.with_extension("ready");
-    for cycle in 0..cycles {
-        let _ = std::fs::remove_file(&ready);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_appender"))
-            .arg(&data)
-            .arg(&journal_path)
-            .arg("16")
-            .arg(STREAMS.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the child starts");
-        let opening = Instant::now();
-        while !ready.exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("cycle {cycle}: the child exited while opening the store: {status}");
-            }
-            assert!(
-                opening.elapsed() < Duration::from_secs(60),
-                "cycle {cycle}: the child acknowledged nothing for a minute"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(50 + seed % 500));
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("cycle {cycle}: the child exited on its own: {status}");
-        }
-        child.kill().expect("SIGKILL is delivered");
-        child.wait().expect("the child is reaped");
-        let journal = read_journal(&journal_path);
-        assert!(
-            journal.acknowledged_appends > acknowledged_before,
-            "cycle {cycle}: the child acknowledged nothing before it was killed"
-        );
-        acknowledged_before = journal.acknowledged_appends;
-        head = check(&data, &journal, cycle);
+    let mut totals = (0, 0);
+    KillCycles {
+        program: env!("CARGO_BIN_EXE_crash_appender"),
+        args: vec!["16".into(), STREAMS.to_string()],
+        default_cycles: 20,
+        min_run: Duration::from_millis(50),
+        spread_ms: 500,
+    }
+    .run(|paths, cycle| {
+        let journal = read_journal(&paths.journal);
+        let head = check(&paths.data, &journal, cycle);
         eprintln!(
             "cycle {cycle}: {} appends acknowledged so far, log head {head}, 0 lost",
             journal.acknowledged_appends
         );
-    }
-    let journal = read_journal(&journal_path);
+        totals = (journal.acknowledged_appends, head);
+        journal.acknowledged_appends
+    });
     eprintln!(
-        "crash test passed: {cycles} SIGKILL cycles, {} acknowledged appends, {head} events, 0 lost, {:.1}s",
-        journal.acknowledged_appends,
+        "crash test passed: {} acknowledged appends, {} events, 0 lost, {:.1}s",
+        totals.0,
+        totals.1,
         started.elapsed().as_secs_f64()
     );
 }

@@ -6,11 +6,13 @@
 //! `INFRALOG_CRASH_CYCLES` sets the number of cycles (default 8).
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use infralog_events::store::contract::crash_payload;
 use infralog_events::{EventStore, SledStore, SledStoreConfig};
+
+mod support;
+use support::KillCycles;
 
 const IMPORT_STREAMS: u64 = 24;
 
@@ -82,50 +84,18 @@ fn check(data: &std::path::Path, journal: &str, cycle: usize) -> usize {
 
 #[test]
 fn a_kill_during_imports_leaves_each_whole_or_absent() {
-    let cycles: usize = std::env::var("INFRALOG_CRASH_CYCLES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(8);
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let data = dir.path().join("data");
-    let journal_path = dir.path().join("journal");
-    let ready = journal_path.with_extension("ready");
-    let mut seed = std::process::id() as u64 ^ 0x1_5eed;
-    let mut acknowledged_before = 0;
-    for cycle in 0..cycles {
-        let _ = std::fs::remove_file(&ready);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_importer"))
-            .arg(&data)
-            .arg(&journal_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the child starts");
-        let opening = Instant::now();
-        while !ready.exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("cycle {cycle}: the child exited while opening the store: {status}");
-            }
-            assert!(
-                opening.elapsed() < Duration::from_secs(60),
-                "cycle {cycle}: the child acknowledged nothing for a minute"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(20 + seed % 300));
-        child.kill().expect("SIGKILL is delivered");
-        child.wait().expect("the child is reaped");
-        let journal = std::fs::read_to_string(&journal_path).expect("the journal reads");
-        let acknowledged = journal.lines().filter(|l| l.starts_with("A ")).count();
-        assert!(
-            acknowledged > acknowledged_before,
-            "cycle {cycle}: no progress"
-        );
-        acknowledged_before = acknowledged;
-        let whole = check(&data, &journal, cycle);
-        eprintln!("cycle {cycle}: {acknowledged} imports acknowledged, {whole} whole in the log");
+    KillCycles {
+        program: env!("CARGO_BIN_EXE_crash_importer"),
+        args: Vec::new(),
+        default_cycles: 8,
+        min_run: Duration::from_millis(20),
+        spread_ms: 300,
     }
+    .run(|paths, cycle| {
+        let journal = std::fs::read_to_string(&paths.journal).expect("the journal reads");
+        let acknowledged = journal.lines().filter(|l| l.starts_with("A ")).count();
+        let whole = check(&paths.data, &journal, cycle);
+        eprintln!("cycle {cycle}: {acknowledged} imports acknowledged, {whole} whole in the log");
+        acknowledged
+    });
 }
