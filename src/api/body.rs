@@ -43,6 +43,13 @@ pub async fn read(
     Ok(body)
 }
 
+/// Only a document whose RADL text reads back as itself may be stored: the stored text
+/// is parsed again by every later request on the infrastructure.
+fn storable(radl: Radl) -> Result<Radl, radl::RadlError> {
+    radl::storable::stored_text(&radl)?;
+    Ok(radl)
+}
+
 /// What a deployment body held.
 #[derive(Debug, Clone)]
 pub enum Deployment {
@@ -72,33 +79,38 @@ pub fn parse_deployment(context: &RequestContext, body: &[u8]) -> Result<Deploym
     if content_type.is_empty() {
         content_type.push("text/plain".into());
     }
-    let text = String::from_utf8_lossy(body);
     let parse_error = |message: String| {
         ApiError::im(
             StatusCode::BAD_REQUEST,
             format!("Error parsing request body: {message}"),
         )
     };
+    let text = utf8_text(body).map_err(parse_error)?;
     let has = |wanted: &[&str]| content_type.iter().any(|t| wanted.contains(&t.as_str()));
     if text.is_empty() {
         return Ok(Deployment::Radl(Box::default()));
     }
     if has(&["application/json"]) {
-        return radl::parse_body(&text, radl::Format::Json)
+        return radl::parse_body(text, radl::Format::Json)
+            .and_then(storable)
             .map(|radl| Deployment::Radl(Box::new(radl)))
             .map_err(|e| parse_error(e.to_string()));
     }
     if has(&["text/yaml"]) {
         let template =
-            crate::tosca::Template::parse(&text).map_err(|e| parse_error(e.to_string()))?;
-        let radl = template.to_radl().map_err(|e| parse_error(e.to_string()))?;
+            crate::tosca::Template::parse(text).map_err(|e| parse_error(e.to_string()))?;
+        let radl = template
+            .to_radl()
+            .map_err(|e| parse_error(e.to_string()))
+            .and_then(|radl| storable(radl).map_err(|e| parse_error(e.to_string())))?;
         return Ok(Deployment::Tosca {
             radl: Box::new(radl),
             document: template.to_yaml(),
         });
     }
     if has(&["text/plain", "*/*", "text/*"]) {
-        return radl::parse_body(&text, radl::Format::Text)
+        return radl::parse_body(text, radl::Format::Text)
+            .and_then(storable)
             .map(|radl| Deployment::Radl(Box::new(radl)))
             .map_err(|e| parse_error(e.to_string()));
     }
@@ -106,6 +118,43 @@ pub fn parse_deployment(context: &RequestContext, body: &[u8]) -> Result<Deploym
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("Unsupported Media Type {}", python_list_repr(&content_type)),
     ))
+}
+
+/// The body as text, or IM's message for bytes that are not UTF-8 (Python's
+/// `bytes.decode('utf-8')` error, which IM reports as a parse error). A lossy decode
+/// would accept a different document than the one sent, and a RADL name with U+FFFD
+/// in it cannot be stored as RADL text.
+pub fn utf8_text(body: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(body).map_err(|error| python_decode_error(body, &error))
+}
+
+/// Python's `UnicodeDecodeError` text for `error` (both decoders report the same
+/// maximal invalid subpart).
+fn python_decode_error(body: &[u8], error: &std::str::Utf8Error) -> String {
+    let start = error.valid_up_to();
+    let (length, reason) = match error.error_len() {
+        None => (body.len() - start, "unexpected end of data"),
+        Some(length) => {
+            let first = body.get(start).copied().unwrap_or(0);
+            let reason = if (0x80..=0xc1).contains(&first) || first >= 0xf5 {
+                "invalid start byte"
+            } else {
+                "invalid continuation byte"
+            };
+            (length, reason)
+        }
+    };
+    if length <= 1 {
+        format!(
+            "'utf-8' codec can't decode byte 0x{:02x} in position {start}: {reason}",
+            body.get(start).copied().unwrap_or(0)
+        )
+    } else {
+        format!(
+            "'utf-8' codec can't decode bytes in position {start}-{}: {reason}",
+            start + length - 1
+        )
+    }
 }
 
 /// IM's `parse_auth`: the body of `POST …/authorization` is one JSON credential
