@@ -1,7 +1,7 @@
 //! Request bodies: reading them within the size limit, and parsing RADL bodies the
 //! way IM's `parse_deployment` does (`im-behaviour.md` §1.5.1).
 
-use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::http::StatusCode;
 use actix_web::web;
 use futures_util::StreamExt;
@@ -10,6 +10,9 @@ use super::errors::ApiError;
 use super::media::{self, python_list_repr};
 use super::RequestContext;
 use crate::radl::{self, Radl};
+
+/// Bodies above this size are read only for requests that carry credentials.
+pub const EARLY_CREDENTIALS_BYTES: u64 = 64 * 1024;
 
 /// Reads the whole body, refusing it with 413 past `limit` bytes (early when the
 /// client announces its length).
@@ -27,8 +30,29 @@ pub async fn read(
     if announced.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    // IM reads the body before it looks at the credentials, and that order shows in
+    // its answers, so it is kept for bodies of the size IM's clients send. A larger
+    // (or unannounced) body is not read for a request without credentials.
+    // Without a length or a chunked encoding there is no body at all.
+    let chunked = context.request.headers().contains_key(TRANSFER_ENCODING);
+    let expected = announced.or((!chunked).then_some(0));
+    if expected.is_none_or(|length| length > EARLY_CREDENTIALS_BYTES) {
+        super::guard::credential_lines(context)?;
+    }
+    let timeout = context
+        .request
+        .app_data::<web::Data<super::Limits>>()
+        .map(|limits| limits.body_read_timeout)
+        .unwrap_or_else(|| super::Limits::default().body_read_timeout);
+    // One deadline for the whole body, not per chunk: a client trickling a byte a
+    // second must not hold a connection (and its buffer) for ever.
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let next = tokio::time::timeout_at(deadline, payload.next())
+            .await
+            .map_err(|_| ApiError::BodyTimeout { limit: timeout })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|error| {
             ApiError::im(
                 StatusCode::BAD_REQUEST,
