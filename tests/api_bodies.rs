@@ -185,3 +185,114 @@ fn documents_radl_text_cannot_hold_are_refused_before_they_are_stored() {
     still_usable(&server, &quoted);
     still_usable(&server, &inf);
 }
+
+/// A request with `username` as raw bytes in its Authorization header.
+fn raw_request(server: &TestServer, head: &str, username: &[u8], body: &str) -> Response {
+    let mut bytes = format!("{head} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: id = im; type = InfrastructureManager; username = ").into_bytes();
+    bytes.extend_from_slice(username);
+    bytes.extend_from_slice(
+        format!(
+            "; password = same\\nid = dummy; type = Dummy\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    send_raw(server.port, &bytes)
+}
+
+#[test]
+fn credentials_that_are_not_utf8_are_refused_not_merged_into_one_identity() {
+    let (_dir, server) = temp_server();
+    let created = raw_request(&server, "POST /infrastructures", b"user\xaa", RADL_NO_CTX);
+    assert_eq!(created.status, 401, "{}", created.text());
+    assert_eq!(
+        created.text(),
+        "Invalid AUTHORIZATION header: it is not UTF-8 text"
+    );
+    // Whatever was created, the other byte must not see it.
+    let listed = raw_request(&server, "GET /infrastructures", b"user\xab", "");
+    assert_eq!(listed.status, 401, "{}", listed.text());
+}
+
+/// A log written by an older version can hold a RADL that does not read back (its
+/// printer wrote a quote bare). Requests that need it answer a clear 409, never a
+/// 500; what does not need it keeps working.
+#[test]
+fn a_stored_radl_that_does_not_parse_is_a_clear_409() {
+    use infralog_events::codec::DomainEvent;
+    use infralog_events::domain::infrastructure::InfrastructureEvent;
+    use infralog_events::domain::InfId;
+    use infralog_events::{
+        AppendRequest, EventStore, ExpectedVersion, Metadata, SledStore, SledStoreConfig, StreamId,
+    };
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path());
+    let inf = create(&server, USER, RADL_NO_CTX);
+    server.stop();
+    // As the printer wrote a quote before it escaped it.
+    let poisoned = RADL_NO_CTX.replace(
+        "disk.0.os.name='linux'",
+        "disk.0.os.name='linux' and\ndisk.0.os.credentials.password = 'it's'",
+    );
+    {
+        let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("the log opens");
+        let id: InfId = inf.parse().expect("an id");
+        let event = InfrastructureEvent::RadlUpdated { radl: poisoned };
+        store
+            .append(AppendRequest {
+                stream: StreamId::new(id.stream_name()).expect("a stream"),
+                expected: ExpectedVersion::Any,
+                events: vec![event.to_new_event(Metadata::default())],
+            })
+            .wait()
+            .expect("appended");
+        store.close();
+    }
+    let server = TestServer::start(dir.path());
+    for answer in [
+        server
+            .post(&format!("/infrastructures/{inf}"))
+            .user(USER)
+            .accept("application/json")
+            .radl("network privada\nsystem node\ndeploy node 1")
+            .send(),
+        server
+            .put(&format!("/infrastructures/{inf}/reconfigure"))
+            .user(USER)
+            .accept("application/json")
+            .radl("")
+            .send(),
+        server
+            .delete(&format!("/infrastructures/{inf}/vms/0"))
+            .user(USER)
+            .accept("application/json")
+            .send(),
+    ] {
+        let body = answer.json();
+        assert_eq!(answer.status, 409, "{body}");
+        let message = body["message"].as_str().expect("a message");
+        assert!(
+            message.contains("the stored RADL of this infrastructure cannot be read back"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("it's"),
+            "no stored text in the answer: {message}"
+        );
+    }
+    vm_info(&server, &inf).expect(200);
+    for property in ["radl", "data"] {
+        server
+            .get(&format!("/infrastructures/{inf}/{property}"))
+            .user(USER)
+            .accept("application/json")
+            .send()
+            .expect(200);
+    }
+    server
+        .delete(&format!("/infrastructures/{inf}"))
+        .user(USER)
+        .send()
+        .expect(200);
+}
