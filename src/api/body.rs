@@ -32,8 +32,8 @@ pub async fn read(
     }
     // IM reads the body before it looks at the credentials, and that order shows in
     // its answers, so it is kept for bodies of the size IM's clients send. A larger
-    // (or unannounced) body is not read for a request without credentials.
-    // Without a length or a chunked encoding there is no body at all.
+    // (or unannounced) body is not read for a request without credentials. Without a
+    // length or a chunked encoding there is no body at all.
     let chunked = context.request.headers().contains_key(TRANSFER_ENCODING);
     let expected = announced.or((!chunked).then_some(0));
     if expected.is_none_or(|length| length > EARLY_CREDENTIALS_BYTES) {
@@ -214,4 +214,46 @@ pub fn parse_owner(
     let header = serde_json::Value::Array(vec![serde_json::Value::Object(object)]).to_string();
     let mut lines = crate::auth::parse_authorization(&header).map_err(|e| bad(e.to_string()))?;
     lines.pop().ok_or_else(|| bad("no credential".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8_text;
+
+    #[test]
+    fn decode_errors_are_pythons() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                b"ab\xaa",
+                "can't decode byte 0xaa in position 2: invalid start byte",
+            ),
+            (
+                b"\xc1\x81",
+                "can't decode byte 0xc1 in position 0: invalid start byte",
+            ),
+            (
+                b"x\xe2\x82x",
+                "can't decode bytes in position 1-2: invalid continuation byte",
+            ),
+            (
+                b"\xe0\x80",
+                "can't decode byte 0xe0 in position 0: invalid continuation byte",
+            ),
+            (
+                b"\xe2\x82",
+                "can't decode bytes in position 0-1: unexpected end of data",
+            ),
+            (
+                b"\xf0",
+                "can't decode byte 0xf0 in position 0: unexpected end of data",
+            ),
+        ];
+        for (bytes, message) in cases {
+            assert_eq!(
+                utf8_text(bytes).expect_err("not UTF-8"),
+                format!("'utf-8' codec {message}")
+            );
+        }
+        assert_eq!(utf8_text("é".as_bytes()), Ok("é"));
+    }
 }
