@@ -7,6 +7,7 @@
 //! own answers (404, 405, 422, 307) are always `{"detail": …}` JSON.
 
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::ConnectionType;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
@@ -201,6 +202,8 @@ pub enum ApiError {
     Redirect { location: String },
     /// The body is over the configured limit.
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive within the configured time.
+    BodyTimeout { limit: std::time::Duration },
     /// An actor's mailbox is full; try again shortly.
     Busy,
     /// Something failed inside infralog. The detail goes to the log only.
@@ -229,6 +232,7 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Redirect { .. } => StatusCode::TEMPORARY_REDIRECT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -259,6 +263,22 @@ impl ApiError {
                 &format!("Request body too large: the limit is {limit} bytes"),
                 accept,
             ),
+            ApiError::BodyTimeout { limit } => {
+                let mut response = im_error_body(
+                    status,
+                    &format!(
+                        "Request body not received in time: the limit is {} s",
+                        limit.as_secs_f64()
+                    ),
+                    accept,
+                );
+                // The rest of the body may still be on its way: the connection cannot
+                // carry another request.
+                response
+                    .head_mut()
+                    .set_connection_type(ConnectionType::Close);
+                response
+            }
             ApiError::Busy => {
                 let mut response = im_error_body(
                     status,

@@ -21,13 +21,18 @@ use crate::projections::{InfrastructureView, OwnerIndex, ReadModel};
 
 /// Step one, before query validation: the header must be there and readable.
 pub fn credential_lines(context: &RequestContext) -> Result<Vec<CredentialLine>, ApiError> {
-    let header = context
-        .request
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .unwrap_or_default();
-    auth::parse_authorization(&header).map_err(|error| match error {
+    // Not read lossily: `user\xaa` and `user\xab` would both become `user\u{fffd}`,
+    // one identity for two different credentials.
+    let header = match context.request.headers().get(AUTHORIZATION) {
+        None => "",
+        Some(value) => std::str::from_utf8(value.as_bytes()).map_err(|_| {
+            ApiError::im(
+                StatusCode::UNAUTHORIZED,
+                "Invalid AUTHORIZATION header: it is not UTF-8 text",
+            )
+        })?,
+    };
+    auth::parse_authorization(header).map_err(|error| match error {
         AuthHeaderError::Missing => {
             ApiError::im(StatusCode::UNAUTHORIZED, "No authentication data provided")
         }

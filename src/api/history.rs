@@ -117,9 +117,11 @@ pub async fn import(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let endpoint = Endpoint::ImportInfrastructure;
-    let body = super::body::read(context, payload, MAX_HISTORY_BYTES).await?;
+    // Credentials before the body: it may be 64 MiB, and nobody may make us buffer
+    // that without them (this route is infralog's own, no IM order to keep).
     let lines = guard::credential_lines(context)?;
     let identity = guard::identity(&lines, endpoint)?;
+    let body = super::body::read(context, payload, MAX_HISTORY_BYTES).await?;
     let content_type = media::content_type(context.request.headers());
     if !content_type.is_empty() && !content_type.iter().any(|t| t == "application/json") {
         return Err(ApiError::im(

@@ -20,6 +20,7 @@ use super::guard;
 use super::media::{negotiate, require_json, DefaultType};
 use super::params::Validator;
 use super::plan::{self, plan_resources};
+use super::render::stored_radl;
 use super::respond::{self, actor_error, metadata};
 use super::tosca;
 use super::{AppState, RequestContext};
@@ -365,9 +366,7 @@ pub async fn add(
         }
     };
     for attempt in 0..CONFLICT_RETRIES {
-        let stored = radl::parse(&view.radl).map_err(|e| {
-            ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
-        })?;
+        let stored = stored_radl(&view, endpoint)?;
         let planned = plan_resources(
             &stored,
             request.clone(),
@@ -471,9 +470,7 @@ pub async fn reconfigure(
     // IM reconfigures with the RADL generated from a TOSCA body.
     let request = deployment.into_radl();
     for attempt in 0..CONFLICT_RETRIES {
-        let mut stored = radl::parse(&view.radl).map_err(|e| {
-            ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}"))
-        })?;
+        let mut stored = stored_radl(&view, endpoint)?;
         let changes_radl = !request.configures.is_empty()
             || !request.systems.is_empty()
             || !request.contextualize.is_absent();
@@ -481,13 +478,17 @@ pub async fn reconfigure(
             radl::merge::reconfigure(&mut stored, &request)
                 .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
         }
+        let text = changes_radl
+            .then(|| radl::storable::stored_text(&stored))
+            .transpose()
+            .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
         let result = state
             .registry
             .infrastructure(
                 view.id,
                 InfrastructureRequest::Reconfigure {
                     expected_version: view.version,
-                    radl: changes_radl.then(|| stored.to_text()),
+                    radl: text,
                     plan: plan::plan_for(&stored, state.contextualization_delay),
                 },
                 metadata(context, &identity),

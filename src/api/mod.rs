@@ -103,6 +103,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// No request may deploy more VMs than this in total.
     pub max_vms_per_request: u64,
+    /// A body must arrive completely within this time after the handler starts
+    /// reading it (408 beyond); actix-web itself times out only the head.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -111,6 +114,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 32 * 1024,
             max_vms_per_request: 1000,
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }

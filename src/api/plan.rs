@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::auth::{CloudCredential, Identity};
 use crate::radl::merge::{resolve_references, update_stored};
+use crate::radl::storable::stored_text;
 use crate::radl::{Number, Radl, System};
 
 /// Why a request cannot be planned; the message is IM's.
@@ -74,7 +75,8 @@ pub fn plan_resources(
     }
     let plan = plan_for(&merged, delay);
     let request_radl = request.to_text();
-    let radl = merged.to_text();
+    // The merged document is stored and parsed again by every later request.
+    let radl = stored_text(&merged)?;
     let request = ResourceRequest {
         request_radl: (request_radl != radl).then_some(request_radl),
         radl,
@@ -321,3 +323,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "plan_props.rs"]
+mod props;

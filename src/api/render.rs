@@ -4,9 +4,43 @@
 
 use infralog_events::domain::{Comparison, FactValue, FeatureFact};
 
+use actix_web::http::StatusCode;
+
+use super::errors::{ApiError, Endpoint};
 use crate::projections::{InfrastructureView, VmView};
 use crate::radl::merge::{new_vm, refresh_vm, DEFAULT_VM_NAME};
 use crate::radl::{self, Feature, Number, Operator, Radl, System, Value};
+
+/// The infrastructure's stored RADL, parsed. Every document is checked to read back
+/// before it is stored, but a log written by an older version may hold one that does
+/// not: that is answered with a clear 409 naming what still works, never a 500. The
+/// parser's message is not logged: it quotes the text, which may hold a password.
+pub fn stored_radl(view: &InfrastructureView, endpoint: Endpoint) -> Result<Radl, ApiError> {
+    radl::parse(&view.radl).map_err(|error| {
+        tracing::warn!(
+            inf = %view.id,
+            at = ?error.position(),
+            "the stored RADL of an infrastructure does not parse"
+        );
+        unreadable(endpoint, "the stored RADL of this infrastructure")
+    })
+}
+
+/// The answer for a VM whose document cannot be rebuilt from what was stored.
+pub fn unreadable_vm_radl(view: &InfrastructureView, vm: &VmView, endpoint: Endpoint) -> ApiError {
+    tracing::warn!(inf = %view.id, vm = %vm.id, "the stored RADL of a VM does not parse");
+    unreadable(endpoint, "the stored RADL of this VM")
+}
+
+fn unreadable(endpoint: Endpoint, what: &str) -> ApiError {
+    ApiError::im(
+        StatusCode::CONFLICT,
+        format!(
+            "{}{what} cannot be read back (it was recorded by an older version, which accepted a document that RADL text cannot hold); GET .../radl and .../data still answer, and the infrastructure can be destroyed",
+            endpoint.prefix()
+        ),
+    )
+}
 
 /// The VM's whole document (networks, its system, contextualize, deploys), as IM's
 /// `vm.info`. `None` if the stored RADL no longer names the VM's system.

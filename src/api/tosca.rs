@@ -65,12 +65,7 @@ pub async fn start_add(
         .map(|vm| (vm.system.to_string(), vm.id.0))
         .collect();
     let scaling = merged.scale(&current).map_err(refuse)?;
-    let stored = crate::radl::parse(&view.radl).map_err(|e| {
-        ApiError::internal(format!(
-            "the stored RADL of {} does not parse: {e}",
-            view.id
-        ))
-    })?;
+    let stored = super::render::stored_radl(&view, endpoint)?;
     plan::plan_resources(
         &stored,
         scaling.radl.clone(),

@@ -13,7 +13,7 @@ use super::guard;
 use super::media::{negotiate, DefaultType};
 use super::params::{parse_int, Validator};
 use super::plan;
-use super::render::vm_document;
+use super::render::{stored_radl, unreadable_vm_radl, vm_document};
 use super::respond::{self, actor_error, metadata};
 use super::{AppState, RequestContext};
 use crate::projections::{InfrastructureView, VmView};
@@ -45,13 +45,8 @@ fn find_vm<'v>(
     }
 }
 
-fn document(view: &InfrastructureView, vm: &VmView) -> Result<Radl, ApiError> {
-    vm_document(view, vm).ok_or_else(|| {
-        ApiError::internal(format!(
-            "the RADL of VM {} of {} cannot be rebuilt",
-            vm.id, view.id
-        ))
-    })
+fn document(view: &InfrastructureView, vm: &VmView, endpoint: Endpoint) -> Result<Radl, ApiError> {
+    vm_document(view, vm).ok_or_else(|| unreadable_vm_radl(view, vm, endpoint))
 }
 
 /// `GET …/vms/{vm}`: the VM's networks and system.
@@ -70,7 +65,7 @@ pub async fn info(
     let view = guard::owned(state, &identity, inf, endpoint).await?;
     let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm = find_vm(&view, vm, endpoint)?;
-    let document = document(&view, vm)?;
+    let document = document(&view, vm, endpoint)?;
     let representation = negotiate(&context.accept, DefaultType::TextPlain)
         .map_err(|u| endpoint.unsupported_accept(u))?;
     state.touch(view.id);
@@ -117,7 +112,7 @@ pub async fn property(
         // keeps no password to embed.
         "command" => return Err(not_found()),
         _ => {
-            let document = document(&view, vm_view)?;
+            let document = document(&view, vm_view, endpoint)?;
             let value = document
                 .systems
                 .first()
@@ -218,7 +213,7 @@ pub async fn alter(
     let vm_view = view
         .vm(vm_id)
         .ok_or_else(|| endpoint.error(Failure::InvalidVmId))?;
-    let document = document(&view, vm_view)?;
+    let document = document(&view, vm_view, endpoint)?;
     Ok(respond::text_or_json(
         representation,
         document.to_text(),
@@ -263,8 +258,7 @@ pub async fn remove(
     for vm in vms.split(',') {
         ids.push(find_vm(&view, vm, endpoint)?.id);
     }
-    let radl = radl::parse(&view.radl)
-        .map_err(|e| ApiError::internal(format!("the stored RADL of {inf} does not parse: {e}")))?;
+    let radl = stored_radl(&view, endpoint)?;
     let outcome = state
         .registry
         .infrastructure(

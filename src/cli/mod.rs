@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod client_errors;
 pub mod history;
 pub mod radl;
 pub mod serve;
@@ -54,14 +55,26 @@ pub fn run() -> ExitCode {
 }
 
 /// Logs to stderr; `RUST_LOG` chooses what (default: info for infralog, warn else).
+/// actix-http's per-connection ERROR lines about clients' malformed requests are
+/// counted, not printed (see [`client_errors`]).
 pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             "warn,infralog=info,infralog_actors=info,infralog_events=info",
         )
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let printed = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+            !client_errors::is_client_error(metadata)
+        }));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(printed)
+        .with(client_errors::ClientErrorCounter)
         .try_init();
 }

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Seconds a request body may take to arrive once its head is read (408 beyond).
+    #[arg(long, env = "INFRALOG_BODY_READ_SECONDS", default_value_t = 60.0)]
+    pub body_read_seconds: f64,
+
     /// Most VMs one request may deploy (400 beyond).
     #[arg(long, env = "INFRALOG_MAX_VMS_PER_REQUEST", default_value_t = 1000)]
     pub max_vms_per_request: u64,
@@ -48,6 +52,10 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_IDLE_SECONDS", default_value_t = 30)]
     pub idle_seconds: u64,
 
+    /// Seconds between the WARN lines that count clients' malformed requests.
+    #[arg(long, hide = true, default_value_t = 10.0)]
+    pub client_error_log_seconds: f64,
+
     /// The event log's page cache, in MiB.
     #[arg(long, env = "INFRALOG_CACHE_MIB", default_value_t = 1)]
     pub cache_mib: u64,
@@ -55,10 +63,16 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> ExitCode {
     crate::cli::init_tracing();
+    crate::cli::client_errors::spawn_reporter(
+        Duration::try_from_secs_f64(args.client_error_log_seconds.max(0.01))
+            .unwrap_or(Duration::from_secs(10)),
+    );
     let mut settings = Settings::new(args.listen, args.data_dir);
     settings.contextualization_delay = Duration::from_millis(args.contextualization_delay_ms);
     settings.limits.max_body_bytes = args.max_body_bytes;
     settings.limits.max_vms_per_request = args.max_vms_per_request;
+    settings.limits.body_read_timeout =
+        Duration::try_from_secs_f64(args.body_read_seconds.max(0.001)).unwrap_or(Duration::MAX);
     settings.workers = args.workers;
     settings.actors.mailbox_capacity = args.mailbox_capacity.max(1);
     settings.actors.idle_timeout = Duration::from_secs(args.idle_seconds.max(1));

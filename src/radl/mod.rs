@@ -27,6 +27,7 @@
 //! - [`access`]: property get/set ([`Features::value`], [`Features::set_value`]).
 //! - [`merge`]: add/alter/reconfigure merges, VM documents, Dummy decoration.
 //! - [`number`], [`pytext`], [`outports`], [`yaml`]: Python semantics IM relies on.
+//! - [`storable`]: whether a document's text reads back as itself (what may be stored).
 
 pub mod access;
 pub mod ast;
@@ -44,6 +45,7 @@ pub mod parser;
 pub mod printer;
 pub mod pyjson;
 pub mod pytext;
+pub mod storable;
 pub mod yaml;
 
 pub use access::PropertyValue;

@@ -1,9 +1,11 @@
 //! IM's canonical RADL text, byte for byte (the `__str__` methods of `radl.radl`).
 //!
 //! The layout is IM's, quirks included: `network x (  )` with two spaces, a trailing
-//! space on references (`system x `), a blank line after each system, strings printed
-//! between quotes without escaping, numbers with their unit as written, recipes wrapped
-//! in newlines, contextualize items with trailing spaces, no final newline.
+//! space on references (`system x `), a blank line after each system, numbers with
+//! their unit as written, recipes wrapped in newlines, contextualize items with
+//! trailing spaces, no final newline. One deviation: a `'` inside a string is written
+//! `\'` (IM writes it bare, and its own parser then cannot read the text back; we
+//! store this text and read it again on every request).
 
 use std::fmt::{self, Display, Formatter, Write};
 
@@ -58,6 +60,15 @@ fn push_number(out: &mut String, number: &super::number::Number) {
     }
 }
 
+/// A string's body between quotes: the lexer reads `\'` as a quote.
+fn push_escaped(out: &mut String, text: &str) {
+    if text.contains('\'') {
+        out.push_str(&text.replace('\'', "\\'"));
+    } else {
+        out.push_str(text);
+    }
+}
+
 /// A value as Python's `str()` shows it (strings without quotes).
 fn push_raw_value(out: &mut String, value: &Value) {
     match value {
@@ -86,7 +97,7 @@ impl WriteText for Feature {
                     if index > 0 {
                         out.push_str("','");
                     }
-                    out.push_str(item);
+                    push_escaped(out, item);
                 }
                 out.push_str("']");
             }
@@ -97,7 +108,7 @@ impl WriteText for Feature {
             }
             Value::Str(text) => {
                 out.push('\'');
-                out.push_str(text);
+                push_escaped(out, text);
                 out.push('\'');
             }
             value => {
