@@ -452,13 +452,16 @@ impl InfraRun {
                 imported: imported.clone(),
             },
         )?;
+        // An id used before gets a history boundary first, so that nothing of its
+        // earlier life is shown with the imported one, even if the import stops
+        // half-way.
+        let mut position = self.apply(Command::StartEpoch).await?;
         let snapshots_holder = imported.vms.iter().position(|vm| {
             matches!(
                 vm.status,
                 ImportedVmStatus::Running | ImportedVmStatus::Stopped
             )
         });
-        let mut position = 0;
         for (index, vm) in imported.vms.iter().enumerate() {
             let auto_delete_snapshots = if Some(index) == snapshots_holder {
                 imported.auto_delete_snapshots.clone()
