@@ -421,3 +421,56 @@ fn an_imported_documents_owner_password_is_neither_kept_nor_exported() {
     let owners = server.get(&format!("/infrastructures/{id}/authorization"), ALICE);
     assert_eq!(owners.body, "{\"authorization\":[\"alice\"]}");
 }
+
+/// IM's export of an infrastructure that was itself imported ends with
+/// `"cloud_connector": null`; every other key is as in the first export, in the
+/// same order, with the same values but for the owners and the VMs' `last_update`.
+#[test]
+fn a_reexport_has_ims_keys_and_a_null_cloud_connector_last() {
+    let (dir_a, dir_b, dir_c) = (
+        tempfile::tempdir().expect("a dir"),
+        tempfile::tempdir().expect("a dir"),
+        tempfile::tempdir().expect("a dir"),
+    );
+    let a = Server::start(dir_a.path());
+    let id = a.create(ALICE);
+    let first = a.export(&id, ALICE, false);
+    assert!(!first.contains("cloud_connector"), "{first}");
+    let b = Server::start(dir_b.path());
+    assert_eq!(b.import(&first, BOB).status, 200);
+    let again = b.export(&id, BOB, false);
+    assert!(again.ends_with(", \"cloud_connector\": null}"), "{again}");
+
+    let object = |text: &str| -> serde_json::Map<String, Value> {
+        serde_json::from_str(text).expect("a JSON object")
+    };
+    let (first, second) = (object(&first), object(&again));
+    let mut expected_keys: Vec<&String> = first.keys().collect();
+    let cloud_connector = "cloud_connector".to_string();
+    expected_keys.push(&cloud_connector);
+    assert_eq!(second.keys().collect::<Vec<_>>(), expected_keys);
+    for (key, value) in &first {
+        match key.as_str() {
+            "auth" => assert_eq!(second[key][0]["username"], "bob"),
+            "vm_list" => {
+                let strip = |vms: &Value| {
+                    let mut vms = vms.clone();
+                    for vm in vms.as_array_mut().expect("a list") {
+                        vm["last_update"] = Value::Null;
+                    }
+                    vms
+                };
+                assert_eq!(strip(&second[key]), strip(value));
+            }
+            _ => assert_eq!(&second[key], value, "{key}"),
+        }
+    }
+    // Such a document imports again, and keeps one `cloud_connector`.
+    let c = Server::start(dir_c.path());
+    assert_eq!(c.import(&again, BOB).status, 200);
+    let third = c.export(&id, BOB, false);
+    assert_eq!(third.matches("cloud_connector").count(), 1, "{third}");
+    a.stop();
+    b.stop();
+    c.stop();
+}

@@ -196,6 +196,7 @@ fn differences(single: Option<&InfrastructureView>, whole: Option<&Infrastructur
         "unfinished_changes",
         a.unfinished_changes == b.unfinished_changes,
     );
+    check("imported", a.imported == b.imported);
     format!("differs in {}", fields.join(", "))
 }
 

@@ -241,6 +241,7 @@ impl ReadModel {
                     updated_at: envelope.recorded_at,
                     auto_delete_snapshots: Vec::new(),
                     unfinished_changes: false,
+                    imported: false,
                 },
             );
             return;
@@ -471,6 +472,7 @@ impl ReadModel {
                     .map(|url| url.as_str().into())
                     .collect(),
                 unfinished_changes: false,
+                imported: true,
             },
         );
     }
