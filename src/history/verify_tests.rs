@@ -136,13 +136,28 @@ fn the_actors_fold_is_compared_with_the_read_model() {
 }
 
 fn reimport(store: &SledStore, inf: InfId, commit: bool) {
+    append(store, inf.stream_name(), &[InfrastructureEvent::Evicted]);
+    import_after_boundary(store, inf, commit);
+}
+
+fn leftover(store: &SledStore, inf: InfId) {
+    append(
+        store,
+        inf.vm_stream_name(VmId(0)),
+        &[VmEvent::Imported {
+            cloud: cloud(),
+            cloud_vm_id: Some("left".into()),
+            status: ImportedVmStatus::Running,
+            auto_delete_snapshots: Vec::new(),
+        }],
+    );
+}
+
+fn import_after_boundary(store: &SledStore, inf: InfId, commit: bool) {
     append(
         store,
         inf.stream_name(),
-        &[
-            InfrastructureEvent::Evicted,
-            InfrastructureEvent::EpochStarted,
-        ],
+        &[InfrastructureEvent::EpochStarted],
     );
     append(
         store,
@@ -223,4 +238,21 @@ fn a_damaged_record_is_a_problem_not_a_crash() {
         "{:?}",
         report.problems
     );
+}
+
+#[test]
+fn an_import_over_the_vm_events_of_an_interrupted_one_verifies_without_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("opens");
+    populated(&store);
+    let inf = InfId::random();
+    leftover(&store, inf);
+    import_after_boundary(&store, inf, true);
+    let report = verify(&store, &mut |_| {});
+    assert_eq!(report.problems, Vec::<String>::new());
+    let (history, earlier) = super::super::read_history_counted(&store, inf).expect("reads");
+    assert_eq!(history.len(), 3);
+    assert_eq!(earlier.iter().map(|(_, n)| n).sum::<u64>(), 1);
+    assert_eq!(history[0].envelope.event_type, "EpochStarted");
+    assert!(history[1].envelope.position > history[0].envelope.position);
 }

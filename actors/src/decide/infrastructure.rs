@@ -88,8 +88,12 @@ pub enum InfrastructureCommand {
     Evict,
     /// Seal the history of an id about to be imported again: what it recorded in
     /// its earlier life stays behind the boundary (the API checked that the
-    /// importer owned it at its last event). Nothing to seal on an empty stream.
-    StartEpoch,
+    /// importer owned it at its last event). Nothing to seal on an empty stream,
+    /// unless `leftovers`: VM events of an import of this id that stopped before
+    /// its first infrastructure event.
+    StartEpoch {
+        leftovers: bool,
+    },
     /// Take in an infrastructure exported elsewhere, keeping its id. Only an id not
     /// in use (never used, destroyed or evicted) can be imported.
     Import {
@@ -264,11 +268,11 @@ pub fn decide(
             live(state)?;
             Ok(vec![InfrastructureEvent::Evicted])
         }
-        C::StartEpoch => match state.phase {
+        C::StartEpoch { leftovers } => match state.phase {
             InfrastructurePhase::Live(_) | InfrastructurePhase::Destroying { .. } => {
                 Err(DomainError::AlreadyExists)
             }
-            InfrastructurePhase::Unborn if state.version == 0 => Ok(Vec::new()),
+            InfrastructurePhase::Unborn if state.version == 0 && !leftovers => Ok(Vec::new()),
             InfrastructurePhase::Unborn
             | InfrastructurePhase::Destroyed
             | InfrastructurePhase::Evicted => Ok(vec![InfrastructureEvent::EpochStarted]),
@@ -850,7 +854,10 @@ mod tests {
         let mut interrupted = evicted.clone();
         interrupted.push(E::EpochStarted);
         for given in [evicted, destroyed, interrupted] {
-            assert_eq!(given_when(&given, C::StartEpoch), Ok(vec![E::EpochStarted]));
+            assert_eq!(
+                given_when(&given, C::StartEpoch { leftovers: false }),
+                Ok(vec![E::EpochStarted])
+            );
             // After the boundary the import goes on as on a new id.
             let mut sealed = given.clone();
             sealed.push(E::EpochStarted);
@@ -868,12 +875,20 @@ mod tests {
 
     #[test]
     fn a_new_id_needs_no_boundary_and_an_id_in_use_gets_none() {
-        assert_eq!(given_when(&[], C::StartEpoch), Ok(vec![]));
+        assert_eq!(
+            given_when(&[], C::StartEpoch { leftovers: false }),
+            Ok(vec![])
+        );
+        // VM events left by an import that stopped before its infrastructure event.
+        assert_eq!(
+            given_when(&[], C::StartEpoch { leftovers: true }),
+            Ok(vec![E::EpochStarted])
+        );
         let mut destroying = launched(&["a"]);
         destroying.push(E::DestructionStarted { force: false });
         for given in [launched(&["a"]), destroying] {
             assert_eq!(
-                given_when(&given, C::StartEpoch),
+                given_when(&given, C::StartEpoch { leftovers: true }),
                 Err(DomainError::AlreadyExists)
             );
         }

@@ -454,8 +454,15 @@ impl InfraRun {
         )?;
         // An id used before gets a history boundary first, so that nothing of its
         // earlier life is shown with the imported one, even if the import stops
-        // half-way.
-        let mut position = self.apply(Command::StartEpoch).await?;
+        // half-way. An import that stopped before its infrastructure event left
+        // only VM events, from VM 0 on.
+        let leftovers = self.state.version == 0
+            && journal::has_events(
+                Arc::clone(&self.env.store),
+                StreamId::new(self.env.id.vm_stream_name(VmId(0))).map_err(StoreError::from)?,
+            )
+            .await?;
+        let mut position = self.apply(Command::StartEpoch { leftovers }).await?;
         let snapshots_holder = imported.vms.iter().position(|vm| {
             matches!(
                 vm.status,
