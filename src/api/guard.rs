@@ -185,14 +185,14 @@ pub async fn owned_infrastructures_including_gone(
 }
 
 /// Earlier lives of ids imported again that the identity owned when they ended,
-/// the latest one per id, for ids whose current life it does not own (those keep
-/// their `/stats` row when a re-import drops them from the owners).
-pub async fn owned_earlier_lives(state: &AppState, identity: &Identity) -> Vec<InfrastructureView> {
-    let current: std::collections::HashSet<InfId> =
-        owned_infrastructures_including_gone(state, identity)
-            .await
-            .into_iter()
-            .collect();
+/// the latest one per id, for ids not in `current` (the ids whose current life it
+/// owns): an owner a re-import dropped keeps its `/stats` row.
+pub async fn owned_earlier_lives(
+    state: &AppState,
+    identity: &Identity,
+    current: &[InfId],
+) -> Vec<InfrastructureView> {
+    let current: std::collections::HashSet<&InfId> = current.iter().collect();
     let ids = owned_in(state, identity, |model| &model.owners_of_earlier).await;
     let candidates: Vec<Vec<InfrastructureView>> = {
         let model = state.projections.read();

@@ -253,7 +253,7 @@ pub async fn stats(state: &AppState, context: &RequestContext) -> Result<HttpRes
     .map_err(|bad| ApiError::im(StatusCode::BAD_REQUEST, bad.to_string()))?;
     let identity = guard::identity(&lines, endpoint)?;
     let owned = guard::owned_infrastructures_including_gone(state, &identity).await;
-    let earlier = guard::owned_earlier_lives(state, &identity).await;
+    let earlier = guard::owned_earlier_lives(state, &identity, &owned).await;
     let inputs: Vec<StatsInput> = {
         let model = state.projections.read();
         let recency = state.recency_snapshot();
