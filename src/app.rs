@@ -143,7 +143,6 @@ impl Application {
             registry: registry.clone(),
             hasher,
             connectors,
-            node_id: rand::random(),
             contextualization_delay: settings.contextualization_delay,
             limits: settings.limits,
             recently_used: Default::default(),

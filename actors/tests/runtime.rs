@@ -469,3 +469,95 @@ fn a_restart_resumes_an_unfinished_contextualization() {
         registry.shutdown();
     });
 }
+
+fn imported_infrastructure() -> InfrastructureRequest {
+    use infralog_events::domain::infrastructure::{
+        ImportedInfrastructure, ImportedVm, ImportedVmStatus,
+    };
+    InfrastructureRequest::Import {
+        imported: Box::new(ImportedInfrastructure {
+            owners: vec![owner()],
+            tosca: None,
+            radl: "system a ( )".into(),
+            vms: vec![ImportedVm {
+                system: "a".into(),
+                cloud: cloud("Dummy"),
+                requested_radl: "system a ( )".into(),
+                info_radl: "system a ( )".into(),
+                cloud_vm_id: Some("c0".into()),
+                status: ImportedVmStatus::Running,
+                configured: Some(true),
+                created_at_s: 1_700_000_000,
+            }],
+            configured: Some(true),
+            contmsg: String::new(),
+            auto_delete_snapshots: Vec::new(),
+            created_at_s: 1_700_000_000,
+        }),
+    }
+}
+
+/// A new id is imported without a boundary; an evicted one, and a new one whose
+/// earlier import stopped after its VM events, get one first.
+#[test]
+fn an_import_of_a_used_id_starts_with_a_history_boundary() {
+    block_on(async {
+        let world = world();
+        let import = |id| {
+            world
+                .registry
+                .infrastructure(id, imported_infrastructure(), Metadata::default())
+        };
+        let fresh = InfId::random();
+        import(fresh).await.expect("imports");
+        assert_eq!(
+            types(&infra_events(&world.store, fresh)),
+            ["InfrastructureImported"]
+        );
+
+        let evicted = InfId::random();
+        world
+            .registry
+            .infrastructure(evicted, create(&["a"], "Dummy", None), Metadata::default())
+            .await
+            .expect("creates");
+        world
+            .registry
+            .infrastructure(evicted, InfrastructureRequest::Evict, Metadata::default())
+            .await
+            .expect("evicts");
+        import(evicted).await.expect("imports again");
+        let events = types(&infra_events(&world.store, evicted));
+        assert_eq!(
+            events[events.len() - 3..],
+            [
+                "InfrastructureEvicted",
+                "EpochStarted",
+                "InfrastructureImported"
+            ]
+        );
+
+        let interrupted = InfId::random();
+        let leftover = VmEvent::Imported {
+            cloud: cloud("Dummy"),
+            cloud_vm_id: Some("old".into()),
+            status: infralog_events::domain::infrastructure::ImportedVmStatus::Running,
+            auto_delete_snapshots: Vec::new(),
+        };
+        world
+            .store
+            .append(infralog_events::AppendRequest {
+                stream: StreamId::new(interrupted.vm_stream_name(VmId(0))).expect("valid"),
+                expected: infralog_events::ExpectedVersion::Exact(0),
+                events: vec![leftover.to_new_event(Metadata::default())],
+            })
+            .await
+            .expect("appends");
+        import(interrupted).await.expect("imports");
+        assert_eq!(
+            types(&infra_events(&world.store, interrupted)),
+            ["EpochStarted", "InfrastructureImported"]
+        );
+        world.registry.shutdown();
+    });
+}

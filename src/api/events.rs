@@ -185,9 +185,13 @@ pub async fn view_at_version(
             folded.head
         ))));
     }
-    folded
-        .view
-        .ok_or_else(|| ApiError::internal(format!("infrastructure {inf} has no view at {at}")))
+    // Before its first event that makes it exist (an import records its VMs and,
+    // for an id imported again, a history boundary first) there is nothing to show.
+    folded.view.ok_or_else(|| {
+        endpoint.error(Failure::Other(format!(
+            "the infrastructure did not exist yet at version {at}"
+        )))
+    })
 }
 
 #[cfg(test)]

@@ -189,6 +189,35 @@ pub async fn owned_infrastructures_including_gone(
     owned_in(state, identity, |model| &model.owners_with_gone).await
 }
 
+/// Earlier lives of ids imported again that the identity owned when they ended,
+/// the latest one per id, for ids not in `current` (the ids whose current life it
+/// owns): an owner a re-import dropped keeps its `/stats` row.
+pub async fn owned_earlier_lives(
+    state: &AppState,
+    identity: &Identity,
+    current: &[InfId],
+) -> Vec<InfrastructureView> {
+    let current: std::collections::HashSet<&InfId> = current.iter().collect();
+    let ids = owned_in(state, identity, |model| &model.owners_of_earlier).await;
+    let candidates: Vec<Vec<InfrastructureView>> = {
+        let model = state.projections.read();
+        ids.iter()
+            .filter(|id| !current.contains(id))
+            .filter_map(|id| model.earlier.get(id).cloned())
+            .collect()
+    };
+    let mut lives = Vec::new();
+    for id_lives in candidates {
+        for life in id_lives.into_iter().rev() {
+            if is_owner(state, &life.owners, identity).await {
+                lives.push(life);
+                break;
+            }
+        }
+    }
+    lives
+}
+
 async fn owned_in(
     state: &AppState,
     identity: &Identity,

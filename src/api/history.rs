@@ -10,6 +10,7 @@
 //! request reached an actor), so the registry rehydrates it from the imported
 //! stream on first use.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -23,6 +24,7 @@ use super::errors::{ApiError, Endpoint};
 use super::guard;
 use super::media::{self, negotiate, require_json, DefaultType};
 use super::{respond, AppState, RequestContext};
+use crate::history::HistoryError;
 use crate::transfer::history;
 
 /// History documents may be far larger than a RADL body.
@@ -50,7 +52,7 @@ pub async fn export(
     let id = view.id;
     let document = web::block(move || {
         let mut envelopes = read_history(store.as_ref(), id)?;
-        Ok::<_, StoreError>(history::to_json_line(&history::build(
+        Ok::<_, HistoryError>(history::to_json_line(&history::build(
             store.instance_id(),
             id,
             &mut envelopes,
@@ -65,9 +67,29 @@ pub async fn export(
 }
 
 /// Every envelope of the infrastructure's stream and its VMs' streams, up to the
-/// head as it was when the read began (a consistent cut while others write).
-fn read_history(store: &dyn EventStore, id: InfId) -> Result<Vec<Envelope>, StoreError> {
+/// head as it was when the read began (a consistent cut while others write), from
+/// the latest history boundary on (`crate::history`): an id imported again is
+/// exported as a history of its own, its streams numbered from version 1, so that
+/// nothing of an earlier life leaves with it and the document imports whole.
+fn read_history(store: &dyn EventStore, id: InfId) -> Result<Vec<Envelope>, HistoryError> {
     let head = store.head_position();
+    let infrastructure = StreamId::new(id.stream_name()).map_err(StoreError::from)?;
+    let boundary = crate::history::latest_boundary(store, &infrastructure, head)?;
+    let mut envelopes = read_streams(store, id, head)?;
+    envelopes.retain(|e| e.position >= boundary);
+    if boundary > 1 {
+        envelopes.sort_by_key(|e| e.position);
+        let mut versions: HashMap<StreamId, u64> = HashMap::new();
+        for envelope in &mut envelopes {
+            let version = versions.entry(envelope.stream.clone()).or_default();
+            *version += 1;
+            envelope.version = *version;
+        }
+    }
+    Ok(envelopes)
+}
+
+fn read_streams(store: &dyn EventStore, id: InfId, head: u64) -> Result<Vec<Envelope>, StoreError> {
     let mut streams = vec![StreamId::new(id.stream_name())?];
     // VM streams are `vm-<id>-<n>`: they sort together right after this prefix.
     let prefix = StreamId::new(format!("{VM_STREAM_PREFIX}{id}-"))?;
@@ -153,19 +175,35 @@ pub async fn import(
     let representation = negotiate(&context.accept, DefaultType::UriList)
         .map_err(|u| endpoint.unsupported_accept(u))?;
     let id = verified.infrastructure;
+    // One answer for every id in use, whatever its state or history, to anyone:
+    // what the log holds of it is not the importer's to learn.
+    let in_use = || {
+        ApiError::im(
+            StatusCode::CONFLICT,
+            format!(
+                "{}infrastructure {id} already exists here with another history",
+                endpoint.prefix()
+            ),
+        )
+    };
+    // Only an owner at the id's last event here may write to it (a non-owner's
+    // document can never equal the log, so the store would refuse it too).
+    let last_owners = state.projections.read().last_owners(id).map(<[_]>::to_vec);
+    if let Some(owners) = last_owners {
+        if !guard::is_owner(state, &owners, &identity).await {
+            return Err(in_use());
+        }
+    }
     let imported =
         state
             .store
             .import_streams(verified.request)
             .await
             .map_err(|error| match error {
-                StoreError::ImportConflict { .. } => ApiError::im(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "{}infrastructure {id} already exists here with another history: {error}",
-                        endpoint.prefix()
-                    ),
-                ),
+                StoreError::ImportConflict { .. } | StoreError::EventIdConflict { .. } => {
+                    tracing::info!(inf = %id, %error, "history import refused");
+                    in_use()
+                }
                 StoreError::InvalidImport(_) | StoreError::TooLarge(_) => ApiError::im(
                     StatusCode::BAD_REQUEST,
                     format!("{}invalid history document: {error}", endpoint.prefix()),

@@ -139,7 +139,7 @@ pub async fn create(
     let representation = negotiate(&context.accept, DefaultType::UriList)
         .map_err(|u| endpoint.unsupported_accept(u))?;
     let owners = guard::owner_records(state, &identity).await;
-    let id = InfId::new_v1(&state.node_id);
+    let id = InfId::random();
     let outcome = state
         .registry
         .infrastructure(

@@ -51,8 +51,6 @@ pub struct AppState {
     pub registry: Registry,
     pub hasher: Arc<PasswordHasher>,
     pub connectors: Connectors,
-    /// The node part of the version-1 UUIDs this instance gives infrastructures.
-    pub node_id: [u8; 6],
     pub contextualization_delay: Duration,
     pub limits: Limits,
     /// When each infrastructure was last used (IM lists the most recently saved

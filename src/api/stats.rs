@@ -253,6 +253,7 @@ pub async fn stats(state: &AppState, context: &RequestContext) -> Result<HttpRes
     .map_err(|bad| ApiError::im(StatusCode::BAD_REQUEST, bad.to_string()))?;
     let identity = guard::identity(&lines, endpoint)?;
     let owned = guard::owned_infrastructures_including_gone(state, &identity).await;
+    let earlier = guard::owned_earlier_lives(state, &identity, &owned).await;
     let inputs: Vec<StatsInput> = {
         let model = state.projections.read();
         let recency = state.recency_snapshot();
@@ -260,6 +261,7 @@ pub async fn stats(state: &AppState, context: &RequestContext) -> Result<HttpRes
             .iter()
             .filter_map(|id| model.infrastructures.get(id))
             .map(|view| (recency.of(view), view))
+            .chain(earlier.iter().map(|view| ((view.last_position, 0), view)))
             .collect();
         // IM lists its rows most recently saved first.
         views.sort_by_key(|entry| std::cmp::Reverse(entry.0));

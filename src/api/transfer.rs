@@ -2,7 +2,8 @@
 //! `PUT /infrastructures` (import), in IM's format (`crate::transfer::im`).
 
 use actix_web::{web, HttpResponse};
-use infralog_actors::runtime::InfrastructureRequest;
+use infralog_actors::decide::DomainError;
+use infralog_actors::runtime::{ActorError, InfrastructureRequest};
 
 use super::body;
 use super::errors::{ApiError, Endpoint, Failure};
@@ -69,7 +70,9 @@ pub async fn import(
 }
 
 /// Imports IM's format: the document is checked completely, the id kept and the
-/// importer made the only owner, before anything is recorded.
+/// importer made the only owner, before anything is recorded. An id recorded here
+/// before is imported again only by an owner at its last event (see
+/// `docs/api.md`).
 async fn import_im(
     state: &AppState,
     context: &RequestContext,
@@ -101,8 +104,20 @@ async fn import_im(
             state.limits.max_vms_per_request
         )));
     }
-    document.infrastructure.owners = guard::owner_records(state, &identity).await;
     let id = document.id;
+    // An id this instance has recorded goes back only to an owner at its last
+    // event; anyone else gets the answer an id in use gets, whatever its state,
+    // so that the refusal says nothing of what the id was or who had it.
+    let last_owners = state.projections.read().last_owners(id).map(<[_]>::to_vec);
+    if let Some(owners) = last_owners {
+        if !guard::is_owner(state, &owners, &identity).await {
+            return Err(actor_error(
+                endpoint,
+                ActorError::Domain(DomainError::AlreadyExists),
+            ));
+        }
+    }
+    document.infrastructure.owners = guard::owner_records(state, &identity).await;
     let outcome = state
         .registry
         .infrastructure(

@@ -16,12 +16,20 @@
 //! they were committed. `/events?from=`, `?at=`, `infralog events` and
 //! `infralog replay --until` all take history versions; each event also carries its
 //! own stream and version in that stream.
+//!
+//! # Earlier lives
+//!
+//! An id destroyed or evicted and then imported again has a history boundary in
+//! its stream (`EpochStarted`, written before the import's other events). What
+//! came before belongs to an earlier life, whose owners may not be the present
+//! ones: every reading starts at the latest boundary, for everybody, and history
+//! versions count from it.
 
 use std::collections::VecDeque;
 
 use infralog_events::codec::DomainEvent;
 use infralog_events::domain::ids::VM_STREAM_PREFIX;
-use infralog_events::domain::infrastructure::InfrastructureEvent;
+use infralog_events::domain::infrastructure::{InfrastructureEvent, EPOCH_STARTED};
 use infralog_events::domain::{InfId, StreamOwner, VmId};
 use infralog_events::{Envelope, EventStore, StoreError, StreamId};
 
@@ -73,6 +81,8 @@ struct StreamCursor {
     next_version: u64,
     buffer: VecDeque<Envelope>,
     exhausted: bool,
+    /// Events before the latest history boundary, passed over.
+    skipped: u64,
 }
 
 impl StreamCursor {
@@ -83,18 +93,21 @@ impl StreamCursor {
             next_version: 1,
             buffer: VecDeque::new(),
             exhausted: false,
+            skipped: 0,
         }
     }
 
     /// The next event's position, reading a batch when the buffer is empty.
     /// Events past `until_position` were committed after the reader began and
-    /// are not part of this reading.
+    /// are not part of this reading; events before `from_position` belong to an
+    /// earlier life of the id.
     fn peek(
         &mut self,
         store: &dyn EventStore,
+        from_position: u64,
         until_position: u64,
     ) -> Result<Option<u64>, HistoryError> {
-        if self.buffer.is_empty() && !self.exhausted {
+        while self.buffer.is_empty() && !self.exhausted {
             let batch = store.read_stream(&self.stream, self.next_version, STREAM_BATCH)?;
             if batch.len() < STREAM_BATCH {
                 self.exhausted = true;
@@ -108,7 +121,9 @@ impl StreamCursor {
                     });
                 }
                 self.next_version += 1;
-                if envelope.position <= until_position {
+                if envelope.position < from_position {
+                    self.skipped += 1;
+                } else if envelope.position <= until_position {
                     self.buffer.push_back(envelope);
                 } else {
                     self.exhausted = true;
@@ -130,6 +145,8 @@ pub struct HistoryReader<'s> {
     cursors: Vec<StreamCursor>,
     /// The log's head when reading began: the reading is a consistent snapshot.
     until_position: u64,
+    /// The position of the latest history boundary (1 when there is none).
+    from_position: u64,
     next_version: u64,
 }
 
@@ -146,7 +163,7 @@ impl<'s> HistoryReader<'s> {
             let full = listed.len() == LIST_BATCH;
             for (stream, _) in &listed {
                 if !stream.as_str().starts_with(&prefix) {
-                    return Ok(Self::with_cursors(store, inf, cursors, until_position));
+                    return Self::with_cursors(store, inf, cursors, until_position);
                 }
                 if let Some(StreamOwner::Vm(owner, vm)) = StreamOwner::parse(stream.as_str()) {
                     if owner == inf {
@@ -156,7 +173,7 @@ impl<'s> HistoryReader<'s> {
             }
             match listed.last() {
                 Some((last, _)) if full => after = last.clone(),
-                _ => return Ok(Self::with_cursors(store, inf, cursors, until_position)),
+                _ => return Self::with_cursors(store, inf, cursors, until_position),
             }
         }
     }
@@ -166,14 +183,25 @@ impl<'s> HistoryReader<'s> {
         inf: InfId,
         cursors: Vec<StreamCursor>,
         until_position: u64,
-    ) -> Self {
-        HistoryReader {
+    ) -> Result<Self, HistoryError> {
+        let from_position = match cursors.first() {
+            Some(cursor) => latest_boundary(store, &cursor.stream, until_position)?,
+            None => 1,
+        };
+        Ok(HistoryReader {
             store,
             inf,
             cursors,
             until_position,
+            from_position,
             next_version: 1,
-        }
+        })
+    }
+
+    /// How many events of each stream read so far lay before the latest history
+    /// boundary (for `verify`, which accounts for every event of every stream).
+    pub fn skipped(&self) -> impl Iterator<Item = (&StreamId, u64)> {
+        self.cursors.iter().map(|c| (&c.stream, c.skipped))
     }
 
     /// The infrastructure being read.
@@ -185,7 +213,9 @@ impl<'s> HistoryReader<'s> {
     pub fn next_event(&mut self) -> Result<Option<HistoryEvent>, HistoryError> {
         let mut best: Option<(usize, u64)> = None;
         for (index, cursor) in self.cursors.iter_mut().enumerate() {
-            if let Some(position) = cursor.peek(self.store, self.until_position)? {
+            if let Some(position) =
+                cursor.peek(self.store, self.from_position, self.until_position)?
+            {
                 if best.is_none_or(|(_, p)| position < p) {
                     best = Some((index, position));
                 }
@@ -231,6 +261,33 @@ impl<'s> HistoryReader<'s> {
     }
 }
 
+/// The position of the latest history boundary in an infrastructure's stream at or
+/// before `until_position`, or 1 when it has none. Only the stored types are
+/// read: nothing is decoded.
+pub fn latest_boundary(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    until_position: u64,
+) -> Result<u64, HistoryError> {
+    let mut from = 1;
+    let mut boundary = 1;
+    loop {
+        let batch = store.read_stream(stream, from, STREAM_BATCH)?;
+        for envelope in &batch {
+            if envelope.position > until_position {
+                return Ok(boundary);
+            }
+            if envelope.event_type == EPOCH_STARTED {
+                boundary = envelope.position;
+            }
+        }
+        match batch.last() {
+            Some(last) if batch.len() == STREAM_BATCH => from = last.version + 1,
+            _ => return Ok(boundary),
+        }
+    }
+}
+
 pub(crate) fn decode_infrastructure(
     envelope: &Envelope,
 ) -> Result<InfrastructureEvent, HistoryError> {
@@ -248,10 +305,25 @@ pub(crate) fn undecodable(envelope: &Envelope, reason: String) -> HistoryError {
 
 /// The whole history of an infrastructure (for the offline tools and tests).
 pub fn read_history(store: &dyn EventStore, inf: InfId) -> Result<Vec<HistoryEvent>, HistoryError> {
+    read_history_counted(store, inf).map(|(events, _)| events)
+}
+
+/// How many events of each stream lay before a history (in earlier lives of the id).
+pub type Skipped = Vec<(StreamId, u64)>;
+
+/// The whole history, and what lay before it.
+pub fn read_history_counted(
+    store: &dyn EventStore,
+    inf: InfId,
+) -> Result<(Vec<HistoryEvent>, Skipped), HistoryError> {
     let mut reader = HistoryReader::new(store, inf)?;
     let mut events = Vec::new();
     while let Some(event) = reader.next_event()? {
         events.push(event);
     }
-    Ok(events)
+    let skipped = reader
+        .skipped()
+        .map(|(stream, count)| (stream.clone(), count))
+        .collect();
+    Ok((events, skipped))
 }

@@ -157,6 +157,7 @@ pub fn summary(decoded: &Decoded) -> String {
             }
             I::Destroyed => "destroyed".into(),
             I::Evicted => "evicted (exported with delete)".into(),
+            I::EpochStarted => "imported again: the history starts here".into(),
             I::ToscaUpdated { tosca } => format!("TOSCA template updated ({} bytes)", tosca.len()),
             I::Imported(imported) => {
                 let names: Vec<&str> = imported

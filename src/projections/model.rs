@@ -98,6 +98,13 @@ pub struct ReadModel {
     /// The owners of every infrastructure, destroyed and evicted ones included
     /// (IM's `/stats` reports those too).
     pub owners_with_gone: OwnerIndex,
+    /// Earlier lives of ids imported again (see `InfrastructureEvent::EpochStarted`),
+    /// oldest first, as they were when they ended: their owners keep their `/stats`
+    /// rows, and an id's owners at its last event are known even while an import of
+    /// it is half-way.
+    pub earlier: HashMap<InfId, Vec<InfrastructureView>>,
+    /// The owners of those earlier lives.
+    pub owners_of_earlier: OwnerIndex,
     /// Equal fact lists and clouds are shared between VMs: most VMs of a cloud carry
     /// the same ones, and memory per infrastructure matters.
     interned_facts: HashSet<Arc<[FeatureFact]>>,
@@ -154,6 +161,32 @@ impl ReadModel {
         Ok(())
     }
 
+    /// The owners of `inf` at its last event, whatever its state; `None` for an id
+    /// the log never recorded.
+    pub fn last_owners(&self, inf: InfId) -> Option<&[OwnerRecord]> {
+        match self.infrastructures.get(&inf) {
+            Some(view) => Some(&view.owners),
+            None => self
+                .earlier
+                .get(&inf)
+                .and_then(|lives| lives.last())
+                .map(|view| view.owners.as_slice()),
+        }
+    }
+
+    /// Ends the current life of `inf`: its view moves to the earlier lives.
+    fn retire(&mut self, inf: InfId) {
+        let Some(old) = self.infrastructures.remove(&inf) else {
+            return;
+        };
+        for owner in &old.owners {
+            self.owners.remove(owner, inf);
+            self.owners_with_gone.remove(owner, inf);
+            self.owners_of_earlier.add(owner, inf);
+        }
+        self.earlier.entry(inf).or_default().push(old);
+    }
+
     fn intern_facts(&mut self, facts: &[FeatureFact]) -> Arc<[FeatureFact]> {
         if let Some(shared) = self.interned_facts.get(facts) {
             return Arc::clone(shared);
@@ -208,12 +241,17 @@ impl ReadModel {
                     updated_at: envelope.recorded_at,
                     auto_delete_snapshots: Vec::new(),
                     unfinished_changes: false,
+                    imported: false,
                 },
             );
             return;
         }
         if let E::Imported(imported) = event {
             self.apply_import(inf, envelope, imported);
+            return;
+        }
+        if let E::EpochStarted = event {
+            self.retire(inf);
             return;
         }
         let mut clouds = Vec::new();
@@ -229,7 +267,7 @@ impl ReadModel {
         view.updated_at = envelope.recorded_at;
         let at = envelope.recorded_at;
         match event {
-            E::Created { .. } | E::Imported(_) => {}
+            E::Created { .. } | E::Imported(_) | E::EpochStarted => {}
             E::ResourcesRequested {
                 radl,
                 request_radl,
@@ -349,6 +387,15 @@ impl ReadModel {
     /// An import replaces whatever the id held, like a creation, with the
     /// infrastructure and VMs its event describes.
     fn apply_import(&mut self, inf: InfId, envelope: &Envelope, imported: &ImportedInfrastructure) {
+        // Logs written before history boundaries existed re-import without one:
+        // the gone life still becomes an earlier one.
+        if self
+            .infrastructures
+            .get(&inf)
+            .is_some_and(|view| !view.is_served())
+        {
+            self.retire(inf);
+        }
         if let Some(old) = self.infrastructures.remove(&inf) {
             for owner in &old.owners {
                 self.owners.remove(owner, inf);
@@ -425,6 +472,7 @@ impl ReadModel {
                     .map(|url| url.as_str().into())
                     .collect(),
                 unfinished_changes: false,
+                imported: true,
             },
         );
     }
@@ -484,83 +532,8 @@ impl ReadModel {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use infralog_events::envelope::payload_checksum;
-    use infralog_events::{Metadata, StreamId};
-
-    fn owner(username: &str) -> OwnerRecord {
-        OwnerRecord {
-            username: username.into(),
-            salt: [1; 16],
-            digest: [2; 32],
-            via_token: false,
-        }
-    }
-
-    /// Applies `event` as the next envelope of `inf`'s stream, recorded `version`
-    /// minutes into 2026.
-    fn apply(model: &mut ReadModel, inf: InfId, version: u64, event: InfrastructureEvent) {
-        let minute = i64::try_from(version).expect("a small version");
-        let new = event.to_new_event(Metadata::default());
-        let envelope = Envelope {
-            position: model.position + 1,
-            stream: StreamId::new(inf.stream_name()).expect("a stream name"),
-            version,
-            event_id: new.event_id,
-            event_type: new.event_type,
-            schema_version: new.schema_version,
-            recorded_at: at(minute),
-            metadata: new.metadata,
-            checksum: payload_checksum(&new.payload),
-            payload: new.payload,
-        };
-        model.apply(&envelope).expect("the event applies");
-    }
-
-    fn at(minute: i64) -> chrono::DateTime<chrono::Utc> {
-        use chrono::TimeZone;
-        chrono::Utc
-            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .expect("a time")
-            + chrono::Duration::minutes(minute)
-    }
-
-    fn owned(index: &OwnerIndex, username: &str) -> Vec<InfId> {
-        index
-            .entries(username)
-            .iter()
-            .flat_map(|entry| entry.infrastructures.iter().copied())
-            .collect()
-    }
-
-    #[test]
-    fn destroyed_infrastructures_leave_the_owners_index_but_not_the_one_for_stats() {
-        let mut model = ReadModel::default();
-        let inf = InfId::new_v1(&[0; 6]);
-        let created = InfrastructureEvent::Created {
-            owners: vec![owner("alice")],
-            tosca: None,
-        };
-        apply(&mut model, inf, 1, created);
-        assert_eq!(owned(&model.owners, "alice"), [inf]);
-        assert_eq!(owned(&model.owners_with_gone, "alice"), [inf]);
-
-        let changed = InfrastructureEvent::OwnersChanged {
-            owners: vec![owner("bob")],
-        };
-        apply(&mut model, inf, 2, changed);
-        assert!(owned(&model.owners_with_gone, "alice").is_empty());
-        assert_eq!(owned(&model.owners_with_gone, "bob"), [inf]);
-
-        apply(&mut model, inf, 3, InfrastructureEvent::Destroyed);
-        assert!(owned(&model.owners, "bob").is_empty());
-        assert_eq!(owned(&model.owners_with_gone, "bob"), [inf]);
-        let view = model.infrastructures.get(&inf).expect("kept for /stats");
-        assert_eq!((view.created_at, view.updated_at), (at(1), at(3)));
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;
 
 #[cfg(test)]
 #[path = "model_import_tests.rs"]

@@ -132,3 +132,47 @@ fn an_import_replaces_an_evicted_infrastructure_and_its_owners() {
     let view = &log.model.infrastructures[&inf];
     assert_eq!(view.vms[0].cloud_state, CloudState::Stopped);
 }
+
+#[test]
+fn a_history_boundary_retires_the_earlier_life_and_keeps_its_owners() {
+    let inf: InfId = "0bd5a6a2-3d1f-11ef-8f45-0242ac120002"
+        .parse()
+        .expect("an id");
+    let mut log = Log::new();
+    log.apply(
+        inf.stream_name(),
+        &InfrastructureEvent::Created {
+            owners: vec![owner("alice"), owner("bob")],
+            tosca: None,
+        },
+    );
+    log.apply(inf.stream_name(), &InfrastructureEvent::Evicted);
+    log.apply(inf.stream_name(), &InfrastructureEvent::EpochStarted);
+    // Half-way through the import: no current life, but its last owners are known.
+    assert!(!log.model.infrastructures.contains_key(&inf));
+    assert_eq!(
+        log.model.last_owners(inf),
+        Some(&[owner("alice"), owner("bob")][..])
+    );
+    assert!(log.model.owners_with_gone.entries("bob").is_empty());
+    assert_eq!(
+        log.model.owners_of_earlier.entries("bob")[0]
+            .infrastructures
+            .len(),
+        1
+    );
+    log.apply(inf.stream_name(), &imported(vec![owner("alice")]));
+    assert_eq!(log.model.last_owners(inf), Some(&[owner("alice")][..]));
+    let earlier = &log.model.earlier[&inf];
+    assert_eq!(earlier.len(), 1);
+    assert_eq!(earlier[0].lifecycle, Lifecycle::Evicted);
+    assert_eq!(earlier[0].owners, [owner("alice"), owner("bob")]);
+    assert!(log
+        .model
+        .last_owners(
+            "00000000-0000-4000-8000-000000000000"
+                .parse()
+                .expect("an id")
+        )
+        .is_none());
+}

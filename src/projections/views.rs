@@ -170,6 +170,10 @@ pub struct InfrastructureView {
     pub auto_delete_snapshots: Vec<Box<str>>,
     /// Launches or removals requested and not yet recorded.
     pub unfinished_changes: bool,
+    /// Whether this life of the infrastructure began with an import in IM's
+    /// format (IM's export of such an infrastructure differs, see
+    /// `transfer::im`).
+    pub imported: bool,
 }
 
 impl InfrastructureView {

@@ -46,7 +46,16 @@ pub struct ExportedInfrastructure {
     pub extra_info: Map<String, Value>,
     pub snapshots: Vec<String>,
     pub creation_date: i64,
+    /// IM's `deserialize` (its import) sets `cloud_connector = None` on the object,
+    /// after every other key, so the export of an imported infrastructure ends
+    /// with `"cloud_connector": null`; one created there has no such key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_connector: Option<Null>,
 }
+
+/// Python's `None`: serialized as JSON `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Null;
 
 /// An owner without its secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,6 +202,7 @@ pub fn export(
             .map(|url| url.to_string())
             .collect(),
         creation_date: view.created_at.timestamp(),
+        cloud_connector: view.imported.then_some(Null),
     }
 }
 

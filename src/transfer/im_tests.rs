@@ -68,6 +68,7 @@ fn view() -> InfrastructureView {
         updated_at: created,
         auto_delete_snapshots: vec!["mock0://linux.for.ev.er/snap".into()],
         unfinished_changes: false,
+        imported: false,
     }
 }
 
@@ -110,6 +111,45 @@ fn the_export_has_ims_keys_and_values() {
     assert_eq!(vms[2]["state"], "failed");
     assert_eq!(vms[2]["error_msg"], "no room");
     assert_eq!(vms[0]["error_msg"], Value::Null);
+}
+
+/// IM's keys in IM's order: `InfrastructureInfo.__init__` sets them in this order,
+/// `serialize` drops the private ones, and `deserialize` (an import) adds
+/// `cloud_connector` after all of them.
+const IM_KEYS: [&str; 15] = [
+    "id",
+    "vm_list",
+    "auth",
+    "radl",
+    "private_networks",
+    "system_counter",
+    "deleted",
+    "vm_master",
+    "vm_id",
+    "cont_out",
+    "ansible_configured",
+    "configured",
+    "extra_info",
+    "snapshots",
+    "creation_date",
+];
+
+fn keys(text: &str) -> Vec<String> {
+    let value: serde_json::Map<String, Value> = serde_json::from_str(text).expect("an object");
+    value.keys().cloned().collect()
+}
+
+#[test]
+fn only_the_export_of_an_imported_infrastructure_has_a_null_cloud_connector_last() {
+    assert_eq!(keys(&exported_text()), IM_KEYS);
+    assert!(!exported_text().contains("cloud_connector"));
+    let mut imported = view();
+    imported.imported = true;
+    let text = to_python_json(&export(&imported, |_| None, now()));
+    let mut expected: Vec<&str> = IM_KEYS.to_vec();
+    expected.push("cloud_connector");
+    assert_eq!(keys(&text), expected);
+    assert!(text.ends_with(", \"cloud_connector\": null}"), "{text}");
 }
 
 #[test]

@@ -86,6 +86,14 @@ pub enum InfrastructureCommand {
         message: String,
     },
     Evict,
+    /// Seal the history of an id about to be imported again: what it recorded in
+    /// its earlier life stays behind the boundary (the API checked that the
+    /// importer owned it at its last event). Nothing to seal on an empty stream,
+    /// unless `leftovers`: VM events of an import of this id that stopped before
+    /// its first infrastructure event.
+    StartEpoch {
+        leftovers: bool,
+    },
     /// Take in an infrastructure exported elsewhere, keeping its id. Only an id not
     /// in use (never used, destroyed or evicted) can be imported.
     Import {
@@ -260,6 +268,15 @@ pub fn decide(
             live(state)?;
             Ok(vec![InfrastructureEvent::Evicted])
         }
+        C::StartEpoch { leftovers } => match state.phase {
+            InfrastructurePhase::Live(_) | InfrastructurePhase::Destroying { .. } => {
+                Err(DomainError::AlreadyExists)
+            }
+            InfrastructurePhase::Unborn if state.version == 0 && !leftovers => Ok(Vec::new()),
+            InfrastructurePhase::Unborn
+            | InfrastructurePhase::Destroyed
+            | InfrastructurePhase::Evicted => Ok(vec![InfrastructureEvent::EpochStarted]),
+        },
         C::Import { imported } => match state.phase {
             InfrastructurePhase::Live(_) | InfrastructurePhase::Destroying { .. } => {
                 Err(DomainError::AlreadyExists)
@@ -822,6 +839,56 @@ mod tests {
                         imported: imported(),
                     },
                 ),
+                Err(DomainError::AlreadyExists)
+            );
+        }
+    }
+
+    #[test]
+    fn a_reimport_seals_the_earlier_life_of_a_used_id_first() {
+        let mut evicted = launched(&["a"]);
+        evicted.push(E::Evicted);
+        let mut destroyed = launched(&["a"]);
+        destroyed.extend([E::DestructionStarted { force: false }, E::Destroyed]);
+        // An import that stopped after its boundary leaves an unborn, used stream.
+        let mut interrupted = evicted.clone();
+        interrupted.push(E::EpochStarted);
+        for given in [evicted, destroyed, interrupted] {
+            assert_eq!(
+                given_when(&given, C::StartEpoch { leftovers: false }),
+                Ok(vec![E::EpochStarted])
+            );
+            // After the boundary the import goes on as on a new id.
+            let mut sealed = given.clone();
+            sealed.push(E::EpochStarted);
+            assert_eq!(
+                given_when(
+                    &sealed,
+                    C::Import {
+                        imported: imported(),
+                    },
+                ),
+                Ok(vec![E::Imported(imported())])
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_id_needs_no_boundary_and_an_id_in_use_gets_none() {
+        assert_eq!(
+            given_when(&[], C::StartEpoch { leftovers: false }),
+            Ok(vec![])
+        );
+        // VM events left by an import that stopped before its infrastructure event.
+        assert_eq!(
+            given_when(&[], C::StartEpoch { leftovers: true }),
+            Ok(vec![E::EpochStarted])
+        );
+        let mut destroying = launched(&["a"]);
+        destroying.push(E::DestructionStarted { force: false });
+        for given in [launched(&["a"]), destroying] {
+            assert_eq!(
+                given_when(&given, C::StartEpoch { leftovers: true }),
                 Err(DomainError::AlreadyExists)
             );
         }

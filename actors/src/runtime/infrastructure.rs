@@ -452,13 +452,23 @@ impl InfraRun {
                 imported: imported.clone(),
             },
         )?;
+        // An id used before gets a history boundary first, so that nothing of its
+        // earlier life is shown with the imported one, even if the import stops
+        // half-way. An import that stopped before its infrastructure event left
+        // only VM events, from VM 0 on.
+        let leftovers = self.state.version == 0
+            && journal::has_events(
+                Arc::clone(&self.env.store),
+                StreamId::new(self.env.id.vm_stream_name(VmId(0))).map_err(StoreError::from)?,
+            )
+            .await?;
+        let mut position = self.apply(Command::StartEpoch { leftovers }).await?;
         let snapshots_holder = imported.vms.iter().position(|vm| {
             matches!(
                 vm.status,
                 ImportedVmStatus::Running | ImportedVmStatus::Stopped
             )
         });
-        let mut position = 0;
         for (index, vm) in imported.vms.iter().enumerate() {
             let auto_delete_snapshots = if Some(index) == snapshots_holder {
                 imported.auto_delete_snapshots.clone()

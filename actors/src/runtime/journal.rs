@@ -45,6 +45,16 @@ where
         .map_err(|error| StoreError::Storage(format!("the reading task failed: {error}")))?
 }
 
+/// Whether `stream` holds any event. Runs on the blocking pool.
+pub(crate) async fn has_events(
+    store: Arc<dyn EventStore>,
+    stream: StreamId,
+) -> Result<bool, StoreError> {
+    tokio::task::spawn_blocking(move || Ok(!store.read_stream(&stream, 1, 1)?.is_empty()))
+        .await
+        .map_err(|error| StoreError::Storage(format!("the reading task failed: {error}")))?
+}
+
 /// Appends `events` to `stream`, which must be at `expected_version`.
 pub(crate) async fn append<E: DomainEvent>(
     store: &Arc<dyn EventStore>,

@@ -7,13 +7,22 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// An infrastructure id: a UUID, printed lower-case and hyphenated as IM prints its
-/// (version 1) ids.
+/// ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InfId(Uuid);
 
 impl InfId {
-    /// A fresh id. IM uses time-based (version 1) UUIDs; so do we, with a random node
-    /// id, so ids sort roughly by creation time and never collide across instances.
+    /// A fresh id: a random (version 4) UUID, 122 random bits. IM uses time-based
+    /// (version 1) UUIDs, but those from one node differ only in their time and a
+    /// clock sequence that grows by one, so a user who creates an infrastructure
+    /// before and after another user's could find its id by probing. Clients only
+    /// need IM's 36-character form, which this keeps.
+    pub fn random() -> Self {
+        InfId(Uuid::new_v4())
+    }
+
+    /// A time-based (version 1) id as IM makes them. Only tests use it, to build ids
+    /// that differ in a known way.
     pub fn new_v1(node_id: &[u8; 6]) -> Self {
         InfId(Uuid::now_v1(node_id))
     }
@@ -118,6 +127,15 @@ mod tests {
         assert!(text.replace('-', "").parse::<InfId>().is_err());
         assert!("not-an-id".parse::<InfId>().is_err());
         assert_eq!(id.as_uuid().get_version_num(), 1);
+    }
+
+    #[test]
+    fn fresh_ids_are_random_version_4_uuids() {
+        let (a, b) = (InfId::random(), InfId::random());
+        assert_eq!(a.as_uuid().get_version_num(), 4);
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().len(), 36);
+        assert_eq!(a.to_string().parse::<InfId>(), Ok(a));
     }
 
     #[test]

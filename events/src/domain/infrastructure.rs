@@ -85,6 +85,12 @@ pub enum InfrastructureEvent {
     /// Appended after `Imported`, so that the postcard index of every older variant, and so every
     /// stored event, is unchanged.
     ToscaUpdated { tosca: String },
+    /// A history boundary: the id, destroyed or evicted, is being imported again.
+    /// Everything before this event belongs to an earlier life of the id, which
+    /// the owners from now on must not see: history readers start here, and the
+    /// fold starts again from an empty stream. The import's VM events and its
+    /// `Imported` event follow.
+    EpochStarted,
 }
 
 /// An infrastructure as an import found it.
@@ -162,9 +168,14 @@ impl InfrastructureEvent {
             InfrastructureEvent::Evicted => "InfrastructureEvicted",
             InfrastructureEvent::Imported(_) => "InfrastructureImported",
             InfrastructureEvent::ToscaUpdated { .. } => "ToscaUpdated",
+            InfrastructureEvent::EpochStarted => EPOCH_STARTED,
         }
     }
 }
+
+/// The stored type of [`InfrastructureEvent::EpochStarted`], which history readers
+/// look for without decoding every event.
+pub const EPOCH_STARTED: &str = "EpochStarted";
 
 /// A VM to launch: its id, the system it runs and the cloud chosen for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,6 +389,8 @@ impl InfrastructureState {
 pub fn evolve(mut state: InfrastructureState, event: &InfrastructureEvent) -> InfrastructureState {
     state.version += 1;
     state.phase = match (state.phase, event) {
+        // A new life of the id: nothing of the earlier one carries over.
+        (_, InfrastructureEvent::EpochStarted) => InfrastructurePhase::Unborn,
         (InfrastructurePhase::Unborn, InfrastructureEvent::Created { owners, tosca })
         | (InfrastructurePhase::Evicted, InfrastructureEvent::Created { owners, tosca })
         | (InfrastructurePhase::Destroyed, InfrastructureEvent::Created { owners, tosca }) => {
@@ -523,7 +536,8 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
         | InfrastructureEvent::DestructionFailed { .. }
         | InfrastructureEvent::Destroyed
         | InfrastructureEvent::Evicted
-        | InfrastructureEvent::Imported(_) => {}
+        | InfrastructureEvent::Imported(_)
+        | InfrastructureEvent::EpochStarted => {}
     }
 }
 
@@ -653,6 +667,30 @@ mod tests {
         assert_eq!(
             postcard::from_bytes::<InfrastructureEvent>(&bytes).unwrap(),
             updated
+        );
+    }
+
+    #[test]
+    fn an_epoch_starts_the_stream_again_from_nothing() {
+        let created = InfrastructureEvent::Created {
+            owners: Vec::new(),
+            tosca: None,
+        };
+        let sealed = fold([
+            &created,
+            &InfrastructureEvent::Evicted,
+            &InfrastructureEvent::EpochStarted,
+        ]);
+        assert_eq!(sealed.phase, InfrastructurePhase::Unborn);
+        assert_eq!(sealed.version, 3);
+        let reimported = evolve(sealed, &imported());
+        assert_eq!(reimported.version, 4);
+        assert_eq!(reimported.phase, fold([&imported()]).phase);
+        let index = postcard::to_allocvec(&InfrastructureEvent::EpochStarted).expect("encodes");
+        assert_eq!(index, [16]);
+        assert_eq!(
+            InfrastructureEvent::EpochStarted.event_type(),
+            EPOCH_STARTED
         );
     }
 
