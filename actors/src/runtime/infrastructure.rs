@@ -707,31 +707,46 @@ impl InfraRun {
             .filter(|(_, slot)| slot.phase == SlotPhase::Launched)
             .map(|(id, slot)| (VmId(id as u32), slot.cloud.id.clone()))
             .collect();
+        // The operation is ours once accepted: each VM's share waits for room in
+        // that VM's mailbox rather than failing on a client's burst there.
         let calls = vms.iter().map(|(vm, cloud)| {
-            self.env.registry.vm(
+            self.env.registry.vm_work(
                 self.env.id,
                 *vm,
-                request(credentials_for(credentials, cloud)),
+                VmWork::Request(request(credentials_for(credentials, cloud))),
                 self.metadata.clone(),
             )
         });
         let results = join_all(calls).await;
         let mut position = 0;
         let mut errors = Vec::new();
-        for result in results {
+        let mut missed = Vec::new();
+        for ((vm, _), result) in vms.iter().zip(results) {
             match result {
                 Ok(outcome) => position = position.max(outcome.position),
+                Err(ActorError::Busy) => missed.push(*vm),
                 Err(error) => errors.push(error.to_string()),
             }
         }
-        if errors.is_empty() {
-            Ok(Outcome::at(position))
-        } else {
-            Err(ActorError::Cloud(format!(
+        if !errors.is_empty() {
+            if !missed.is_empty() {
+                errors.push(format!(
+                    "{} not reached: too many operations are pending",
+                    super::vm_list(&missed)
+                ));
+            }
+            return Err(ActorError::Cloud(format!(
                 "{action}: {}",
                 errors.join("\n")
-            )))
+            )));
         }
+        if !missed.is_empty() {
+            return Err(ActorError::Unreached {
+                action: action.to_string(),
+                missed,
+            });
+        }
+        Ok(Outcome::at(position))
     }
 
     /// Resumes what a restart interrupted: launches, removals, a destruction, or
