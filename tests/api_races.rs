@@ -139,6 +139,80 @@ fn concurrent_mixed_writes_never_answer_a_conflict() {
     assert_eq!(ids, vec![0, 1]);
 }
 
+const TOSCA: &str = include_str!("data/tosca_min.yaml");
+
+fn scaled(count: u32) -> String {
+    format!(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n            count: {count}\n"
+    )
+}
+
+#[test]
+fn every_other_write_route_under_concurrency_answers_200() {
+    let (_dir, server) = temp_server();
+    let created = server
+        .post("/infrastructures")
+        .user(USER)
+        .header("Content-Type", "text/yaml")
+        .body(TOSCA)
+        .send()
+        .expect(200);
+    let inf = id_of(&created.text());
+    let base = format!("/infrastructures/{inf}");
+    let answers = in_parallel(12, |n| {
+        let mut answers = Vec::new();
+        for round in 0..3 {
+            let (what, request) = match (n + round) % 6 {
+                // TOSCA adds scaling between 1 and 3 servers: adds and removals.
+                0 => (
+                    "tosca add",
+                    server
+                        .post(&base)
+                        .user(USER)
+                        .header("Content-Type", "text/yaml")
+                        .body(scaled(1 + (n as u32 % 3))),
+                ),
+                1 => (
+                    "change owners",
+                    server
+                        .post(&format!("{base}/authorization"))
+                        .user(USER)
+                        .header("Content-Type", "application/json")
+                        .body(format!(r#"{{"username":"co{n}","password":"p"}}"#)),
+                ),
+                2 => (
+                    "reconfigure",
+                    server
+                        .put(&format!("{base}/reconfigure"))
+                        .user(USER)
+                        .radl("contextualize ()\n"),
+                ),
+                3 => ("stop", server.put(&format!("{base}/stop")).user(USER)),
+                4 => ("start", server.put(&format!("{base}/start")).user(USER)),
+                // A reader among the writers.
+                _ => ("vm list", server.get(&base).user(USER)),
+            };
+            answers.push((what.to_string(), request.send()));
+        }
+        answers
+    });
+    let failed: Vec<String> = answers
+        .iter()
+        .filter(|(_, answer)| answer.status != 200)
+        .map(|(what, answer)| format!("{what}: {} {}", answer.status, answer.text()))
+        .collect();
+    assert!(failed.is_empty(), "{} failed: {failed:#?}", failed.len());
+    // Every owner added concurrently is there: no change of owners lost another.
+    let owners = server
+        .get(&format!("{base}/authorization"))
+        .user(USER)
+        .send()
+        .expect(200)
+        .text();
+    let added = answers.iter().filter(|(w, _)| w == "change owners").count();
+    assert_eq!(owners.lines().count(), 1 + added, "{owners}");
+}
+
 fn ready<T: Send + 'static>(value: T) -> CloudFuture<T> {
     Box::pin(std::future::ready(Ok(value)))
 }
