@@ -22,9 +22,10 @@
 //! an actor's mailbox holds, one more is refused at once with 503 and
 //! `Retry-After` (`ApiError::Busy`), as a full mailbox is.
 //!
-//! Commands that carry no version (create, import, the VM operations) need no
-//! lane; they go through [`Writer::send`] and [`Writer::vm`], which answer and wait
-//! the same way.
+//! Commands that neither depend on a view nor change what one shows to a prepared
+//! command (create, import, start and stop of every VM, the VM operations) need
+//! no lane; they go through [`Writer::send`] and [`Writer::vm`], which answer and
+//! wait the same way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -164,8 +165,9 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// Commits a command that carries no version (a create, an import): sends it,
-    /// answers a refusal as the endpoint does and waits for the read model.
+    /// Commits a command that needs no turn in the lane (a create, an import, a
+    /// start or stop of every VM): sends it, answers a refusal as the endpoint does
+    /// and waits for the read model.
     pub async fn send(
         self,
         id: InfId,

@@ -306,19 +306,18 @@ pub async fn operate(
     };
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let lane = Writer::new(state, context, &identity, endpoint)
-        .lane(view.id)
+    let credentials = guard::cloud_credentials(&identity);
+    let request = if stop {
+        InfrastructureRequest::Stop { credentials }
+    } else {
+        InfrastructureRequest::Start { credentials }
+    };
+    // A start or stop is prepared against nothing and writes only its VMs'
+    // streams, so it cannot conflict with a write in the lane: it need not wait
+    // for its turn there (the actor still runs commands one at a time).
+    Writer::new(state, context, &identity, endpoint)
+        .send(view.id, request)
         .await?;
-    lane.commit(async |_| {
-        let credentials = guard::cloud_credentials(&identity);
-        let request = if stop {
-            InfrastructureRequest::Stop { credentials }
-        } else {
-            InfrastructureRequest::Start { credentials }
-        };
-        Ok((request, ()))
-    })
-    .await?;
     state.touch(view.id);
     Ok(respond::empty())
 }
