@@ -10,6 +10,9 @@
 //! - list latency for the user who owns them all;
 //! - resident memory per idle infrastructure (after idle actors stopped);
 //! - time from start to serving with all of them in the log;
+//! - cold creates: 32 connections creating for 10 s as a new user on a fresh
+//!   server (the first requests of a user arrive together), p50 and p99 (wrk
+//!   when installed, as issue 10 measured);
 //! - the race: 50 clients for 10 s of mixed add, remove, reconfigure, stop and
 //!   start on one infrastructure, counting every answer that is not a 200 and
 //!   every conflict between our own requests leaking to a client.
@@ -40,10 +43,11 @@ struct Options {
     keep: bool,
     race_clients: usize,
     race_seconds: u64,
+    cold_seconds: u64,
     phases: Vec<String>,
 }
 
-const PHASES: [&str; 3] = ["create", "race", "all"];
+const PHASES: [&str; 4] = ["create", "cold", "race", "all"];
 
 const HELP: &str = "infralog-loadbench: load benchmark of the IM REST API
 
@@ -52,10 +56,13 @@ and prints each phase's figures.
 
 Options:
   --phase NAME           create: the create, GET state, list, memory and restart
-                         phases; race: the race phase only; all (default): both
+                         phases; cold: creates by a new user on a fresh server;
+                         race: the race phase; all (default): all three
   --infrastructures N    infrastructures to create (10000)
   --sequential N         of which created one at a time (500)
   --clients N            concurrent create clients (32)
+  --cold-seconds N       duration of the cold phase (10; wrk when installed,
+                         else the built-in client)
   --connections N        GET state connections (64)
   --seconds N            GET state duration (10)
   --race-clients N       clients of the race phase (50)
@@ -75,6 +82,7 @@ fn options() -> Options {
         keep: false,
         race_clients: 50,
         race_seconds: 10,
+        cold_seconds: 10,
         phases: vec!["all".into()],
     };
     let args: Vec<String> = std::env::args().collect();
@@ -98,6 +106,7 @@ fn options() -> Options {
             "--seconds" => options.seconds = value.parse().unwrap_or(10),
             "--shared" => options.shared = PathBuf::from(value),
             "--race-clients" => options.race_clients = value.parse().unwrap_or(50),
+            "--cold-seconds" => options.cold_seconds = value.parse().unwrap_or(10),
             "--race-seconds" => options.race_seconds = value.parse().unwrap_or(10),
             "--phase" if PHASES.contains(&value.as_str()) => options.phases = vec![value],
             other => {
@@ -236,11 +245,15 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn create(client: &mut Client, radl: &[u8]) -> String {
+    create_as(client, radl, AUTH)
+}
+
+fn create_as(client: &mut Client, radl: &[u8], auth: &str) -> String {
     let (status, body) = client
         .request(
             "POST",
             "/infrastructures",
-            &[("Authorization", AUTH), ("Content-Type", "text/plain")],
+            &[("Authorization", auth), ("Content-Type", "text/plain")],
             radl,
         )
         .unwrap_or_else(|e| {
@@ -260,6 +273,9 @@ fn main() {
     if runs("create") {
         create_phases(&options);
     }
+    if runs("cold") {
+        cold_phase(&options);
+    }
     if runs("race") {
         race_phase(&options);
     }
@@ -267,12 +283,7 @@ fn main() {
 
 /// Creates, GET state, list, memory and restart.
 fn create_phases(options: &Options) {
-    let radl_path = options.shared.join("conformance/files/front_wn_noctx.radl");
-    let mut radl = std::fs::read(&radl_path).unwrap_or_else(|e| {
-        eprintln!("cannot read {}: {e}", radl_path.display());
-        std::process::exit(1)
-    });
-    radl.extend_from_slice(b"\ncontextualize ()\n");
+    let radl = bench_radl(options);
     let data = std::env::temp_dir().join(format!("infralog-loadbench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let port = free_port();
@@ -537,6 +548,151 @@ contextualize ()
 
 const RACE_OPS: [&str; 5] = ["add", "remove", "reconfigure", "stop", "start"];
 
+/// The front/wn RADL every create phase uses.
+fn bench_radl(options: &Options) -> Vec<u8> {
+    let radl_path = options.shared.join("conformance/files/front_wn_noctx.radl");
+    let mut radl = std::fs::read(&radl_path).unwrap_or_else(|e| {
+        eprintln!("cannot read {}: {e}", radl_path.display());
+        std::process::exit(1)
+    });
+    radl.extend_from_slice(b"\ncontextualize ()\n");
+    radl
+}
+
+/// A fresh server over a new data directory, serving.
+fn fresh_server(name: &str) -> (Child, u16, PathBuf) {
+    let data =
+        std::env::temp_dir().join(format!("infralog-loadbench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+    let mut server = start_server(&data, port);
+    if wait_until_serving(port, Duration::from_secs(30)).is_none() {
+        eprintln!("the server did not start");
+        let _ = server.kill();
+        std::process::exit(1);
+    }
+    (server, port, data)
+}
+
+/// Creates for `cold_seconds` over `clients` connections as a user that made no
+/// request yet, on a server that just started: every connection's first request
+/// arrives at once, before anything about that user is known.
+fn cold_phase(options: &Options) {
+    let radl = bench_radl(options);
+    let (mut server, port, data) = fresh_server("cold");
+    let auth = AUTH.replace("username = loadbench", "username = loadbench-cold");
+    let clients = options.clients;
+    let seconds = options.cold_seconds;
+    match wrk_creates(port, &radl, &auth, clients, seconds) {
+        Some(report) => println!("{report}"),
+        None => {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let workers: Vec<_> = (0..clients)
+                .map(|_| {
+                    let radl = radl.clone();
+                    let auth = auth.clone();
+                    std::thread::spawn(move || {
+                        let mut client = Client::connect(port).expect("connects");
+                        let mut latencies = Vec::new();
+                        while Instant::now() < deadline {
+                            let started = Instant::now();
+                            create_as(&mut client, &radl, &auth);
+                            latencies.push(started.elapsed());
+                        }
+                        latencies
+                    })
+                })
+                .collect();
+            let mut latencies: Vec<Duration> = workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect();
+            latencies.sort_unstable();
+            println!(
+                "cold create, {clients} connections, {seconds} s, a new user (built-in client): {:.0} creates/s  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                latencies.len() as f64 / seconds as f64,
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99),
+                percentile(&latencies, 1.0)
+            );
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The cold phase with wrk, when it is installed.
+fn wrk_creates(
+    port: u16,
+    radl: &[u8],
+    auth: &str,
+    connections: usize,
+    seconds: u64,
+) -> Option<String> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return None;
+    }
+    let script = std::env::temp_dir().join(format!(
+        "infralog-loadbench-cold-{}.lua",
+        std::process::id()
+    ));
+    let lua = format!(
+        "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"text/plain\"\nwrk.headers[\"Authorization\"] = {}\n",
+        lua_string(&String::from_utf8_lossy(radl)),
+        lua_string(auth)
+    );
+    std::fs::write(&script, lua).ok()?;
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/infrastructures"))
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| format!("{prefix} ?"))
+    };
+    let errors = text
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Some(format!(
+        "cold create, {connections} connections, {seconds} s, a new user (wrk): {}  latency {}  {}  {}  {errors}",
+        line("Requests/sec"),
+        line("50%"),
+        line("99%"),
+        line("Latency ")
+    ))
+}
+
+/// `text` as a Lua (and JSON) double-quoted string literal.
+fn lua_string(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
 /// What the race phase saw of one operation.
 #[derive(Default, Clone)]
 struct OpTally {
@@ -552,15 +708,7 @@ struct OpTally {
 /// `clients` clients, each doing add, remove (of a VM it added), reconfigure, stop
 /// and start in turn on one infrastructure for `seconds`.
 fn race_phase(options: &Options) {
-    let data = std::env::temp_dir().join(format!("infralog-loadbench-race-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let port = free_port();
-    let mut server = start_server(&data, port);
-    if wait_until_serving(port, Duration::from_secs(30)).is_none() {
-        eprintln!("the server did not start");
-        let _ = server.kill();
-        std::process::exit(1);
-    }
+    let (mut server, port, data) = fresh_server("race");
     let mut client = Client::connect(port).expect("connects");
     let inf = create(&mut client, RACE_RADL.as_bytes());
     drop(client);
