@@ -217,7 +217,8 @@ fn ready<T: Send + 'static>(value: T) -> CloudFuture<T> {
     Box::pin(std::future::ready(Ok(value)))
 }
 
-/// A cloud whose VM stops take 300 ms, so a few stops fill a VM's mailbox.
+/// A cloud whose VM stops take 300 ms, so a few stops fill a VM's mailbox, and
+/// whose launches of a system named `slow` take 300 ms, so adds queue.
 struct SlowStops;
 
 impl CloudConnector for SlowStops {
@@ -225,9 +226,13 @@ impl CloudConnector for SlowStops {
         "SlowStops"
     }
     fn launch(&self, request: LaunchRequest, _: &CloudCredentials) -> CloudFuture<LaunchedVm> {
-        ready(LaunchedVm {
-            cloud_vm_id: format!("s{}", request.vm_id.0),
-            facts: vec![FeatureFact::text("state", "running")],
+        let pause = if request.system == "slow" { 300 } else { 0 };
+        Box::pin(async move {
+            actix_web::rt::time::sleep(Duration::from_millis(pause)).await;
+            Ok(LaunchedVm {
+                cloud_vm_id: format!("s{}", request.vm_id.0),
+                facts: vec![FeatureFact::text("state", "running")],
+            })
         })
     }
     fn stop(&self, _: &CloudVmRef, _: &CloudCredentials) -> CloudFuture<()> {
@@ -378,4 +383,64 @@ fn an_infrastructure_stop_that_cannot_reach_some_vms_is_503_and_names_them() {
         .send()
         .expect(200);
     assert_eq!(infra_state(&server, USER, &inf), "stopped");
+}
+
+#[test]
+fn writes_queued_beyond_the_mailbox_capacity_are_503_and_record_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = slow_server(dir.path(), Duration::from_secs(10));
+    let created = server
+        .post("/infrastructures")
+        .auth(SLOW_AUTH)
+        .radl(&FOUR_VMS.replace("deploy node 4", "deploy node 1"))
+        .send()
+        .expect(200);
+    let inf = id_of(&created.text());
+    let add_slow = "network privada ()
+system slow (
+cpu.count>=1 and
+memory.size>=512m and
+net_interface.0.connection = 'privada' and
+disk.0.os.name='linux'
+)
+deploy slow 1
+";
+    // Each add holds the infrastructure for 300 ms; with a capacity of 1 one
+    // waits behind it and the rest are refused at once.
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let add = server
+                    .post(&format!("/infrastructures/{inf}"))
+                    .auth(SLOW_AUTH)
+                    .radl(add_slow);
+                scope.spawn(move || add.send())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a client thread"))
+            .collect()
+    });
+    let done = answers.iter().filter(|a| a.status == 200).count();
+    let busy: Vec<&Response> = answers.iter().filter(|a| a.status == 503).collect();
+    assert!(done >= 1, "{answers:?}");
+    assert!(!busy.is_empty(), "{answers:?}");
+    assert_eq!(done + busy.len(), answers.len(), "{answers:?}");
+    for answer in busy {
+        assert_eq!(answer.header("retry-after"), Some("1"));
+        assert!(
+            answer.text().starts_with("Server busy"),
+            "{}",
+            answer.text()
+        );
+    }
+    // Exactly the accepted adds made VMs: the refused ones recorded nothing.
+    let list = server
+        .get(&format!("/infrastructures/{inf}"))
+        .auth(SLOW_AUTH)
+        .send()
+        .expect(200)
+        .text();
+    assert_eq!(list.lines().count(), 1 + done, "{list}");
 }
