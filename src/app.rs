@@ -147,6 +147,7 @@ impl Application {
             limits: settings.limits,
             recently_used: Default::default(),
             use_counter: Default::default(),
+            lanes: api::commit::Lanes::new(settings.actors.mailbox_capacity),
         });
         let limits = web::Data::new(settings.limits);
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {

@@ -154,6 +154,14 @@ impl Endpoint {
         ApiError::im(status, format!("{prefix}{failure}"))
     }
 
+    /// A 503 of this endpoint: infralog cannot do it right now, the client may
+    /// retry shortly.
+    pub fn unavailable(self, reason: impl std::fmt::Display) -> ApiError {
+        ApiError::Unavailable {
+            message: format!("{}{reason}", self.prefix()),
+        }
+    }
+
     /// IM wraps an unacceptable Accept into a 400 on some endpoints, keeping the 415
     /// inside the message; the others let the 415 through unchanged.
     pub fn unsupported_accept(self, unsupported: UnsupportedAccept) -> ApiError {
@@ -206,6 +214,11 @@ pub enum ApiError {
     BodyTimeout { limit: std::time::Duration },
     /// An actor's mailbox is full; try again shortly.
     Busy,
+    /// infralog could not carry the request out now for a reason of its own (its
+    /// own concurrent writes kept changing the infrastructure, or an
+    /// infrastructure-wide operation found VMs too busy); nothing is the client's
+    /// fault and trying again shortly is safe. 503 with `Retry-After`.
+    Unavailable { message: String },
     /// Something failed inside infralog. The detail goes to the log only.
     Internal { detail: String },
 }
@@ -233,7 +246,7 @@ impl ApiError {
             ApiError::Redirect { .. } => StatusCode::TEMPORARY_REDIRECT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -279,16 +292,13 @@ impl ApiError {
                     .set_connection_type(ConnectionType::Close);
                 response
             }
-            ApiError::Busy => {
-                let mut response = im_error_body(
-                    status,
-                    "Server busy: too many pending operations on this infrastructure, retry shortly",
-                    accept,
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+            ApiError::Busy => retry_after(im_error_body(
+                status,
+                "Server busy: too many pending operations on this infrastructure, retry shortly",
+                accept,
+            )),
+            ApiError::Unavailable { message } => {
+                retry_after(im_error_body(status, &message, accept))
             }
             ApiError::Internal { detail } => {
                 tracing::error!(%detail, "internal error");
@@ -296,6 +306,14 @@ impl ApiError {
             }
         }
     }
+}
+
+/// Every 503 says when to come back.
+fn retry_after(mut response: HttpResponse) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn detail_json(status: StatusCode, detail: serde_json::Value) -> HttpResponse {

@@ -115,7 +115,8 @@ pub async fn is_owner(state: &AppState, owners: &[OwnerRecord], identity: &Ident
 
 /// The owner records to store for a request's IM lines: an existing record of the
 /// same user and password is reused (so a user's infrastructures share a salt and
-/// one verification covers all of them); otherwise a new salted digest.
+/// one verification covers all of them); otherwise the digest this process mints
+/// for that user and password (one hash, shared by concurrent requests).
 pub async fn owner_records(state: &AppState, identity: &Identity) -> Vec<OwnerRecord> {
     let candidates: Vec<(ImCredential, Vec<OwnerRecord>)> = {
         let model = state.projections.read();
@@ -134,45 +135,65 @@ pub async fn owner_records(state: &AppState, identity: &Identity) -> Vec<OwnerRe
             .collect()
     };
     let hasher = Arc::clone(&state.hasher);
-    web::block(move || records_for(&hasher, &candidates))
+    // A user seen before needs no hash: answer without a trip to the blocking pool.
+    if let Some(records) = records_for(&hasher, &candidates, false) {
+        return records;
+    }
+    web::block(move || records_for(&hasher, &candidates, true))
         .await
+        .ok()
+        .flatten()
         .unwrap_or_default()
 }
 
+/// The records for `candidates`; `None` if that needs a slow hash and `may_hash` is
+/// false.
 fn records_for(
     hasher: &PasswordHasher,
     candidates: &[(ImCredential, Vec<OwnerRecord>)],
-) -> Vec<OwnerRecord> {
+    may_hash: bool,
+) -> Option<Vec<OwnerRecord>> {
     let mut records: Vec<OwnerRecord> = Vec::new();
     for (credential, known) in candidates {
         let password = credential.password.as_ref().map(|p| p.expose());
-        let record = known
-            .iter()
-            .find(|record| {
-                record.via_token == credential.has_token
-                    && hasher.verify(
-                        &PasswordDigest {
-                            salt: record.salt,
-                            digest: record.digest,
-                        },
-                        password,
-                    )
-            })
-            .cloned()
-            .unwrap_or_else(|| {
-                let digest = hasher.digest_new(password);
+        let mut record = None;
+        for candidate in known {
+            if candidate.via_token != credential.has_token {
+                continue;
+            }
+            let digest = PasswordDigest {
+                salt: candidate.salt,
+                digest: candidate.digest,
+            };
+            if !may_hash && !hasher.is_remembered(&digest, password) {
+                return None;
+            }
+            if hasher.verify(&digest, password) {
+                record = Some(candidate.clone());
+                break;
+            }
+        }
+        let record = match record {
+            Some(record) => record,
+            None => {
+                let digest = if may_hash {
+                    hasher.digest_for_new_owner(&credential.username, password)
+                } else {
+                    hasher.minted_for_new_owner(&credential.username, password)?
+                };
                 OwnerRecord {
                     username: credential.username.clone(),
                     salt: digest.salt,
                     digest: digest.digest,
                     via_token: credential.has_token,
                 }
-            });
+            }
+        };
         if !records.contains(&record) {
             records.push(record);
         }
     }
-    records
+    Some(records)
 }
 
 /// The served infrastructures the identity owns, without duplicates.

@@ -9,11 +9,12 @@ use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use infralog_actors::decide::DomainError;
-use infralog_actors::runtime::{ActorError, InfrastructureRequest};
+use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::InfId;
 use serde_json::json;
 
 use super::body::{self, Deployment};
+use super::commit::Writer;
 use super::errors::{ApiError, Endpoint, Failure};
 use super::events;
 use super::guard;
@@ -21,7 +22,7 @@ use super::media::{negotiate, require_json, DefaultType};
 use super::params::Validator;
 use super::plan::{self, plan_resources};
 use super::render::stored_radl;
-use super::respond::{self, actor_error, metadata};
+use super::respond;
 use super::tosca;
 use super::{AppState, RequestContext};
 use crate::projections::InfrastructureView;
@@ -37,9 +38,6 @@ const PROPERTIES: [&str; 7] = [
     "data",
     "authorization",
 ];
-
-/// How many times a command prepared against a stale view is prepared again.
-const CONFLICT_RETRIES: usize = 5;
 
 /// The longest `?filter=` accepted.
 const MAX_FILTER_LEN: usize = 1024;
@@ -140,9 +138,9 @@ pub async fn create(
         .map_err(|u| endpoint.unsupported_accept(u))?;
     let owners = guard::owner_records(state, &identity).await;
     let id = InfId::random();
-    let outcome = state
-        .registry
-        .infrastructure(
+    // A new id has no version to conflict with and no other writer: no lane.
+    Writer::new(state, context, &identity, endpoint)
+        .send(
             id,
             InfrastructureRequest::Create {
                 owners,
@@ -151,11 +149,8 @@ pub async fn create(
                 credentials: guard::cloud_credentials(&identity),
                 asynchronous,
             },
-            metadata(context, &identity),
         )
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+        .await?;
     state.touch(id);
     let id_text = id.to_string();
     let mut response = respond::uri(representation, &context.infrastructure_uri(&id_text));
@@ -200,20 +195,18 @@ pub async fn destroy(
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let outcome = state
-        .registry
-        .infrastructure(
-            view.id,
-            InfrastructureRequest::Destroy {
-                force,
-                asynchronous,
-                credentials: guard::cloud_credentials(&identity),
-            },
-            metadata(context, &identity),
-        )
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+    let lane = Writer::new(state, context, &identity, endpoint)
+        .lane(view.id)
+        .await?;
+    lane.commit(async |_| {
+        let request = InfrastructureRequest::Destroy {
+            force,
+            asynchronous,
+            credentials: guard::cloud_credentials(&identity),
+        };
+        Ok((request, ()))
+    })
+    .await?;
     Ok(respond::empty())
 }
 
@@ -320,12 +313,12 @@ pub async fn operate(
     } else {
         InfrastructureRequest::Start { credentials }
     };
-    let outcome = state
-        .registry
-        .infrastructure(view.id, request, metadata(context, &identity))
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+    // A start or stop is prepared against nothing and writes only its VMs'
+    // streams, so it cannot conflict with a write in the lane: it need not wait
+    // for its turn there (the actor still runs commands one at a time).
+    Writer::new(state, context, &identity, endpoint)
+        .send(view.id, request)
+        .await?;
     state.touch(view.id);
     Ok(respond::empty())
 }
@@ -346,103 +339,86 @@ pub async fn add(
     let contextualize = validator.flag(&context.query, "context", true);
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
-    let mut view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let lane = Writer::new(state, context, &identity, endpoint)
+        .lane(view.id)
+        .await?;
+    let view = lane.view().await?;
     if view.lifecycle == crate::projections::Lifecycle::Deleting {
         return Err(endpoint.error(Failure::Other(DomainError::BeingDestroyed.to_string())));
     }
     let (request, tosca_document, removed, mut incomplete_removal) = match deployment {
         Deployment::Radl(radl) => (*radl, None, false, None),
         Deployment::Tosca { document, .. } => {
-            let started =
-                tosca::start_add(state, context, &identity, view, &document, contextualize).await?;
-            view = started.view;
-            let (radl, removed) = (started.radl, started.removed);
+            let started = tosca::start_add(
+                &lane,
+                state,
+                context,
+                &identity,
+                view,
+                &document,
+                contextualize,
+            )
+            .await?;
             (
-                radl,
+                started.radl,
                 Some(started.document),
-                removed,
+                started.removed,
                 started.incomplete_removal,
             )
         }
     };
-    for attempt in 0..CONFLICT_RETRIES {
-        let stored = stored_radl(&view, endpoint)?;
-        let planned = plan_resources(
-            &stored,
-            request.clone(),
-            &identity,
-            &state.connectors,
-            state.limits.max_vms_per_request,
-            contextualize,
-            state.contextualization_delay,
-        )
-        .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-        let representation = negotiate(&context.accept, DefaultType::UriList)
-            .map_err(|u| endpoint.unsupported_accept(u))?;
-        let nothing_to_add = planned.request.vms.is_empty();
-        let credentials = guard::cloud_credentials(&identity);
-        let result = state
-            .registry
-            .infrastructure(
-                view.id,
-                InfrastructureRequest::AddResources {
-                    expected_version: view.version,
-                    resources: planned.request,
-                    tosca: tosca_document.clone(),
-                    credentials,
-                },
-                metadata(context, &identity),
+    let added = lane
+        .commit(async |view| {
+            let stored = stored_radl(view, endpoint)?;
+            let planned = plan_resources(
+                &stored,
+                request.clone(),
+                &identity,
+                &state.connectors,
+                state.limits.max_vms_per_request,
+                contextualize,
+                state.contextualization_delay,
             )
-            .await;
-        let outcome = match result {
-            Err(ActorError::Domain(DomainError::Conflict { .. }))
-                if attempt + 1 < CONFLICT_RETRIES =>
-            {
-                view = refreshed(state, &identity, inf, endpoint).await?;
-                continue;
-            }
-            other => other.map_err(|e| actor_error(endpoint, e))?,
-        };
-        let mut position = outcome.position;
-        if nothing_to_add && !removed && contextualize {
-            state.projections.wait_for(position).await;
-            let current = refreshed(state, &identity, inf, endpoint).await?;
-            let reconfigured = state
-                .registry
-                .infrastructure(
-                    view.id,
-                    InfrastructureRequest::Reconfigure {
-                        expected_version: current.version,
-                        radl: None,
-                        plan: plan::plan_for(&planned.merged, state.contextualization_delay),
-                    },
-                    metadata(context, &identity),
-                )
-                .await
-                .map_err(|e| actor_error(endpoint, e))?;
-            position = position.max(reconfigured.position);
-        }
-        state.projections.wait_for(position).await;
-        state.touch(view.id);
-        // IM answers 404 when a TOSCA add removed fewer VMs than asked and added none.
-        if let Some(error) = incomplete_removal
-            .take()
-            .filter(|_| outcome.vm_ids.is_empty())
-        {
-            return Err(error);
-        }
-        let uris: Vec<String> = outcome
-            .vm_ids
-            .iter()
-            .map(|vm| context.vm_uri(inf, vm))
-            .collect();
-        let mut response = respond::uri_list(representation, &uris);
-        if contextualize {
-            insert_infid(&mut response, inf);
-        }
-        return Ok(response);
+            .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
+            let representation = negotiate(&context.accept, DefaultType::UriList)
+                .map_err(|u| endpoint.unsupported_accept(u))?;
+            let nothing_to_add = planned.request.vms.is_empty();
+            let request = InfrastructureRequest::AddResources {
+                expected_version: view.version,
+                resources: planned.request,
+                tosca: tosca_document.clone(),
+                credentials: guard::cloud_credentials(&identity),
+            };
+            Ok((request, (representation, nothing_to_add, planned.merged)))
+        })
+        .await?;
+    let (representation, nothing_to_add, merged) = added.prepared;
+    if nothing_to_add && !removed && contextualize {
+        // IM reconfigures when an add deploys nothing.
+        let plan = plan::plan_for(&merged, state.contextualization_delay);
+        lane.commit(async |view| {
+            let request = InfrastructureRequest::Reconfigure {
+                expected_version: view.version,
+                radl: None,
+                plan,
+            };
+            Ok((request, ()))
+        })
+        .await?;
     }
-    Err(ApiError::Busy)
+    state.touch(lane.id());
+    let vm_ids = added.outcome.vm_ids;
+    // IM answers 404 when a TOSCA add removed fewer VMs than asked and added none.
+    if let Some(error) = incomplete_removal.take().filter(|_| vm_ids.is_empty()) {
+        return Err(error);
+    }
+    let uris: Vec<String> = vm_ids.iter().map(|vm| context.vm_uri(inf, vm)).collect();
+    let mut response = respond::uri_list(representation, &uris);
+    if contextualize {
+        insert_infid(&mut response, inf);
+    }
+    Ok(response)
 }
 
 /// `PUT /infrastructures/{id}/reconfigure`.
@@ -466,14 +442,17 @@ pub async fn reconfigure(
             ));
         }
     }
-    let mut view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
     // IM reconfigures with the RADL generated from a TOSCA body.
     let request = deployment.into_radl();
-    for attempt in 0..CONFLICT_RETRIES {
-        let mut stored = stored_radl(&view, endpoint)?;
-        let changes_radl = !request.configures.is_empty()
-            || !request.systems.is_empty()
-            || !request.contextualize.is_absent();
+    let changes_radl = !request.configures.is_empty()
+        || !request.systems.is_empty()
+        || !request.contextualize.is_absent();
+    let lane = Writer::new(state, context, &identity, endpoint)
+        .lane(view.id)
+        .await?;
+    lane.commit(async |view| {
+        let mut stored = stored_radl(view, endpoint)?;
         if changes_radl {
             radl::merge::reconfigure(&mut stored, &request)
                 .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
@@ -482,34 +461,18 @@ pub async fn reconfigure(
             .then(|| radl::storable::stored_text(&stored))
             .transpose()
             .map_err(|e| endpoint.error(Failure::Other(e.to_string())))?;
-        let result = state
-            .registry
-            .infrastructure(
-                view.id,
-                InfrastructureRequest::Reconfigure {
-                    expected_version: view.version,
-                    radl: text,
-                    plan: plan::plan_for(&stored, state.contextualization_delay),
-                },
-                metadata(context, &identity),
-            )
-            .await;
-        let outcome = match result {
-            Err(ActorError::Domain(DomainError::Conflict { .. }))
-                if attempt + 1 < CONFLICT_RETRIES =>
-            {
-                view = refreshed(state, &identity, inf, endpoint).await?;
-                continue;
-            }
-            other => other.map_err(|e| actor_error(endpoint, e))?,
+        let request = InfrastructureRequest::Reconfigure {
+            expected_version: view.version,
+            radl: text,
+            plan: plan::plan_for(&stored, state.contextualization_delay),
         };
-        state.projections.wait_for(outcome.position).await;
-        state.touch(view.id);
-        let mut response = respond::empty();
-        insert_infid(&mut response, inf);
-        return Ok(response);
-    }
-    Err(ApiError::Busy)
+        Ok((request, ()))
+    })
+    .await?;
+    state.touch(view.id);
+    let mut response = respond::empty();
+    insert_infid(&mut response, inf);
+    Ok(response)
 }
 
 /// `POST /infrastructures/{id}/authorization`: add an owner, or replace them all.
@@ -527,7 +490,7 @@ pub async fn change_owners(
     let overwrite = validator.flag(&context.query, "overwrite", false);
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
-    let mut view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = guard::owned(state, &identity, inf, endpoint).await?;
     let new_identity =
         crate::auth::authenticate(std::slice::from_ref(&new_line)).map_err(|invalid| {
             endpoint.error(Failure::Other(format!(
@@ -535,51 +498,27 @@ pub async fn change_owners(
             )))
         })?;
     let new_owners = guard::owner_records(state, &new_identity).await;
-    for attempt in 0..CONFLICT_RETRIES {
+    let lane = Writer::new(state, context, &identity, endpoint)
+        .lane(view.id)
+        .await?;
+    lane.commit(async |view| {
         let owners = if overwrite {
             new_owners.clone()
         } else {
             let mut owners = view.owners.clone();
-            let already = guard::is_owner(state, &view.owners, &new_identity).await;
-            if !already {
+            if !guard::is_owner(state, &view.owners, &new_identity).await {
                 owners.extend(new_owners.iter().cloned());
             }
             owners
         };
-        let result = state
-            .registry
-            .infrastructure(
-                view.id,
-                InfrastructureRequest::ChangeOwners {
-                    expected_version: view.version,
-                    owners,
-                },
-                metadata(context, &identity),
-            )
-            .await;
-        let outcome = match result {
-            Err(ActorError::Domain(DomainError::Conflict { .. }))
-                if attempt + 1 < CONFLICT_RETRIES =>
-            {
-                view = refreshed(state, &identity, inf, endpoint).await?;
-                continue;
-            }
-            other => other.map_err(|e| actor_error(endpoint, e))?,
+        let request = InfrastructureRequest::ChangeOwners {
+            expected_version: view.version,
+            owners,
         };
-        state.projections.wait_for(outcome.position).await;
-        return Ok(respond::empty());
-    }
-    Err(ApiError::Busy)
-}
-
-/// The view again, after a conflict told us it changed.
-async fn refreshed(
-    state: &AppState,
-    identity: &crate::auth::Identity,
-    inf: &str,
-    endpoint: Endpoint,
-) -> Result<InfrastructureView, ApiError> {
-    guard::owned(state, identity, inf, endpoint).await
+        Ok((request, ()))
+    })
+    .await?;
+    Ok(respond::empty())
 }
 
 /// IM's `InfID` header, for load balancers' stickiness.

@@ -7,6 +7,7 @@
 
 mod body;
 mod clouds;
+pub mod commit;
 pub mod errors;
 mod events;
 mod guard;
@@ -57,6 +58,8 @@ pub struct AppState {
     /// first): the read model's position at the time, and a tie-breaking counter.
     pub recently_used: Mutex<HashMap<InfId, (u64, u64)>>,
     pub use_counter: AtomicU64,
+    /// Each infrastructure's write lane (see [`commit`]).
+    pub lanes: commit::Lanes,
 }
 
 impl AppState {

@@ -107,16 +107,24 @@ pub fn metadata(context: &RequestContext, identity: &Identity) -> Metadata {
 
 /// IM's answer for an actor's refusal on this endpoint.
 pub fn actor_error(endpoint: Endpoint, error: ActorError) -> ApiError {
-    let failure = match error {
-        ActorError::Busy => return ApiError::Busy,
-        ActorError::Domain(DomainError::NotFound) => Failure::InfrastructureNotFound,
-        ActorError::Domain(DomainError::InvalidVmId) => Failure::InvalidVmId,
-        ActorError::Domain(DomainError::DeletedVm) => Failure::DeletedVm,
-        ActorError::Domain(DomainError::IncorrectState) => Failure::IncorrectState,
-        ActorError::Domain(other) => Failure::Other(other.to_string()),
-        ActorError::Cloud(message) => Failure::Other(message),
-        ActorError::Store(error) => return ApiError::internal(format!("event log: {error}")),
-        ActorError::Failed(reason) => return ApiError::internal(format!("actor: {reason}")),
-    };
+    let failure =
+        match error {
+            ActorError::Busy => return ApiError::Busy,
+            // Only our own concurrent writes move a stream under a request; the commit
+            // step retries those, and one that still reaches here is not the client's
+            // mistake.
+            ActorError::Domain(DomainError::Conflict { .. }) => return endpoint.unavailable(
+                "the infrastructure kept changing while the request was carried out; retry shortly",
+            ),
+            error @ ActorError::Unreached { .. } => return endpoint.unavailable(error),
+            ActorError::Domain(DomainError::NotFound) => Failure::InfrastructureNotFound,
+            ActorError::Domain(DomainError::InvalidVmId) => Failure::InvalidVmId,
+            ActorError::Domain(DomainError::DeletedVm) => Failure::DeletedVm,
+            ActorError::Domain(DomainError::IncorrectState) => Failure::IncorrectState,
+            ActorError::Domain(other) => Failure::Other(other.to_string()),
+            ActorError::Cloud(message) => Failure::Other(message),
+            ActorError::Store(error) => return ApiError::internal(format!("event log: {error}")),
+            ActorError::Failed(reason) => return ApiError::internal(format!("actor: {reason}")),
+        };
     endpoint.error(failure)
 }

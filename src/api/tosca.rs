@@ -7,10 +7,10 @@ use actix_web::HttpResponse;
 use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::VmId;
 
+use super::commit::Lane;
 use super::errors::{ApiError, Endpoint, Failure};
 use super::media::{negotiate, DefaultType};
 use super::render::vm_document;
-use super::respond::{actor_error, metadata};
 use super::{guard, plan, AppState, RequestContext};
 use crate::auth::Identity;
 use crate::projections::{InfrastructureView, VmView};
@@ -20,8 +20,6 @@ use crate::tosca::{Template, VmFacts};
 /// The first half of a TOSCA add: the template merged and checked, the surplus VMs
 /// removed. The caller adds `radl` and records `document` with it.
 pub struct StartedAdd {
-    /// The view after the removals.
-    pub view: InfrastructureView,
     /// The RADL to add (deploys for the missing VMs).
     pub radl: Radl,
     /// The merged template, to store.
@@ -37,6 +35,7 @@ pub struct StartedAdd {
 /// addition and the Accept header, and only then removes the surplus (IM removes
 /// before it adds).
 pub async fn start_add(
+    lane: &Lane<'_>,
     state: &AppState,
     context: &RequestContext,
     identity: &Identity,
@@ -88,28 +87,21 @@ pub async fn start_add(
             ),
         )
     });
-    let view = if !scaling.remove.is_empty() {
-        let outcome = state
-            .registry
-            .infrastructure(
-                view.id,
-                InfrastructureRequest::RemoveResources {
-                    vm_ids: scaling.remove.iter().map(|id| VmId(*id)).collect(),
-                    context: contextualize,
-                    plan: plan::plan_for(&stored, state.contextualization_delay),
-                    credentials: guard::cloud_credentials(identity),
-                },
-                metadata(context, identity),
-            )
-            .await
-            .map_err(|e| actor_error(endpoint, e))?;
-        state.projections.wait_for(outcome.position).await;
-        guard::owned(state, identity, &view.id.to_string(), endpoint).await?
-    } else {
-        view
-    };
+    if !scaling.remove.is_empty() {
+        let vm_ids: Vec<VmId> = scaling.remove.iter().map(|id| VmId(*id)).collect();
+        let plan = plan::plan_for(&stored, state.contextualization_delay);
+        lane.commit(async |_| {
+            let request = InfrastructureRequest::RemoveResources {
+                vm_ids: vm_ids.clone(),
+                context: contextualize,
+                plan,
+                credentials: guard::cloud_credentials(identity),
+            };
+            Ok((request, ()))
+        })
+        .await?;
+    }
     Ok(StartedAdd {
-        view,
         radl: scaling.radl,
         document: merged.to_yaml(),
         removed,

@@ -7,6 +7,7 @@ use infralog_actors::runtime::{InfrastructureRequest, VmRequest};
 use infralog_events::domain::VmId;
 
 use super::body;
+use super::commit::Writer;
 use super::errors::{ApiError, Endpoint, Failure, TEXT_PLAIN};
 use super::events;
 use super::guard;
@@ -14,7 +15,7 @@ use super::media::{negotiate, DefaultType};
 use super::params::{parse_int, Validator};
 use super::plan;
 use super::render::{stored_radl, unreadable_vm_radl, vm_document};
-use super::respond::{self, actor_error, metadata};
+use super::respond;
 use super::{AppState, RequestContext};
 use crate::projections::{InfrastructureView, VmView};
 use crate::radl::{self, Radl, Value};
@@ -157,12 +158,9 @@ pub async fn operate(
         Endpoint::RebootVm => VmRequest::Reboot { credentials },
         _ => VmRequest::Start { credentials },
     };
-    let outcome = state
-        .registry
-        .vm(view.id, vm_view.id, request, metadata(context, &identity))
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+    Writer::new(state, context, &identity, endpoint)
+        .vm(view.id, vm_view.id, request)
+        .await?;
     state.touch(view.id);
     Ok(respond::empty())
 }
@@ -194,8 +192,7 @@ pub async fn alter(
     let representation = negotiate(&context.accept, DefaultType::TextPlain)
         .map_err(|u| endpoint.unsupported_accept(u))?;
     let vm_id = vm_view.id;
-    let outcome = state
-        .registry
+    Writer::new(state, context, &identity, endpoint)
         .vm(
             view.id,
             vm_id,
@@ -203,11 +200,8 @@ pub async fn alter(
                 request: alteration,
                 credentials: cloud_credentials(&identity, vm_view),
             },
-            metadata(context, &identity),
         )
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+        .await?;
     state.touch(view.id);
     let view = guard::owned(state, &identity, inf, endpoint).await?;
     let vm_view = view
@@ -254,26 +248,28 @@ pub async fn remove(
     validator.finish()?;
     let identity = guard::identity(&lines, endpoint)?;
     let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let mut ids = Vec::new();
-    for vm in vms.split(',') {
-        ids.push(find_vm(&view, vm, endpoint)?.id);
-    }
-    let radl = stored_radl(&view, endpoint)?;
-    let outcome = state
-        .registry
-        .infrastructure(
-            view.id,
-            InfrastructureRequest::RemoveResources {
-                vm_ids: ids,
-                context: contextualize,
-                plan: plan::plan_for(&radl, state.contextualization_delay),
-                credentials: guard::cloud_credentials(&identity),
-            },
-            metadata(context, &identity),
-        )
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+    let ids_of = |view: &InfrastructureView| -> Result<Vec<VmId>, ApiError> {
+        vms.split(',')
+            .map(|vm| find_vm(view, vm, endpoint).map(|found| found.id))
+            .collect()
+    };
+    ids_of(&view)?;
+    let lane = Writer::new(state, context, &identity, endpoint)
+        .lane(view.id)
+        .await?;
+    // Checked again in turn: a VM removed meanwhile is `Deleted VM.`, as IM says.
+    lane.commit(async |view| {
+        let vm_ids = ids_of(view)?;
+        let radl = stored_radl(view, endpoint)?;
+        let request = InfrastructureRequest::RemoveResources {
+            vm_ids,
+            context: contextualize,
+            plan: plan::plan_for(&radl, state.contextualization_delay),
+            credentials: guard::cloud_credentials(&identity),
+        };
+        Ok((request, ()))
+    })
+    .await?;
     state.touch(view.id);
     Ok(respond::empty())
 }
@@ -306,8 +302,7 @@ pub async fn snapshot(
             "Error creating snapshot: the VM has no disk {disk}"
         )))
     })?;
-    let outcome = state
-        .registry
+    let outcome = Writer::new(state, context, &identity, endpoint)
         .vm(
             view.id,
             vm_view.id,
@@ -317,11 +312,8 @@ pub async fn snapshot(
                 auto_delete,
                 credentials: cloud_credentials(&identity, vm_view),
             },
-            metadata(context, &identity),
         )
-        .await
-        .map_err(|e| actor_error(endpoint, e))?;
-    state.projections.wait_for(outcome.position).await;
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type(TEXT_PLAIN)
         .body(outcome.detail.unwrap_or_default()))

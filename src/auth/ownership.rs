@@ -5,9 +5,16 @@
 //! request, so verified pairs are remembered in memory, keyed by a SHA-256 of the
 //! pair under a key that lives only in this process: the first request of a user
 //! pays for one hash, later ones pay a map lookup.
+//!
+//! Concurrent first requests of one user share that one hash: each remembered
+//! verdict, and the digest minted for a new owner, is a cell that the first caller
+//! fills while the others wait for it. Without that, 32 clients creating
+//! infrastructures at once as a new user computed 32 Argon2 hashes (and 32 owner
+//! records with different salts) in parallel on the blocking pool, and the first
+//! second of such a load answered in up to 2 s.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::Argon2;
 use rand::RngCore;
@@ -28,11 +35,19 @@ pub struct PasswordDigest {
     pub digest: [u8; DIGEST_LEN],
 }
 
+/// A value computed once by whoever asks first; later askers wait for it.
+type Shared<T> = Arc<OnceLock<T>>;
+
+/// Keyed by a SHA-256 under the process key; bounded by [`MEMO_CAPACITY`].
+type Memo<T> = Mutex<HashMap<[u8; 32], Shared<T>>>;
+
 /// Hashes and verifies owner passwords, remembering verdicts.
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     process_key: [u8; 32],
-    memo: Mutex<HashMap<[u8; 32], bool>>,
+    memo: Memo<bool>,
+    /// The digest this process gives new owner records of a username and password.
+    minted: Memo<PasswordDigest>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -55,6 +70,7 @@ impl PasswordHasher {
             argon2,
             process_key,
             memo: Mutex::new(HashMap::new()),
+            minted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,17 +109,32 @@ impl PasswordHasher {
 
     /// Whether `password` is the one behind `stored`.
     pub fn verify(&self, stored: &PasswordDigest, password: Option<&str>) -> bool {
-        if let Some(verdict) = self.recall(stored, password) {
-            return verdict;
-        }
-        let mut digest = [0u8; DIGEST_LEN];
-        let ok = self
-            .argon2
-            .hash_password_into(&password_material(password), &stored.salt, &mut digest)
-            .is_ok()
-            && constant_time_eq(&digest, &stored.digest);
-        self.remember(stored, password, ok);
-        ok
+        let cell = shared(&self.memo, self.memo_key(stored, password));
+        *cell.get_or_init(|| {
+            let mut digest = [0u8; DIGEST_LEN];
+            self.argon2
+                .hash_password_into(&password_material(password), &stored.salt, &mut digest)
+                .is_ok()
+                && constant_time_eq(&digest, &stored.digest)
+        })
+    }
+
+    /// The digest for a new owner record of `username` with `password`: minted once
+    /// per process under a fresh salt, then shared by every later and concurrent
+    /// caller, so one user's infrastructures share one salt and one verification.
+    pub fn digest_for_new_owner(&self, username: &str, password: Option<&str>) -> PasswordDigest {
+        let cell = shared(&self.minted, self.owner_key(username, password));
+        *cell.get_or_init(|| self.digest_new(password))
+    }
+
+    /// [`Self::digest_for_new_owner`] if it needs no hash now.
+    pub fn minted_for_new_owner(
+        &self,
+        username: &str,
+        password: Option<&str>,
+    ) -> Option<PasswordDigest> {
+        let key = self.owner_key(username, password);
+        recall(&self.minted, &key)
     }
 
     /// Whether verifying would need a slow hash (callers move that off async threads).
@@ -131,23 +162,41 @@ impl PasswordHasher {
         hasher.finalize().into()
     }
 
+    fn owner_key(&self, username: &str, password: Option<&str>) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.process_key);
+        hasher.update(b"new owner");
+        hasher.update((username.len() as u64).to_le_bytes());
+        hasher.update(username.as_bytes());
+        hasher.update(password_material(password));
+        hasher.finalize().into()
+    }
+
     fn recall(&self, stored: &PasswordDigest, password: Option<&str>) -> Option<bool> {
-        let key = self.memo_key(stored, password);
-        self.memo
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&key)
-            .copied()
+        recall(&self.memo, &self.memo_key(stored, password))
     }
 
     fn remember(&self, stored: &PasswordDigest, password: Option<&str>, verdict: bool) {
-        let key = self.memo_key(stored, password);
-        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.len() >= MEMO_CAPACITY {
-            memo.clear();
-        }
-        memo.insert(key, verdict);
+        // A cell already filled holds the same verdict: the digest decides it.
+        let _ = shared(&self.memo, self.memo_key(stored, password)).set(verdict);
     }
+}
+
+/// The cell of `key`, made empty if there is none (the memo starts afresh when full).
+fn shared<T>(memo: &Memo<T>, key: [u8; 32]) -> Shared<T> {
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() >= MEMO_CAPACITY && !memo.contains_key(&key) {
+        memo.clear();
+    }
+    Arc::clone(memo.entry(key).or_default())
+}
+
+/// The value of `key` if it was computed already.
+fn recall<T: Copy>(memo: &Memo<T>, key: &[u8; 32]) -> Option<T> {
+    memo.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key)
+        .and_then(|cell| cell.get().copied())
 }
 
 /// An owner of an infrastructure as stored: never the password itself.
@@ -235,6 +284,39 @@ mod tests {
             ..owner
         };
         assert!(!hasher.owner_matches(&token_owner, &credential("u", Some("p"))));
+    }
+
+    #[test]
+    fn concurrent_first_callers_share_one_minted_digest() {
+        let hasher = PasswordHasher::fast_for_tests();
+        assert_eq!(hasher.minted_for_new_owner("u", Some("p")), None);
+        let digests: Vec<PasswordDigest> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| hasher.digest_for_new_owner("u", Some("p"))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert!(digests.iter().all(|d| *d == digests[0]), "one salt for all");
+        assert_eq!(
+            hasher.minted_for_new_owner("u", Some("p")),
+            Some(digests[0])
+        );
+        assert!(hasher.verify(&digests[0], Some("p")));
+        // Another user, or another password, or none, gets a digest of its own.
+        assert_ne!(hasher.digest_for_new_owner("v", Some("p")), digests[0]);
+        assert_ne!(hasher.digest_for_new_owner("u", Some("q")), digests[0]);
+        assert_ne!(hasher.digest_for_new_owner("u", None), digests[0]);
+        // The username is length-prefixed: "ab"+"c" is not "a"+"bc".
+        assert_ne!(
+            hasher.owner_key("ab", Some("c")),
+            hasher.owner_key("a", Some("bc"))
+        );
+        // A fresh process mints afresh (the salt is random).
+        let other = PasswordHasher::fast_for_tests();
+        assert_ne!(other.digest_for_new_owner("u", Some("p")), digests[0]);
     }
 
     #[test]

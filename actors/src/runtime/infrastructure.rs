@@ -265,11 +265,19 @@ impl InfraRun {
         if events.is_empty() {
             return Ok(0);
         }
+        let position = self.append(&events).await?;
+        let state = std::mem::take(&mut self.state);
+        self.state = events.iter().fold(state, infrastructure::evolve);
+        Ok(position)
+    }
+
+    /// Appends at the state's version; the last position.
+    async fn append(&self, events: &[InfrastructureEvent]) -> Result<u64, ActorError> {
         let appended = journal::append(
             &self.env.store,
             &self.env.stream,
             self.state.version,
-            &events,
+            events,
             &self.metadata,
         )
         .await
@@ -284,9 +292,40 @@ impl InfraRun {
             }
             other => ActorError::Store(other),
         })?;
-        let state = std::mem::take(&mut self.state);
-        self.state = events.iter().fold(state, infrastructure::evolve);
         Ok(appended.last_position())
+    }
+
+    /// Decides `commands` in turn, each against the state the previous one leaves,
+    /// and appends all their events at once: one group commit instead of one per
+    /// command, and no crash can fall between them.
+    async fn apply_all(&mut self, commands: Vec<Command>) -> Result<u64, ActorError> {
+        let mut state = self.state.clone();
+        let mut events = Vec::new();
+        let mut refusal = None;
+        for command in commands {
+            match decide(&state, command) {
+                Ok(decided) => {
+                    state = decided.iter().fold(state, infrastructure::evolve);
+                    events.extend(decided);
+                }
+                Err(error) => {
+                    // What was decided before stands, as it would have one by one.
+                    refusal = Some(error);
+                    break;
+                }
+            }
+        }
+        let position = if events.is_empty() {
+            0
+        } else {
+            let position = self.append(&events).await?;
+            self.state = state;
+            position
+        };
+        match refusal {
+            Some(error) => Err(error.into()),
+            None => Ok(position),
+        }
     }
 
     async fn execute(&mut self, request: InfrastructureRequest) -> Result<Outcome, ActorError> {
@@ -361,15 +400,14 @@ impl InfraRun {
                 radl,
                 plan,
             } => {
-                let mut position = self
-                    .apply(Command::UpdateRadl {
-                        expected_version,
-                        radl,
-                    })
-                    .await?;
-                if let Some(plan) = plan {
-                    position = position.max(self.start_contextualization(plan, None).await?);
-                }
+                let update = Command::UpdateRadl {
+                    expected_version,
+                    radl,
+                };
+                let position = match plan {
+                    Some(plan) => self.start_contextualization_after(update, plan).await?,
+                    None => self.apply(update).await?,
+                };
                 Ok(Outcome::at(position))
             }
             InfrastructureRequest::Reconfigure {
@@ -377,18 +415,17 @@ impl InfraRun {
                 radl,
                 plan,
             } => {
-                let mut position = 0;
-                if let Some(radl) = radl {
-                    position = self
-                        .apply(Command::UpdateRadl {
-                            expected_version,
-                            radl,
-                        })
-                        .await?;
+                let position = if let Some(radl) = radl {
+                    let update = Command::UpdateRadl {
+                        expected_version,
+                        radl,
+                    };
+                    self.start_contextualization_after(update, plan).await?
                 } else if self.state.live().is_none() {
                     return Err(DomainError::NotFound.into());
-                }
-                position = position.max(self.start_contextualization(plan, None).await?);
+                } else {
+                    self.start_contextualization(plan, None).await?
+                };
                 Ok(Outcome::at(position))
             }
             InfrastructureRequest::Stop { credentials } => {
@@ -564,9 +601,11 @@ impl InfraRun {
         }
         let all_failed = launched.is_empty();
         let messages: Vec<String> = failed.iter().map(|f| f.message.clone()).collect();
-        let mut position = self
-            .apply(Command::RecordLaunches { launched, failed })
-            .await?;
+        let record = Command::RecordLaunches { launched, failed };
+        if let (Some(plan), false) = (plan, all_failed) {
+            return self.start_contextualization_after(record, plan).await;
+        }
+        let position = self.apply(record).await?;
         if all_failed {
             if creating {
                 self.apply(Command::StartDestruction { force: true })
@@ -577,9 +616,6 @@ impl InfraRun {
                 "Error adding VMs: {}",
                 messages.join("\n")
             )));
-        }
-        if let Some(plan) = plan {
-            position = position.max(self.start_contextualization(plan, None).await?);
         }
         Ok(position)
     }
@@ -611,17 +647,16 @@ impl InfraRun {
             }
         }
         let any_removed = !removed.is_empty();
-        let mut position = self
-            .apply(Command::RecordRemovals { vm_ids: removed })
-            .await?;
+        let record = Command::RecordRemovals { vm_ids: removed };
+        if let (Some(plan), true, true) = (plan, any_removed, errors.is_empty()) {
+            return self.start_contextualization_after(record, plan).await;
+        }
+        let position = self.apply(record).await?;
         if !errors.is_empty() {
             return Err(ActorError::Cloud(format!(
                 "Error removing VMs: {}",
                 errors.join("\n")
             )));
-        }
-        if let (Some(plan), true) = (plan, any_removed) {
-            position = position.max(self.start_contextualization(plan, None).await?);
         }
         Ok(position)
     }
@@ -682,6 +717,28 @@ impl InfraRun {
                 vm_ids,
             })
             .await?;
+        self.schedule_contextualization(plan);
+        Ok(position)
+    }
+
+    /// `first`, then a contextualization of every VM, in one append.
+    async fn start_contextualization_after(
+        &mut self,
+        first: Command,
+        plan: ContextualizationPlan,
+    ) -> Result<u64, ActorError> {
+        let start = Command::StartContextualization {
+            plan,
+            now_ms: now_ms(),
+            vm_ids: None,
+        };
+        let position = self.apply_all(vec![first, start]).await?;
+        self.schedule_contextualization(plan);
+        Ok(position)
+    }
+
+    /// Finishes a simulated run when its time is up.
+    fn schedule_contextualization(&mut self, plan: ContextualizationPlan) {
         if let ContextualizationPlan::Simulated { duration_ms } = plan {
             let run = self
                 .state
@@ -690,7 +747,6 @@ impl InfraRun {
                 .unwrap_or(0);
             self.timers.push((run, Duration::from_millis(duration_ms)));
         }
-        Ok(position)
     }
 
     async fn finish_contextualization(&mut self, run: u32) -> Result<Outcome, ActorError> {
@@ -717,31 +773,46 @@ impl InfraRun {
             .filter(|(_, slot)| slot.phase == SlotPhase::Launched)
             .map(|(id, slot)| (VmId(id as u32), slot.cloud.id.clone()))
             .collect();
+        // The operation is ours once accepted: each VM's share waits for room in
+        // that VM's mailbox rather than failing on a client's burst there.
         let calls = vms.iter().map(|(vm, cloud)| {
-            self.env.registry.vm(
+            self.env.registry.vm_work(
                 self.env.id,
                 *vm,
-                request(credentials_for(credentials, cloud)),
+                VmWork::Request(request(credentials_for(credentials, cloud))),
                 self.metadata.clone(),
             )
         });
         let results = join_all(calls).await;
         let mut position = 0;
         let mut errors = Vec::new();
-        for result in results {
+        let mut missed = Vec::new();
+        for ((vm, _), result) in vms.iter().zip(results) {
             match result {
                 Ok(outcome) => position = position.max(outcome.position),
+                Err(ActorError::Busy) => missed.push(*vm),
                 Err(error) => errors.push(error.to_string()),
             }
         }
-        if errors.is_empty() {
-            Ok(Outcome::at(position))
-        } else {
-            Err(ActorError::Cloud(format!(
+        if !errors.is_empty() {
+            if !missed.is_empty() {
+                errors.push(format!(
+                    "{} not reached: too many operations are pending",
+                    super::vm_list(&missed)
+                ));
+            }
+            return Err(ActorError::Cloud(format!(
                 "{action}: {}",
                 errors.join("\n")
-            )))
+            )));
         }
+        if !missed.is_empty() {
+            return Err(ActorError::Unreached {
+                action: action.to_string(),
+                missed,
+            });
+        }
+        Ok(Outcome::at(position))
     }
 
     /// Resumes what a restart interrupted: launches, removals, a destruction, or

@@ -47,6 +47,10 @@ pub struct ActorConfig {
     pub idle_timeout: Duration,
     /// How many arbiter threads run the actors.
     pub arbiters: usize,
+    /// How long an infrastructure's own work for one of its VMs (a launch, a
+    /// removal, one VM of an infrastructure-wide stop) waits for room in that VM's
+    /// full mailbox before the VM is reported as not reached.
+    pub room_wait: Duration,
 }
 
 impl Default for ActorConfig {
@@ -55,6 +59,7 @@ impl Default for ActorConfig {
             mailbox_capacity: 64,
             idle_timeout: Duration::from_secs(30),
             arbiters: 2,
+            room_wait: Duration::from_secs(10),
         }
     }
 }
@@ -77,6 +82,20 @@ pub enum ActorError {
     /// The actor failed (a panic, or its log could not be loaded).
     #[error("the actor failed: {0}")]
     Failed(String),
+    /// An infrastructure-wide operation reached some VMs but not these: their
+    /// mailboxes stayed full (see [`ActorConfig::room_wait`]). Nothing else failed,
+    /// so repeating the operation later is safe.
+    #[error("{action}: {} not reached: too many operations are pending on {}", vm_list(.missed), if .missed.len() == 1 { "it" } else { "them" })]
+    Unreached { action: String, missed: Vec<VmId> },
+}
+
+/// `VM 3` or `VMs 1, 2`.
+fn vm_list(vms: &[VmId]) -> String {
+    let ids: Vec<String> = vms.iter().map(|vm| vm.0.to_string()).collect();
+    match ids.len() {
+        1 => format!("VM {}", ids[0]),
+        _ => format!("VMs {}", ids.join(", ")),
+    }
 }
 
 impl ActorError {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use infralog_events::domain::{InfId, VmId};
@@ -14,6 +15,9 @@ use super::infrastructure::{InfrastructureActor, InfrastructureMessage};
 use super::vm::{VmActor, VmCommandMessage, VmWork};
 use super::{ActorConfig, ActorError, CommandMetadata, InfrastructureRequest, Outcome, VmRequest};
 use crate::connectors::Connectors;
+
+/// The longest pause between two tries to find room in a full VM mailbox.
+const MAX_ROOM_POLL: Duration = Duration::from_millis(20);
 
 /// Starts, finds and stops actors. Cheap to clone.
 #[derive(Clone)]
@@ -104,10 +108,15 @@ impl Registry {
         request: VmRequest,
         metadata: CommandMetadata,
     ) -> Result<Outcome, ActorError> {
-        self.vm_work(inf, vm, VmWork::Request(request), metadata)
+        self.send_vm_work(inf, vm, VmWork::Request(request), metadata, Duration::ZERO)
             .await
     }
 
+    /// Sends work of the infrastructure's own to a VM's actor. A client's command
+    /// meeting a full mailbox is refused at once (the client retries), but this work
+    /// belongs to a command already accepted (a launch, a removal, one VM of an
+    /// infrastructure-wide stop): it waits for room, up to
+    /// [`ActorConfig::room_wait`], and only then answers [`ActorError::Busy`].
     pub(crate) async fn vm_work(
         &self,
         inf: InfId,
@@ -115,26 +124,57 @@ impl Registry {
         work: VmWork,
         metadata: CommandMetadata,
     ) -> Result<Outcome, ActorError> {
+        self.send_vm_work(inf, vm, work, metadata, self.inner.config.room_wait)
+            .await
+    }
+
+    async fn send_vm_work(
+        &self,
+        inf: InfId,
+        vm: VmId,
+        work: VmWork,
+        metadata: CommandMetadata,
+        patience: Duration,
+    ) -> Result<Outcome, ActorError> {
         let (reply, answer) = oneshot::channel();
         let mut message = VmCommandMessage {
             work,
             metadata,
             reply,
         };
-        for _ in 0..2 {
+        let deadline = Instant::now() + patience;
+        let mut pause = Duration::from_millis(1);
+        let mut restarts = 0;
+        loop {
             match self.send_to_vm(inf, vm, message) {
                 Ok(()) => {
                     return answer.await.unwrap_or_else(|_| {
                         Err(ActorError::Failed("the VM's actor stopped".into()))
                     })
                 }
-                Err(SendError::Full(_)) => return Err(ActorError::Busy),
-                Err(SendError::Closed(returned)) => message = returned,
+                Err(SendError::Full(returned)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(ActorError::Busy);
+                    }
+                    // actix parks no sender that uses `try_send` (the only send that
+                    // keeps the bound, see `send_to_infrastructure`), so poll.
+                    actix::clock::sleep(pause.min(deadline - now)).await;
+                    pause = (pause * 2).min(MAX_ROOM_POLL);
+                    message = returned;
+                }
+                // An actor may stop (idle) between lookup and send: try a fresh one once.
+                Err(SendError::Closed(returned)) if restarts == 0 => {
+                    restarts += 1;
+                    message = returned;
+                }
+                Err(SendError::Closed(_)) => {
+                    return Err(ActorError::Failed(
+                        "the VM's actor could not be started".into(),
+                    ))
+                }
             }
         }
-        Err(ActorError::Failed(
-            "the VM's actor could not be started".into(),
-        ))
     }
 
     /// How many actors are running (for tests and metrics).
