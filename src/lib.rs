@@ -3,7 +3,10 @@
 //!
 //! # Layout
 //!
-//! - [`radl`]: RADL text and RADL-JSON: lexer, parser, AST, printer, checks. Pure.
+//! - [`radl`]: RADL text and RADL-JSON: lexer, parser, AST, printer, checks. Pure; the
+//!   `infralog-radl` crate (`radl/`), re-exported.
+//! - [`tosca`]: TOSCA templates as IM reads them, translated to RADL. Pure; the
+//!   `infralog-tosca` crate (`tosca/`), re-exported.
 //! - [`api`]: the IM REST API, content negotiation and error bodies.
 //! - [`projections`]: read models fed by committed events, rebuilt from the log at start.
 //! - [`transfer`]: IM-compatible export and import, full-history export and import.
@@ -18,6 +21,10 @@ pub mod auth;
 pub mod cli;
 pub mod history;
 pub mod projections;
-pub mod radl;
-pub mod tosca;
 pub mod transfer;
+
+// RADL and TOSCA are crates of their own (they import nothing else of the project, and
+// the fuzz targets link them without actix or sled); the re-exports keep the paths
+// `crate::radl::…` and `infralog::tosca::…` of the rest of the code.
+pub use infralog_radl as radl;
+pub use infralog_tosca as tosca;

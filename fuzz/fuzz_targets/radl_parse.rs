@@ -2,7 +2,7 @@
 //! prints and re-reads what they accept. Any panic is a bug.
 #![no_main]
 
-use infralog::radl;
+use infralog_radl as radl;
 use libfuzzer_sys::fuzz_target;
 
 fn exercise(doc: &radl::Radl) {

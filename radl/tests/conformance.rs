@@ -1,9 +1,9 @@
 //! RADL against the recorded answers of a real IM 2.0.0 and the RADL corpus.
 
-use infralog::radl::{self, merge, Format, Radl};
+use infralog_radl::{self as radl, merge, Format, Radl};
 use serde_json::Value as Json;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 const PASSWORD: &str = "Pw0rd+xyz";
 
 fn read(path: &str) -> String {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use infralog::radl;
+use infralog_radl as radl;
 
 const N: usize = 20_000;
 

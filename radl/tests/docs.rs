@@ -1,11 +1,11 @@
 //! Keeps the examples of `docs/radl.md` true: every ```radl block parses, every
 //! ```radl check block also passes check(), and printing then reading gives it back.
 
-use infralog::radl;
+use infralog_radl as radl;
 
 #[test]
 fn documentation_examples_parse() {
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/radl.md"))
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/radl.md"))
         .unwrap_or_else(|e| panic!("docs/radl.md: {e}"));
     let mut examples = 0;
     let mut lines = page.lines();
@@ -33,7 +33,7 @@ fn documentation_examples_parse() {
 
 #[test]
 fn module_documentation_names_the_grammar_page() {
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/radl.md"))
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/radl.md"))
         .unwrap_or_default();
     for section in [
         "## Lexical rules",

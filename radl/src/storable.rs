@@ -147,7 +147,7 @@ fn feature_names<'a>(features: &'a Features, names: &mut Vec<(&'static str, &'a 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::radl::parse_json;
+    use crate::parse_json;
 
     fn refusal(json: &str) -> String {
         let radl = parse_json(json).expect("IM reads it");
@@ -194,7 +194,7 @@ mod tests {
             "configure front (\n@begin\n@end\n)\n",
             "configure front (\n@begin\n\n\nx: 1\n\n@end\n)\n",
         ] {
-            let radl = crate::radl::parse(text).expect("parses");
+            let radl = crate::parse(text).expect("parses");
             stored_text(&radl).expect("storable");
         }
         let json = parse_json(r#"[{"class":"configure","id":"c","recipes":"- hosts: all\n"}]"#)
@@ -210,7 +210,7 @@ mod tests {
         .expect("IM reads it");
         let text = stored_text(&radl).expect("storable");
         assert!(text.contains(r"'it\'s'"), "{text}");
-        let reread = crate::radl::parse(&text).expect("reads back");
+        let reread = crate::parse(&text).expect("reads back");
         assert_eq!(
             reread.systems[0]
                 .features

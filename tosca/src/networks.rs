@@ -3,12 +3,13 @@
 //! `endpoint` capability (`_add_node_nets`), and the final touches (`_complete_radl_networks`,
 //! `_order_deploys`).
 
+use infralog_radl::features::Features;
+use infralog_radl::{Network, Radl, System};
+
 use super::template::{Kind, NodeTemplate, Template};
 use super::translate::{capability_properties, is_falsy, requirement};
 use super::yaml::Node;
 use super::ToscaError;
-use crate::radl::features::Features;
-use crate::radl::{Network, Radl, System};
 
 fn invalid(message: String) -> ToscaError {
     ToscaError::Invalid(message)

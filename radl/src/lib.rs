@@ -1,13 +1,13 @@
 //! RADL, the language IM users describe infrastructures in: text and RADL-JSON, read,
 //! checked and printed exactly as IM 2.0.0 (radl 1.3.5) does.
 //!
-//! This module is pure: no actix, no store, no I/O. The grammar, the lexical rules and
+//! This crate is pure: no actix, no store, no I/O. The grammar, the lexical rules and
 //! where we differ from IM are in `docs/radl.md`.
 //!
 //! # Use
 //!
 //! ```
-//! use infralog::radl;
+//! use infralog_radl as radl;
 //!
 //! let doc = radl::parse("network net (outbound = 'yes')\nsystem node (\nmemory.size >= 512m and\nnet_interface.0.connection = 'net'\n)\ndeploy node 1").unwrap();
 //! doc.check().unwrap();

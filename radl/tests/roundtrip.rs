@@ -1,7 +1,7 @@
 //! Printing then reading gives the same document back (proptest), and RADL-JSON round
 //! trips.
 
-use infralog::radl::{self, Radl};
+use infralog_radl::{self as radl, Radl};
 use proptest::prelude::*;
 
 /// Characters a RADL string may hold so that IM's printer (which does not escape) can

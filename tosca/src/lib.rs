@@ -5,10 +5,11 @@
 //! never dropped; `docs/tosca.md` lists the limits (and the few sections ignored, as
 //! `imports` and placement `policies`).
 //!
-//! This module is pure: no actix, no store, no I/O.
+//! This crate is pure: no actix, no store, no I/O, and of the project it knows only
+//! `infralog-radl`.
 //!
 //! ```
-//! use infralog::tosca::Template;
+//! use infralog_tosca::Template;
 //!
 //! let text = "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    node:\n      type: tosca.nodes.Compute\n";
 //! let template = Template::parse(text).unwrap();

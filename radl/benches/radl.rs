@@ -1,12 +1,13 @@
 //! RADL throughput: parse + check + print of a three-system document on one core
 //! (`front_wn_ctx.radl` with a third system), plus a richer document and each phase.
 //! Set `RADL_BENCH_ENFORCE=1` to exit non-zero below the target.
-//! Target: at least 50,000 documents per second. Run with `cargo bench --bench radl`.
+//! Target: at least 50,000 documents per second. Run with
+//! `cargo bench -p infralog-radl --bench radl`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use infralog::radl;
+use infralog_radl as radl;
 
 /// The conformance `front_wn_ctx.radl` with a third system: what the target is set on.
 const DOCUMENT: &str = "network publica (outbound = 'yes')

@@ -5,12 +5,13 @@
 
 use indexmap::IndexMap;
 
+use infralog_radl::features::{Conflict, Features, Item};
+use infralog_radl::{Contextualize, Deploy, Feature, Number, Operator, Radl, System};
+
 use super::networks::{complete_networks, order_deploys};
 use super::template::{Kind, NodeTemplate, Template};
 use super::yaml::Node;
 use super::ToscaError;
-use crate::radl::features::{Conflict, Features, Item};
-use crate::radl::{Contextualize, Deploy, Feature, Number, Operator, Radl, System};
 
 /// The most VMs one Compute node may ask for (the API has its own, lower, limit).
 const MAX_COUNT: i64 = 100_000;
@@ -72,7 +73,7 @@ impl Scaling {
             .requested
             .iter()
             .map(|item| match item {
-                Node::Str(text) => crate::radl::pytext::repr_str(text),
+                Node::Str(text) => infralog_radl::pytext::repr_str(text),
                 other => other.to_python_str(),
             })
             .collect();

@@ -1,7 +1,7 @@
 //! Property access as the REST layer uses it (`GET …/vms/{vm}/{prop}`), and setting
 //! features without duplicating them.
 
-use infralog::radl::{self, Number, PropertyValue, Value};
+use infralog_radl::{self as radl, Number, PropertyValue, Value};
 
 fn system() -> radl::System {
     let doc = radl::parse(

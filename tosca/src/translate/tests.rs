@@ -1,5 +1,6 @@
-use super::super::{Template, ToscaError, VmFacts};
+use crate::{Template, ToscaError, VmFacts};
 
+// The API tests' TOSCA fixture (`tests/data/` at the repository root): one copy for both.
 const MINIMAL: &str = include_str!("../../../tests/data/tosca_min.yaml");
 
 fn radl_of(text: &str) -> String {

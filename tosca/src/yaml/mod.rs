@@ -12,7 +12,7 @@ use regex::Regex;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use crate::radl::pytext::repr_float;
+use infralog_radl::pytext::repr_float;
 
 /// A YAML node after PyYAML's safe construction.
 #[derive(Debug, Clone, PartialEq)]

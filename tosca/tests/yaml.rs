@@ -3,8 +3,8 @@
 //! booleans or dates), numbers, booleans and nulls survives `dump` then `load`, and
 //! the loader never panics on arbitrary text.
 
-use infralog::tosca::yaml::{dump, load, Node};
-use infralog::tosca::Template;
+use infralog_tosca::yaml::{dump, load, Node};
+use infralog_tosca::Template;
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {

@@ -1,6 +1,6 @@
 //! Error messages: IM's text, plus the real line and column and what was expected.
 
-use infralog::radl::{self, ErrorKind};
+use infralog_radl::{self as radl, ErrorKind};
 
 fn error(text: &str) -> radl::RadlError {
     radl::parse(text)

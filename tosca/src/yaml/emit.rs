@@ -2,8 +2,9 @@
 //! sorted, `allow_unicode` off, 80 columns, indent 2), following PyYAML's `Emitter`
 //! state for state so that scalar styles and line folding come out the same.
 
+use infralog_radl::pytext::repr_float;
+
 use super::{resolve, Node};
-use crate::radl::pytext::repr_float;
 
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: usize = 2;

@@ -2,11 +2,12 @@
 //! `local_storage` requirements become its `disk.N.*` features (N from 1, in
 //! requirement order), as IM's `_get_attached_disks` reads them.
 
+use infralog_radl::{Feature, Operator};
+
 use super::template::{Kind, Template};
 use super::translate::{is_falsy, size_in_bytes};
 use super::yaml::Node;
 use super::ToscaError;
-use crate::radl::{Feature, Operator};
 
 /// IM's file system for a mounted disk without `fs_type`.
 const DEFAULT_FS_TYPE: &str = "ext4";
