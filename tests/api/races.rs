@@ -3,12 +3,10 @@
 //! an infrastructure-wide stop reaches every VM even when their mailboxes are full,
 //! and says which VMs it could not reach (503) when they stay full.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 use infralog_actors::connectors::{
     AlterRequest, CloudConnector, CloudCredentials, CloudFuture, CloudImage, CloudVmRef,
     Connectors, ImageFilters, LaunchRequest, LaunchedVm, Quotas,
@@ -139,14 +137,6 @@ fn concurrent_mixed_writes_never_answer_a_conflict() {
     assert_eq!(ids, vec![0, 1]);
 }
 
-const TOSCA: &str = include_str!("data/tosca_min.yaml");
-
-fn scaled(count: u32) -> String {
-    format!(
-        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n            count: {count}\n"
-    )
-}
-
 #[test]
 fn every_other_write_route_under_concurrency_answers_200() {
     let (_dir, server) = temp_server();
@@ -211,10 +201,6 @@ fn every_other_write_route_under_concurrency_answers_200() {
         .text();
     let added = answers.iter().filter(|(w, _)| w == "change owners").count();
     assert_eq!(owners.lines().count(), 1 + added, "{owners}");
-}
-
-fn ready<T: Send + 'static>(value: T) -> CloudFuture<T> {
-    Box::pin(std::future::ready(Ok(value)))
 }
 
 /// A cloud whose VM stops take 300 ms, so a few stops fill a VM's mailbox, and

@@ -2,9 +2,7 @@
 //! types, error bodies, FastAPI routing answers, boolean flags and base URLs
 //! (`im-behaviour.md` §1).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 
 const USER: &str = "routes";

@@ -3,82 +3,34 @@
 //! data directory the server leaves behind.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output};
+
 use std::time::{Duration, Instant};
 
-use infralog::app::{Application, Settings};
+use crate::harness::*;
 use serde_json::Value;
 
 const OWNER: &str = "id = im; type = InfrastructureManager; username = hist; password = s3cret-pw\\nid = dummy; type = Dummy; token = cloud-t0ken";
 const STRANGER: &str = "id = im; type = InfrastructureManager; username = other; password = x\\nid = dummy; type = Dummy";
 
-const RADL: &str = "network publica (outbound = 'yes')
-network privada ()
-system front (
-cpu.count>=1 and
-memory.size>=512m and
-net_interface.0.connection = 'publica' and
-net_interface.1.connection = 'privada' and
-disk.0.os.name='linux'
-)
-system wn (
-cpu.count>=1 and
-memory.size>=512m and
-net_interface.0.connection = 'privada' and
-disk.0.os.name='linux'
-)
-deploy front 1
-deploy wn 1
-contextualize ()
-";
-
-/// A server on its own thread and actix system.
+/// A server with a short contextualization, stopped on drop.
 struct Server {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<TestServer>,
 }
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
-        let mut settings = Settings::new("127.0.0.1:0", data_dir);
-        settings.fast_password_hashing = true;
-        settings.workers = 2;
+        let mut settings = settings(data_dir);
         settings.contextualization_delay = Duration::from_millis(50);
-        let (port_sender, port_receiver) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let app = Application::start(settings).await.expect("server starts");
-                port_sender.send(app.port()).expect("test waits");
-                let handle = app.handle();
-                actix_web::rt::spawn(async move {
-                    let _ = stopped.await;
-                    handle.stop(true).await;
-                });
-                app.run_until_stopped().await.expect("server stops cleanly");
-            })
-        });
-        let port = port_receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server started");
         Server {
-            port,
-            stop: Some(stop),
-            thread: Some(thread),
+            server: Some(TestServer::start_with(settings)),
         }
     }
 
     /// Stops the server and waits until the log is closed.
     fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("server thread");
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
     }
 
@@ -90,55 +42,18 @@ impl Server {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Response {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\nAUTHORIZATION: {auth}\r\n",
-            self.port,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).expect("send");
-        stream.write_all(body.as_bytes()).expect("send");
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line).expect("status");
-        let status: u16 = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status code");
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("header");
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-            }
-        }
-        let mut raw = Vec::new();
-        reader.read_to_end(&mut raw).expect("body");
-        let body = if headers
-            .get("transfer-encoding")
-            .is_some_and(|t| t == "chunked")
-        {
-            dechunk(&raw)
-        } else {
-            raw
-        };
+        let server = self.server.as_ref().expect("a running server");
+        let response = server
+            .request(method, path)
+            .direct()
+            .auth(auth)
+            .headers(headers)
+            .body(body)
+            .send();
         Response {
-            status,
-            headers,
-            body: String::from_utf8(body).expect("UTF-8 body"),
+            status: response.status,
+            body: response.text(),
+            headers: response.headers.into_iter().collect(),
         }
     }
 
@@ -150,25 +65,6 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let end = raw
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&raw[..end]).expect("size").trim(), 16)
-                .expect("hex size");
-        raw = &raw[end + 2..];
-        if size == 0 {
-            return body;
-        }
-        body.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
     }
 }
 
@@ -257,20 +153,13 @@ fn wait_for_state(server: &Server, inf: &str, wanted: &str) {
     }
 }
 
-fn infralog(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_infralog"))
-        .args(args)
-        .output()
-        .expect("the infralog binary runs")
-}
-
 fn create(server: &Server) -> String {
     let response = server.request(
         "POST",
         "/infrastructures",
         OWNER,
         &[("Content-Type", "text/plain")],
-        RADL,
+        RADL_FRONT_WN_NO_CTX,
     );
     assert_eq!(response.status, 200, "{}", response.body);
     response

@@ -3,13 +3,11 @@
 //! event, the history shown after a re-import starts at it, `/stats` keeps the
 //! rows of earlier owners, and `verify` passes after an evict and a re-import.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::harness::*;
 use serde_json::Value;
 
 const RADL_SECRET: &str = "network privada ()

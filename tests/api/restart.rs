@@ -2,12 +2,10 @@
 //! `kill -9` of the real binary, every infrastructure answers exactly as before, and
 //! a contextualization interrupted by the restart resumes and finishes.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 
 const OWNER: &str = "keeper";

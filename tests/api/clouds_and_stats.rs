@@ -1,91 +1,46 @@
 //! Black-box tests of `/clouds/{id}/{images|quotas}`, `/stats` and FastAPI's routing
 //! answers: a real server on port 0 over a temporary directory, spoken to over TCP.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use infralog::app::{Application, Settings};
+use crate::harness::*;
 
 const AUTH: &str = "id = im; type = InfrastructureManager; username = alice; password = a1\\nid = dummy; type = Dummy";
 const OTHER_AUTH: &str =
     "id = im; type = InfrastructureManager; username = bob; password = b1\\nid = dummy; type = Dummy";
-const RADL: &str = "network net (outbound = 'yes')\n\
-    system front (\ncpu.count>=2 and\nmemory.size>=1g and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name='linux'\n)\n\
-    system wn (\ncpu.count>=1 and\nmemory.size>=512m and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name='linux'\n)\n\
-    deploy front 1\ndeploy wn 2\ncontextualize ()";
-
-/// A server running on its own actix system, stopped on drop.
+/// A server over its own temporary directory, stopped on drop.
 struct Server {
     port: u16,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<JoinHandle<()>>,
+    server: TestServer,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     fn start() -> Server {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut settings = Settings::new("127.0.0.1:0", dir.path());
-        settings.fast_password_hashing = true;
-        settings.workers = 2;
-        let (sender, receiver) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let app = Application::start(settings)
-                    .await
-                    .expect("the server starts");
-                sender
-                    .send((app.port(), app.handle()))
-                    .expect("the test waits for the port");
-                app.run_until_stopped().await.expect("the server stops");
-            });
-        });
-        let (port, handle) = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server reports its port");
+        let (dir, server) = temp_server();
         Server {
-            port,
-            handle,
-            thread: Some(thread),
+            port: server.port,
+            server,
             _dir: dir,
         }
     }
 
+    /// One request with the server's own address as `Host` and only `headers`.
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connects");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("a timeout");
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
+        let response = self
+            .server
+            .request(method, path)
+            .direct()
+            .headers(headers)
+            .body(body)
+            .send();
+        Answer {
+            status: response.status,
+            body: response.text(),
+            headers: response.headers,
         }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).expect("sends");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("reads");
-        Answer::parse(&String::from_utf8(raw).expect("utf-8 answer"))
     }
 
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
         self.request("GET", path, headers, "")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        actix_web::rt::System::new().block_on(self.handle.stop(true));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -97,25 +52,6 @@ struct Answer {
 }
 
 impl Answer {
-    fn parse(raw: &str) -> Answer {
-        let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|line| line.split(' ').nth(1))
-            .and_then(|code| code.parse().ok())
-            .expect("a status line");
-        let headers = lines
-            .filter_map(|line| line.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Answer {
-            status,
-            headers,
-            body: body.to_string(),
-        }
-    }
-
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -242,7 +178,7 @@ fn create(server: &Server, credentials: &str) -> String {
         "POST",
         "/infrastructures",
         &[auth(credentials), ("Content-Type", "text/plain")],
-        RADL,
+        RADL_ONE_NET_NO_CTX,
     );
     assert_eq!(created.status, 200, "{}", created.body);
     created

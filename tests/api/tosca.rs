@@ -3,114 +3,47 @@
 //! list on it, refuse bad templates with a 400 that leaves nothing behind, and answer
 //! the same after a restart.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use infralog::app::{Application, Settings};
+use crate::harness::*;
 
 const AUTH: &str = "id = im; type = InfrastructureManager; username = tosca; password = pass1\\nid = dummy; type = Dummy";
-const TOSCA: &str = include_str!("data/tosca_min.yaml");
 
-/// A server on port 0 over `dir`, running on its own actix system thread.
-struct Server {
-    port: u16,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// A server on port 0 over `dir`, with a short contextualization.
+struct Server(TestServer);
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let mut settings = Settings::new("127.0.0.1:0", dir);
-        settings.fast_password_hashing = true;
+        let mut settings = settings(dir);
         settings.contextualization_delay = Duration::from_millis(50);
         settings.workers = 1;
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let app = Application::start(settings).await.expect("server starts");
-                sender
-                    .send((app.port(), app.handle()))
-                    .expect("test is waiting");
-                app.run_until_stopped().await.expect("server stops cleanly");
-            });
-        });
-        let (port, handle) = receiver.recv().expect("server reports its port");
-        Server {
-            port,
-            handle,
-            thread: Some(thread),
-        }
+        Server(TestServer::start_with(settings))
     }
 
-    fn stop(mut self) {
-        actix_web::rt::System::new().block_on(self.handle.stop(true));
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("server thread ends");
-        }
+    fn stop(self) {
+        self.0.stop();
     }
 
-    /// One request; `(status, content type, body)`.
+    /// One request with the module's credentials.
     fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAUTHORIZATION: {AUTH}\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read");
-        let raw = String::from_utf8(raw).expect("utf-8 answer");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP answer");
-        let mut lines = head.lines();
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let header = |wanted: &str| {
-            head.lines()
-                .filter_map(|l| l.split_once(": "))
-                .find(|(n, _)| n.eq_ignore_ascii_case(wanted))
-                .map(|(_, v)| v.to_owned())
-        };
-        let body = if header("transfer-encoding").as_deref() == Some("chunked") {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
+        let response = self
+            .0
+            .request(method, path)
+            .auth(AUTH)
+            .headers(headers)
+            .body(body)
+            .send();
         Answer {
-            status,
-            content_type: header("content-type").unwrap_or_default(),
-            body,
+            status: response.status,
+            content_type: response.content_type().to_owned(),
+            body: response.text(),
         }
     }
 
     fn get(&self, path: &str) -> Answer {
         self.call("GET", path, &[], "")
     }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
 }
 
 struct Answer {
@@ -268,12 +201,6 @@ fn a_radl_infrastructure_has_no_tosca_nor_outputs() {
         )
     );
     server.stop();
-}
-
-fn scaled(count: u32) -> String {
-    format!(
-        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    server:\n      type: tosca.nodes.Compute\n      capabilities:\n        scalable:\n          properties:\n            count: {count}\n"
-    )
 }
 
 fn vm_uris(server: &Server, inf: &str) -> Vec<String> {

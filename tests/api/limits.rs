@@ -2,12 +2,10 @@
 //! too many VMs, 503 with Retry-After for a full mailbox, a panicking cloud that
 //! leaves everything else serving, and rejected requests that append nothing.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 use infralog_actors::connectors::{
     AlterRequest, CloudConnector, CloudCredentials, CloudFuture, CloudImage, CloudVmRef,
     Connectors, ImageFilters, LaunchRequest, LaunchedVm, Quotas,
@@ -17,10 +15,6 @@ use infralog_events::{EventStore, SledStore, SledStoreConfig};
 use serde_json::json;
 
 const USER: &str = "limits";
-
-fn ready<T: Send + 'static>(value: T) -> CloudFuture<T> {
-    Box::pin(std::future::ready(Ok(value)))
-}
 
 /// A cloud whose stops take a while (to fill mailboxes) and that panics when asked
 /// to launch a system named `panics` or to reboot anything.

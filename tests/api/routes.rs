@@ -2,11 +2,9 @@
 //! answers in each representation, its flags and its error classes (`im-behaviour.md`
 //! §2.1–2.9).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 
 const USER: &str = "routes";

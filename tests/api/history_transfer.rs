@@ -4,70 +4,42 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use infralog::app::{Application, Settings};
 use serde_json::Value;
+
+use crate::harness::*;
 
 const ALICE: &str = "id = im; type = InfrastructureManager; username = alice; password = secret-a\\nid = dummy; type = Dummy";
 const BOB: &str = "id = im; type = InfrastructureManager; username = bob; password = secret-b\\nid = dummy; type = Dummy";
-
-const RADL: &str = "network publica (outbound = 'yes')
-network privada ()
-system front (
-cpu.arch='x86_64' and
-cpu.count>=1 and
-memory.size>=512m and
-net_interface.0.connection = 'publica' and
-net_interface.1.connection = 'privada' and
-disk.0.os.name='linux'
-)
-system wn (
-cpu.count>=1 and
-memory.size>=512m and
-net_interface.0.connection = 'privada' and
-disk.0.os.name='linux'
-)
-deploy front 1
-deploy wn 1
-";
 
 /// A server over its own temporary directory, on a free port.
 struct Server {
     _dir: tempfile::TempDir,
     base: String,
-    handle: actix_web::dev::ServerHandle,
-    stopped: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    server: TestServer,
 }
 
 impl Server {
-    async fn start() -> Server {
+    fn start() -> Server {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut settings = Settings::new("127.0.0.1:0", dir.path());
-        settings.fast_password_hashing = true;
+        let mut settings = settings(dir.path());
         settings.workers = 1;
         settings.contextualization_delay = Duration::from_millis(20);
-        let application = Application::start(settings)
-            .await
-            .expect("the server starts");
-        let base = format!("http://127.0.0.1:{}", application.port());
-        let handle = application.handle();
-        let stopped = actix_web::rt::spawn(application.run_until_stopped());
+        let server = TestServer::start_with(settings);
         Server {
             _dir: dir,
-            base,
-            handle,
-            stopped,
+            base: server.direct_base(),
+            server,
         }
     }
 
-    async fn stop(self) {
-        self.handle.stop(true).await;
-        let _ = self.stopped.await;
+    fn stop(self) {
+        self.server.stop();
     }
 }
 
 struct Answer {
     status: u16,
-    headers: awc::http::header::HeaderMap,
+    response: Response,
     body: Vec<u8>,
 }
 
@@ -77,10 +49,7 @@ impl Answer {
     }
 
     fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+        self.response.header(name).unwrap_or_default()
     }
 
     fn json(&self) -> Value {
@@ -89,68 +58,57 @@ impl Answer {
     }
 }
 
-async fn request(
+/// One request with the server's own address as `Host`, as a client that was
+/// given the server's base URL sends.
+fn request(
+    server: &Server,
     method: &str,
-    url: &str,
+    path: &str,
     auth: &str,
     accept: Option<&str>,
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> Answer {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .finish();
-    let method = awc::http::Method::from_bytes(method.as_bytes()).expect("a method");
-    let mut builder = client
-        .request(method, url)
-        .insert_header(("Authorization", auth));
+    let mut request = server
+        .server
+        .request(method, path)
+        .direct()
+        .auth(auth)
+        .body(body);
     if let Some(accept) = accept {
-        builder = builder.insert_header(("Accept", accept));
+        request = request.accept(accept);
     }
     if let Some(content_type) = content_type {
-        builder = builder.insert_header(("Content-Type", content_type));
+        request = request.header("Content-Type", content_type);
     }
-    let mut response = builder.send_body(body).await.expect("the server answers");
-    let body = response
-        .body()
-        .limit(64 * 1024 * 1024)
-        .await
-        .expect("a body");
+    let response = request.send();
     Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: body.to_vec(),
+        status: response.status,
+        body: response.body.clone(),
+        response,
     }
 }
 
-async fn get(server: &Server, path: &str, auth: &str, accept: Option<&str>) -> Answer {
-    request(
-        "GET",
-        &format!("{}{path}", server.base),
-        auth,
-        accept,
-        None,
-        Vec::new(),
-    )
-    .await
+fn get(server: &Server, path: &str, auth: &str, accept: Option<&str>) -> Answer {
+    request(server, "GET", path, auth, accept, None, Vec::new())
 }
 
-async fn ok(server: &Server, method: &str, path: &str, body: &str) -> Answer {
+fn ok(server: &Server, method: &str, path: &str, body: &str) -> Answer {
     let answer = request(
+        server,
         method,
-        &format!("{}{path}", server.base),
+        path,
         ALICE,
         None,
         None,
         body.as_bytes().to_vec(),
-    )
-    .await;
+    );
     assert_eq!(answer.status, 200, "{method} {path}: {}", answer.text());
     answer
 }
 
-async fn create(server: &Server) -> String {
-    let answer = ok(server, "POST", "/infrastructures", RADL).await;
+fn create(server: &Server) -> String {
+    let answer = ok(server, "POST", "/infrastructures", RADL_CTX);
     answer
         .text()
         .rsplit('/')
@@ -160,17 +118,15 @@ async fn create(server: &Server) -> String {
         .to_string()
 }
 
-async fn state(server: &Server, id: &str) -> Value {
-    get(server, &format!("/infrastructures/{id}/state"), ALICE, None)
-        .await
-        .json()
+fn state(server: &Server, id: &str) -> Value {
+    get(server, &format!("/infrastructures/{id}/state"), ALICE, None).json()
 }
 
 /// Waits until the infrastructure's state is `wanted`.
-async fn wait_for_state(server: &Server, id: &str, wanted: &str) {
+fn wait_for_state(server: &Server, id: &str, wanted: &str) {
     let started = Instant::now();
     loop {
-        let current = state(server, id).await;
+        let current = state(server, id);
         if current["state"]["state"] == wanted {
             return;
         }
@@ -178,38 +134,37 @@ async fn wait_for_state(server: &Server, id: &str, wanted: &str) {
             started.elapsed() < Duration::from_secs(30),
             "{id} never became {wanted}: {current}"
         );
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-async fn history(server: &Server, id: &str) -> Answer {
+fn history(server: &Server, id: &str) -> Answer {
     get(
         server,
         &format!("/infrastructures/{id}/history"),
         ALICE,
         None,
     )
-    .await
 }
 
-async fn import(server: &Server, auth: &str, document: Vec<u8>) -> Answer {
+fn import(server: &Server, auth: &str, document: Vec<u8>) -> Answer {
     request(
+        server,
         "PUT",
-        &format!("{}/infrastructures?format=history", server.base),
+        "/infrastructures?format=history",
         auth,
         Some("application/json"),
         Some("application/json"),
         document,
     )
-    .await
 }
 
 /// Everything a client reads of an infrastructure, with the server's own address
 /// taken out of the URIs.
-async fn observed(server: &Server, id: &str) -> Vec<(String, String)> {
+fn observed(server: &Server, id: &str) -> Vec<(String, String)> {
     let mut seen = Vec::new();
     let strip = |text: String| text.replace(&server.base, "BASE");
-    let vm_list = get(server, &format!("/infrastructures/{id}"), ALICE, None).await;
+    let vm_list = get(server, &format!("/infrastructures/{id}"), ALICE, None);
     assert_eq!(vm_list.status, 200, "{}", vm_list.text());
     let vms: Vec<String> = vm_list
         .text()
@@ -224,15 +179,14 @@ async fn observed(server: &Server, id: &str) -> Vec<(String, String)> {
             &format!("/infrastructures/{id}/{property}"),
             ALICE,
             None,
-        )
-        .await;
+        );
         assert_eq!(answer.status, 200, "{property}: {}", answer.text());
         seen.push((property.into(), strip(answer.text())));
     }
     for vm in &vms {
         for suffix in ["", "/state", "/contmsg"] {
             let path = format!("/infrastructures/{id}/vms/{vm}{suffix}");
-            let answer = get(server, &path, ALICE, None).await;
+            let answer = get(server, &path, ALICE, None);
             assert_eq!(answer.status, 200, "{path}: {}", answer.text());
             seen.push((format!("vm {vm}{suffix}"), strip(answer.text())));
         }
@@ -249,8 +203,8 @@ fn listed(server_list: &Answer) -> Vec<String> {
         .collect()
 }
 
-async fn list(server: &Server) -> Vec<String> {
-    let answer = get(server, "/infrastructures", ALICE, None).await;
+fn list(server: &Server) -> Vec<String> {
+    let answer = get(server, "/infrastructures", ALICE, None);
     assert_eq!(answer.status, 200, "{}", answer.text());
     listed(&answer)
 }
@@ -267,40 +221,38 @@ fn without_source(document: &[u8]) -> Value {
 
 /// An infrastructure with a lifecycle: created, stopped, started, VMs added, a VM
 /// removed, a VM stopped.
-async fn lived_infrastructure(server: &Server) -> String {
-    let id = create(server).await;
-    wait_for_state(server, &id, "configured").await;
-    ok(server, "PUT", &format!("/infrastructures/{id}/stop"), "").await;
-    wait_for_state(server, &id, "stopped").await;
-    ok(server, "PUT", &format!("/infrastructures/{id}/start"), "").await;
-    wait_for_state(server, &id, "configured").await;
+fn lived_infrastructure(server: &Server) -> String {
+    let id = create(server);
+    wait_for_state(server, &id, "configured");
+    ok(server, "PUT", &format!("/infrastructures/{id}/stop"), "");
+    wait_for_state(server, &id, "stopped");
+    ok(server, "PUT", &format!("/infrastructures/{id}/start"), "");
+    wait_for_state(server, &id, "configured");
     let added = "network privada\nsystem wn\ndeploy wn 2";
-    ok(server, "POST", &format!("/infrastructures/{id}"), added).await;
-    wait_for_state(server, &id, "configured").await;
+    ok(server, "POST", &format!("/infrastructures/{id}"), added);
+    wait_for_state(server, &id, "configured");
     ok(
         server,
         "DELETE",
         &format!("/infrastructures/{id}/vms/2"),
         "",
-    )
-    .await;
-    wait_for_state(server, &id, "configured").await;
+    );
+    wait_for_state(server, &id, "configured");
     ok(
         server,
         "PUT",
         &format!("/infrastructures/{id}/vms/1/stop"),
         "",
-    )
-    .await;
+    );
     id
 }
 
-#[actix_web::test]
-async fn a_history_moves_to_another_instance_and_answers_identically() {
-    let a = Server::start().await;
-    let b = Server::start().await;
-    let id = lived_infrastructure(&a).await;
-    let exported = history(&a, &id).await;
+#[test]
+fn a_history_moves_to_another_instance_and_answers_identically() {
+    let a = Server::start();
+    let b = Server::start();
+    let id = lived_infrastructure(&a);
+    let exported = history(&a, &id);
     assert_eq!(exported.status, 200, "{}", exported.text());
     let document = exported.json();
     assert_eq!(document["header"]["format"], "infralog-history");
@@ -320,29 +272,27 @@ async fn a_history_moves_to_another_instance_and_answers_identically() {
     );
 
     // Not an owner of the history: refused, nothing written.
-    let refused = import(&b, BOB, exported.body.clone()).await;
+    let refused = import(&b, BOB, exported.body.clone());
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(
-        get(&b, &format!("/infrastructures/{id}/history"), ALICE, None)
-            .await
-            .status,
+        get(&b, &format!("/infrastructures/{id}/history"), ALICE, None).status,
         404
     );
 
-    let imported = import(&b, ALICE, exported.body.clone()).await;
+    let imported = import(&b, ALICE, exported.body.clone());
     assert_eq!(imported.status, 200, "{}", imported.text());
     assert_eq!(
         imported.json()["uri"],
         format!("{}/infrastructures/{id}", b.base)
     );
     assert_eq!(imported.header("x-infralog-import"), "imported");
-    assert_eq!(list(&b).await, vec![id.clone()]);
-    let seen = observed(&b, &id).await;
+    assert_eq!(list(&b), vec![id.clone()]);
+    let seen = observed(&b, &id);
     assert_eq!(seen[0].1.lines().count(), 3, "VMs 0, 1 and 3 live");
-    assert_eq!(seen, observed(&a, &id).await);
+    assert_eq!(seen, observed(&a, &id));
 
     // Same event ids, versions, payloads and checksums; only the exporter differs.
-    let reexported = history(&b, &id).await;
+    let reexported = history(&b, &id);
     assert_eq!(reexported.status, 200);
     assert_eq!(
         without_source(&reexported.body),
@@ -354,34 +304,34 @@ async fn a_history_moves_to_another_instance_and_answers_identically() {
     );
 
     // Importing again changes nothing and says so.
-    let again = import(&b, ALICE, exported.body.clone()).await;
+    let again = import(&b, ALICE, exported.body.clone());
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.header("x-infralog-import"), "already-present");
-    assert_eq!(history(&b, &id).await.body, reexported.body);
+    assert_eq!(history(&b, &id).body, reexported.body);
 
     // The imported infrastructure lives on B: its actors rehydrate from the log.
-    ok(&b, "PUT", &format!("/infrastructures/{id}/stop"), "").await;
-    wait_for_state(&b, &id, "stopped").await;
-    a.stop().await;
-    b.stop().await;
+    ok(&b, "PUT", &format!("/infrastructures/{id}/stop"), "");
+    wait_for_state(&b, &id, "stopped");
+    a.stop();
+    b.stop();
 }
 
-#[actix_web::test]
-async fn damaged_truncated_and_conflicting_documents_write_nothing() {
-    let a = Server::start().await;
-    let b = Server::start().await;
-    let id = create(&a).await;
-    wait_for_state(&a, &id, "configured").await;
-    let exported = history(&a, &id).await;
+#[test]
+fn damaged_truncated_and_conflicting_documents_write_nothing() {
+    let a = Server::start();
+    let b = Server::start();
+    let id = create(&a);
+    wait_for_state(&a, &id, "configured");
+    let exported = history(&a, &id);
     assert_eq!(exported.status, 200);
 
     // The history is for owners only, with the checks of every other route.
     let path = format!("/infrastructures/{id}/history");
-    assert_eq!(get(&a, &path, "", None).await.status, 401);
-    assert_eq!(get(&a, &path, BOB, None).await.status, 403);
+    assert_eq!(get(&a, &path, "", None).status, 401);
+    assert_eq!(get(&a, &path, BOB, None).status, 403);
     let unknown = "/infrastructures/00000000-0000-1000-8000-000000000000/history";
-    assert_eq!(get(&a, unknown, ALICE, None).await.status, 404);
-    assert_eq!(import(&b, "", exported.body.clone()).await.status, 401);
+    assert_eq!(get(&a, unknown, ALICE, None).status, 404);
+    assert_eq!(import(&b, "", exported.body.clone()).status, 401);
 
     // One payload byte flipped.
     let mut damaged = exported.json();
@@ -395,47 +345,43 @@ async fn damaged_truncated_and_conflicting_documents_write_nothing() {
     let last = raw.len() - 1;
     raw[last] ^= 0x01;
     damaged["events"][0]["payload"] = base64::engine::general_purpose::STANDARD.encode(raw).into();
-    let answer = import(&b, ALICE, serde_json::to_vec(&damaged).expect("JSON")).await;
+    let answer = import(&b, ALICE, serde_json::to_vec(&damaged).expect("JSON"));
     assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(answer.text().contains("checksum"), "{}", answer.text());
-    assert!(list(&b).await.is_empty(), "nothing was written");
+    assert!(list(&b).is_empty(), "nothing was written");
 
     // Cut short.
     let cut = exported.body[..exported.body.len() * 2 / 3].to_vec();
-    let answer = import(&b, ALICE, cut).await;
+    let answer = import(&b, ALICE, cut);
     assert_eq!(answer.status, 400, "{}", answer.text());
     // An event left out (the count and the checksum no longer match).
     let mut short = exported.json();
     short["events"].as_array_mut().expect("events").pop();
-    let answer = import(&b, ALICE, serde_json::to_vec(&short).expect("JSON")).await;
+    let answer = import(&b, ALICE, serde_json::to_vec(&short).expect("JSON"));
     assert_eq!(answer.status, 400, "{}", answer.text());
-    assert!(list(&b).await.is_empty(), "nothing was written");
+    assert!(list(&b).is_empty(), "nothing was written");
 
     // B has the infrastructure; A's goes on; the newer history conflicts whole.
-    assert_eq!(import(&b, ALICE, exported.body.clone()).await.status, 200);
-    let before = history(&b, &id).await.body;
-    ok(&a, "PUT", &format!("/infrastructures/{id}/stop"), "").await;
-    wait_for_state(&a, &id, "stopped").await;
-    let newer = history(&a, &id).await;
-    let answer = import(&b, ALICE, newer.body).await;
+    assert_eq!(import(&b, ALICE, exported.body.clone()).status, 200);
+    let before = history(&b, &id).body;
+    ok(&a, "PUT", &format!("/infrastructures/{id}/stop"), "");
+    wait_for_state(&a, &id, "stopped");
+    let newer = history(&a, &id);
+    let answer = import(&b, ALICE, newer.body);
     assert_eq!(answer.status, 409, "{}", answer.text());
-    assert_eq!(
-        history(&b, &id).await.body,
-        before,
-        "B's history is untouched"
-    );
-    assert_eq!(state(&b, &id).await["state"]["state"], "configured");
-    a.stop().await;
-    b.stop().await;
+    assert_eq!(history(&b, &id).body, before, "B's history is untouched");
+    assert_eq!(state(&b, &id)["state"]["state"], "configured");
+    a.stop();
+    b.stop();
 }
 
-#[actix_web::test]
-async fn the_cli_moves_many_infrastructures() {
-    let a = Server::start().await;
-    let b = Server::start().await;
-    let first = create(&a).await;
-    let second = lived_infrastructure(&a).await;
-    wait_for_state(&a, &first, "configured").await;
+#[test]
+fn the_cli_moves_many_infrastructures() {
+    let a = Server::start();
+    let b = Server::start();
+    let first = create(&a);
+    let second = lived_infrastructure(&a);
+    wait_for_state(&a, &first, "configured");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let auth = dir.path().join("auth.dat");
     std::fs::write(
@@ -444,13 +390,11 @@ async fn the_cli_moves_many_infrastructures() {
     )
     .expect("the auth file is written");
     let file = dir.path().join("moved.ndjson");
+    // The servers run on their own threads: the commands may block this one.
     let run = |args: Vec<String>| {
-        actix_web::web::block(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_infralog"))
-                .args(args)
-                .output()
-                .expect("the command runs")
-        })
+        std::process::Command::new(env!("CARGO_BIN_EXE_infralog"))
+            .args(args)
+            .output()
     };
     let export = run(vec![
         "export".into(),
@@ -462,7 +406,6 @@ async fn the_cli_moves_many_infrastructures() {
         "--to".into(),
         file.display().to_string(),
     ])
-    .await
     .expect("the command finishes");
     assert!(
         export.status.success(),
@@ -480,28 +423,26 @@ async fn the_cli_moves_many_infrastructures() {
         auth.display().to_string(),
         file.display().to_string(),
     ];
-    let imported = run(import_args.clone())
-        .await
-        .expect("the command finishes");
+    let imported = run(import_args.clone()).expect("the command finishes");
     assert!(
         imported.status.success(),
         "import: {}",
         String::from_utf8_lossy(&imported.stderr)
     );
     assert!(String::from_utf8_lossy(&imported.stdout).contains("imported 2, already present 0"));
-    let mut on_b = list(&b).await;
+    let mut on_b = list(&b);
     on_b.sort();
     let mut expected = vec![first.clone(), second.clone()];
     expected.sort();
     assert_eq!(on_b, expected);
     for id in [&first, &second] {
-        assert_eq!(observed(&b, id).await, observed(&a, id).await);
+        assert_eq!(observed(&b, id), observed(&a, id));
         assert_eq!(
-            without_source(&history(&b, id).await.body),
-            without_source(&history(&a, id).await.body)
+            without_source(&history(&b, id).body),
+            without_source(&history(&a, id).body)
         );
     }
-    let again = run(import_args).await.expect("the command finishes");
+    let again = run(import_args).expect("the command finishes");
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("imported 0, already present 2"));
 
@@ -519,7 +460,6 @@ async fn the_cli_moves_many_infrastructures() {
         "--to".into(),
         partial_file.display().to_string(),
     ])
-    .await
     .expect("the command finishes");
     assert!(!export.status.success(), "an unknown id fails the export");
     let written = std::fs::read_to_string(&partial_file).expect("the file exists");
@@ -537,7 +477,6 @@ async fn the_cli_moves_many_infrastructures() {
         auth.display().to_string(),
         partial_file.display().to_string(),
     ])
-    .await
     .expect("the command finishes");
     assert!(
         !import.status.success(),
@@ -549,6 +488,6 @@ async fn the_cli_moves_many_infrastructures() {
         "{}",
         String::from_utf8_lossy(&import.stdout)
     );
-    a.stop().await;
-    b.stop().await;
+    a.stop();
+    b.stop();
 }

@@ -1,120 +1,55 @@
 //! Export (`GET …/data`) and import (`PUT /infrastructures`) in IM's format, over
 //! HTTP against in-process servers on temporary logs.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use infralog::app::{Application, Settings};
+use crate::harness::*;
 use serde_json::Value;
 
 const ALICE: &str = "id = im; type = InfrastructureManager; username = alice; password = alicepass\\nid = dummy; type = Dummy";
 const BOB: &str = "id = im; type = InfrastructureManager; username = bob; password = bobpass\\nid = dummy; type = Dummy";
 
-const RADL: &str = "network publica ( outbound = 'yes' )\nnetwork privada ( )\nsystem front (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'publica' and\nnet_interface.1.connection = 'privada' and\ndisk.0.os.name = 'linux' and\ndisk.0.image.url = 'mock0://linux.for.ev.er' and\ndisk.0.os.credentials.password = 'vmsecret'\n)\nsystem wn (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'privada' and\ndisk.0.os.name = 'linux' and\ndisk.0.image.url = 'mock0://linux.for.ev.er'\n)\ncontextualize ()\ndeploy front 1\ndeploy wn 2\n";
-
+/// An answer as the tests of this module read it.
 struct Response {
     status: u16,
+    /// The head as received, lower-cased names.
     headers: String,
     body: String,
 }
 
-/// One request over a fresh connection (`Connection: close`).
+/// One request over a fresh connection, with the server's own address as `Host`.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("sets a timeout");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).expect("sends");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("reads");
-    let text = String::from_utf8(raw).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let response = Request::new(port, method, path)
+        .direct()
+        .headers(headers)
+        .body(body)
+        .send();
     Response {
-        status,
-        headers: head.to_string(),
-        body,
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let Some((size, rest)) = body.split_once("\r\n") else {
-            return out;
-        };
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
+        status: response.status,
+        headers: response
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect(),
+        body: response.text(),
     }
 }
 
 /// A server on a data directory, run on its own thread with its own actix system.
 struct Server {
     port: u16,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<TestServer>,
 }
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
-        let mut settings = Settings::new("127.0.0.1:0", data_dir);
-        settings.fast_password_hashing = true;
+        let mut settings = settings(data_dir);
         settings.contextualization_delay = Duration::from_millis(200);
-        settings.workers = 2;
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                // A server just stopped on the same directory may still hold the
-                // log's lock for a moment (its last actors are finishing).
-                let deadline = Instant::now() + Duration::from_secs(10);
-                let app = loop {
-                    match Application::start(settings.clone()).await {
-                        Ok(app) => break app,
-                        Err(error) if Instant::now() < deadline => {
-                            eprintln!("start failed, retrying: {error}");
-                            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        Err(error) => panic!("the server does not start: {error}"),
-                    }
-                };
-                sender
-                    .send((app.port(), app.handle()))
-                    .expect("reports its port");
-                app.run_until_stopped().await.expect("stops cleanly");
-            });
-        });
-        let (port, handle) = receiver.recv().expect("the server started");
+        let server = TestServer::start_with(settings);
         Server {
-            port,
-            handle,
-            thread: Some(thread),
+            port: server.port,
+            server: Some(server),
         }
     }
 
@@ -123,10 +58,8 @@ impl Server {
     }
 
     fn shutdown(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let handle = self.handle.clone();
-            actix_web::rt::System::new().block_on(handle.stop(true));
-            thread.join().expect("the server thread ends");
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
     }
 
@@ -146,7 +79,7 @@ impl Server {
             "POST",
             "/infrastructures",
             &[("AUTHORIZATION", auth), ("Content-Type", "text/plain")],
-            RADL,
+            RADL_IMAGES_NO_CTX,
         );
         assert_eq!(answer.status, 200, "{}", answer.body);
         let id = answer.body.rsplit('/').next().expect("an id").to_string();

@@ -4,24 +4,15 @@
 //! would drop, and `repair --accept-loss` keeps a copy of the damaged files and
 //! lets the server start again.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create, id_of, Api, ChildServer, RADL_NO_CTX};
+use crate::harness::{create, id_of, infralog, Api, ChildServer, RADL_NO_CTX};
 use sha2::{Digest, Sha256};
 
 const OWNER: &str = "alice";
-
-fn infralog(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_infralog"))
-        .args(args)
-        .output()
-        .expect("the infralog binary runs")
-}
 
 fn said(output: &Output) -> String {
     format!(

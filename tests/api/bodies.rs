@@ -2,9 +2,7 @@
 //! are a 400 in every body format, and a document whose RADL text would not read back
 //! is refused before anything is stored (issue 10, section 4).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 
 const USER: &str = "bodies";
 

@@ -3,15 +3,12 @@
 //! credentials is refused before it is read; clients' malformed requests are not
 //! ERROR lines.
 
-mod common;
-
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::harness::*;
 
 const USER: &str = "slow";
 
@@ -220,40 +217,9 @@ fn a_large_body_without_credentials_is_refused_before_it_is_read() {
 #[test]
 fn malformed_requests_are_counted_in_a_rate_limited_warn_not_logged_as_errors() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_infralog"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
-        .args(["--client-error-log-seconds", "1"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the infralog binary");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let port = loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server logs its port");
-        if let Some(port) = line
-            .split("port=")
-            .nth(1)
-            .and_then(|p| p.trim().parse::<u16>().ok())
-        {
-            break port;
-        }
-    };
+    let server =
+        ChildServer::start_with_default_log(dir.path(), &["--client-error-log-seconds", "1"]);
+    let port = server.port;
     const MALFORMED: usize = 40;
     for _ in 0..MALFORMED {
         let answer = send_raw(
@@ -263,9 +229,7 @@ fn malformed_requests_are_counted_in_a_rate_limited_warn_not_logged_as_errors() 
         assert_eq!(answer.status, 400);
     }
     std::thread::sleep(Duration::from_millis(2500));
-    let _ = child.kill();
-    let _ = child.wait();
-    let logged: Vec<String> = received.try_iter().collect();
+    let logged = server.kill_and_read_log();
     let errors: Vec<&String> = logged.iter().filter(|l| l.contains("ERROR")).collect();
     assert!(errors.is_empty(), "ERROR lines: {errors:#?}");
     let warns: Vec<&String> = logged

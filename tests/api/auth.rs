@@ -2,9 +2,7 @@
 //! where IM answers them, malformed credentials never a 500, and tenants that never
 //! see a byte of each other's infrastructures.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 
 /// Every authenticated route of part one, for infrastructure `inf`: method, path,

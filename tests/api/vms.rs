@@ -2,11 +2,9 @@
 //! properties (dotted features included), VM operations and VM ids
 //! (`im-behaviour.md` §2.11–2.15).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::harness::*;
 use serde_json::json;
 
 const USER: &str = "routes";
