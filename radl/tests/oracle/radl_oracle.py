@@ -270,10 +270,19 @@ def compare(binary, name, path, is_json, failures):
     if code != 0:
         failures.append("%s: IM accepts but infralog rejects: %s" % (name, err.strip()))
         return
-    if not nondeterministic and out != str(expected):
+    # A quote inside a string: IM prints it bare and then cannot read its own text
+    # back; infralog prints it escaped (a deviation, docs/api.md §4). Where IM's text
+    # does not read back as the same document, the texts are compared with that
+    # escape undone, and IM's reading of ours is not asked for.
+    im_reread = python_parse(str(expected), False)[0]
+    escaped_quote = "\\'" in out and (im_reread is None or simple(im_reread) != simple(expected))
+    shown = out.replace("\\'", "'") if escaped_quote else out
+    if not nondeterministic and shown != str(expected):
         failures.append("%s: text differs:\nIM:       %r\ninfralog: %r" % (name, str(expected), out))
     reread, error = python_parse(out, False)
-    if reread is None:
+    if escaped_quote:
+        pass
+    elif reread is None:
         if python_parse(str(expected), False)[0] is not None:
             failures.append("%s: IM cannot read infralog's output: %s" % (name, error))
     elif not nondeterministic:
