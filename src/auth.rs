@@ -3,7 +3,7 @@
 //!
 //! IM's header is an "auth file" flattened to one line: credential lines separated by
 //! the two characters `\n`, each a `;`-separated list of `key = value` pairs, or one
-//! JSON list of objects (see `im-behaviour.md` §3). Values are secrets: nothing in
+//! JSON list of objects (see `docs/api.md` §1.1). Values are secrets: nothing in
 //! this module prints one, and [`CredentialLine`]'s `Debug` shows keys only.
 
 use std::fmt;

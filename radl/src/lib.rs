@@ -89,7 +89,7 @@ pub fn parse_body(body: &str, format: Format) -> Result<Radl, RadlError> {
 }
 
 impl Radl {
-    /// Whether the document disables contextualization (im-behaviour §4.5): an empty
+    /// Whether the document disables contextualization (IM's rule): an empty
     /// `contextualize ()`, a block whose items all use a non-Ansible tool, or systems
     /// that all have an empty `configure <name> ()`.
     pub fn contextualization_disabled(&self) -> bool {

@@ -70,7 +70,7 @@ pub enum TransferError {
 
 /// The `Authorization` header im_client builds from an auth file: each credential
 /// line as `key = value;` pairs, each line ended by the two characters `\n`
-/// (`im-behaviour.md` §3.1, §8). A one-line file starting `Bearer ` is sent as is.
+/// (`docs/api.md` §1.1). A one-line file starting `Bearer ` is sent as is.
 pub fn authorization_header(auth_file: &str) -> Option<String> {
     let lines: Vec<&str> = auth_file
         .lines()

@@ -1,4 +1,4 @@
-//! IM 2.0.0's export format (`GET …/data`, `PUT /infrastructures`), `im-behaviour.md` §5.
+//! IM 2.0.0's export format (`GET …/data`, `PUT /infrastructures`), described in `docs/api.md` §2.5 and §2.8.
 //!
 //! Export turns an infrastructure's read view into IM's serialized
 //! `InfrastructureInfo`; import checks such a document completely and turns it into

@@ -1,4 +1,4 @@
-//! Credentials and ownership (`im-behaviour.md` §3): 401, 400, 403 and 404 exactly
+//! Credentials and ownership (`docs/api.md` §1.1): 401, 400, 403 and 404 exactly
 //! where IM answers them, malformed credentials never a 500, and tenants that never
 //! see a byte of each other's infrastructures.
 

@@ -1,6 +1,6 @@
 //! IM's HTTP conventions, black-box: version, content negotiation, body content
 //! types, error bodies, FastAPI routing answers, boolean flags and base URLs
-//! (`im-behaviour.md` §1).
+//! (`docs/api.md` §1).
 
 use crate::harness::*;
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Every infrastructure route of the IM API's first part, black-box over HTTP: its
-//! answers in each representation, its flags and its error classes (`im-behaviour.md`
-//! §2.1–2.9).
+//! answers in each representation, its flags and its error classes (`docs/api.md`
+//! §2.3–2.12).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! TOSCA over HTTP (`im-behaviour.md` §2.2, §2.6, §7): create from a TOSCA template,
+//! TOSCA over HTTP (`docs/api.md` §2.4, §2.8, `docs/tosca.md`): create from a TOSCA template,
 //! read the stored template, its outputs and the RADL generated from it, filter the
 //! list on it, refuse bad templates with a 400 that leaves nothing behind, and answer
 //! the same after a restart.

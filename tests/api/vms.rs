@@ -1,6 +1,6 @@
 //! The VM routes of the IM API's first part, black-box over HTTP: VM info, VM
 //! properties (dotted features included), VM operations and VM ids
-//! (`im-behaviour.md` §2.11–2.15).
+//! (`docs/api.md` §2.13–2.18).
 
 use std::time::Duration;
 

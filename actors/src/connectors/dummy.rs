@@ -1,5 +1,5 @@
 //! IM's Dummy cloud (`IM/connectors/Dummy.py`): it creates nothing, never fails, and
-//! decorates VMs exactly as IM's does (`im-behaviour.md` §4.7).
+//! decorates VMs exactly as IM's does (`docs/api.md` §2.13).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

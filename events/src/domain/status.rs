@@ -1,5 +1,5 @@
 //! The states IM reports for VMs and infrastructures, and IM's exact rules for
-//! deriving them (`im-behaviour.md` §4.1–§4.3).
+//! deriving them (`docs/api.md` §2.8, `state`).
 
 use serde::{Deserialize, Serialize};
 
