@@ -1,7 +1,7 @@
 //! infralog's own full-history transfer (not in IM): `GET /infrastructures/{id}/history`
 //! exports every envelope of an infrastructure and its VMs; `PUT
 //! /infrastructures?format=history` imports such a document. The document itself
-//! is `transfer::history`; the rules are in `docs/transfer.md`.
+//! is `transfer::history_document`; the rules are in `docs/transfer.md`.
 //!
 //! These are the only handlers that reach the event store: a history is the log
 //! itself, not a read model, and an import writes envelopes that no actor decided
@@ -25,7 +25,7 @@ use super::guard;
 use super::media::{self, negotiate, require_json, DefaultType};
 use super::{respond, AppState, RequestContext};
 use crate::history::HistoryError;
-use crate::transfer::history;
+use crate::transfer::history_document as history;
 
 /// History documents may be far larger than a RADL body.
 pub const MAX_HISTORY_BYTES: usize = 64 * 1024 * 1024;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod client_errors;
-pub mod history;
+pub mod offline;
 pub mod radl;
 pub mod serve;
 pub mod transfer;
@@ -26,13 +26,13 @@ enum Command {
     #[command(subcommand)]
     Radl(radl::RadlCommand),
     /// Print an infrastructure's history from a stopped server's data directory.
-    Events(history::EventsArgs),
+    Events(offline::EventsArgs),
     /// Print an infrastructure as it was at a version or time of its history.
-    Replay(history::ReplayArgs),
+    Replay(offline::ReplayArgs),
     /// Check every checksum and version of the log and fold it twice to compare.
-    Verify(history::VerifyArgs),
+    Verify(offline::VerifyArgs),
     /// Say what a damaged log lost; with --accept-loss, accept it and serve again.
-    Repair(history::RepairArgs),
+    Repair(offline::RepairArgs),
     /// Export infrastructures with their whole history from a server into a file.
     Export(transfer::ExportArgs),
     /// Import the infrastructures of an `export` file into a server.
@@ -45,10 +45,10 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Radl(command) => radl::run(command),
-        Command::Events(args) => history::run_events(args),
-        Command::Replay(args) => history::run_replay(args),
-        Command::Verify(args) => history::run_verify(args),
-        Command::Repair(args) => history::run_repair(args),
+        Command::Events(args) => offline::run_events(args),
+        Command::Replay(args) => offline::run_replay(args),
+        Command::Verify(args) => offline::run_verify(args),
+        Command::Repair(args) => offline::run_repair(args),
         Command::Export(args) => transfer::run_export(args),
         Command::Import(args) => transfer::run_import(args),
     }

@@ -89,7 +89,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             tracing::error!(%error, "infralog stopped");
             eprintln!("infralog: {error}");
             if let Some(StartError::Store(StoreError::Damaged(_))) = error.downcast_ref() {
-                eprintln!("{}", crate::cli::history::damage_hint());
+                eprintln!("{}", crate::cli::offline::damage_hint());
             }
             ExitCode::FAILURE
         }

@@ -1,4 +1,4 @@
 //! IM-compatible `/data` export and import; full-history export and import.
 
-pub mod history;
+pub mod history_document;
 pub mod im;
