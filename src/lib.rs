@@ -7,7 +7,10 @@
 //!   `infralog-radl` crate (`radl/`), re-exported.
 //! - [`tosca`]: TOSCA templates as IM reads them, translated to RADL. Pure; the
 //!   `infralog-tosca` crate (`tosca/`), re-exported.
+//! - [`app`]: starts and stops the whole server in order (log, read model, actors,
+//!   HTTP).
 //! - [`api`]: the IM REST API, content negotiation and error bodies.
+//! - [`auth`]: the `AUTHORIZATION` header, identities, owners and their digests.
 //! - [`projections`]: read models fed by committed events, rebuilt from the log at start.
 //! - [`transfer`]: IM-compatible export and import, full-history export and import.
 //! - [`history`]: an infrastructure's history: rendering, time travel, verification.
