@@ -222,9 +222,9 @@ impl<'a> Writer<'a> {
 
     /// Imports whole streams recorded elsewhere (a full-history import), which no
     /// actor decides: the store checks them against the log and writes them in one
-    /// batch. No actor of `id` runs before its events are in the log (the id was
-    /// not served here, or the store refuses the import), so the registry
-    /// rehydrates it from them on first use.
+    /// batch. It writes only streams it does not hold yet (an import of what it
+    /// holds already writes nothing), so no actor holds a state of them that could
+    /// go stale: the registry rehydrates the infrastructure from them on first use.
     pub async fn import_history(
         self,
         id: InfId,
