@@ -10,10 +10,9 @@ use infralog_actors::connectors::{
 };
 use serde_json::{json, Map, Value};
 
+use super::admission::Admission;
 use super::errors::{ApiError, Endpoint, Failure};
-use super::guard;
 use super::media::{negotiate, DefaultType};
-use super::params::Validator;
 use super::{AppState, RequestContext};
 use crate::auth::Identity;
 
@@ -79,11 +78,8 @@ pub async fn cloud_info(
     cloud_id: &str,
     param: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::CloudInfo;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let param = validator.literal("param", param, &PARAMS);
-    validator.finish()?;
+    let admission = Admission::header(state, context)?;
+    let param = admission.parameters(|v, _| v.literal("param", param, &PARAMS))?;
     let is_images = param == Some("images");
     // IM reads the filters (images only) before it looks at the credentials, and
     // answers a bad one with a bare 400.
@@ -91,10 +87,12 @@ pub async fn cloud_info(
         Some(raw) if is_images => ImageFilters::parse(raw).map_err(bad_filters)?,
         _ => ImageFilters::default(),
     };
-    let identity = guard::identity(&lines, endpoint)?;
+    let caller = admission.credentials(Endpoint::CloudInfo)?;
+    let (endpoint, identity) = (caller.endpoint, &caller.identity);
     let cloud_error = |error: CloudInfoError| endpoint.error(Failure::Other(error.to_string()));
-    let connector = connector_for(state, &identity, cloud_id).map_err(cloud_error)?;
-    let credentials = guard::cloud_credentials(&identity)
+    let connector = connector_for(state, identity, cloud_id).map_err(cloud_error)?;
+    let credentials = caller
+        .cloud_credentials()
         .remove(cloud_id)
         .unwrap_or_default();
     let body = if is_images {

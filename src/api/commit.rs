@@ -1,7 +1,10 @@
 //! The commit step every write handler ends with: send the command to its actor,
 //! prepare it again when the infrastructure changed meanwhile, turn refusals into
-//! the endpoint's answers (`errors.rs`), and wait until the read model shows the
-//! command's events, so the client reads its own write.
+//! the endpoint's answers (`errors.rs`), wait until the read model shows the
+//! command's events, so the client reads its own write, and move the
+//! infrastructure up the caller's list or not, as a named choice ([`Touch`]).
+//! A whole-history import, whose events no actor decides, ends the same way
+//! ([`Writer::import_history`]).
 //!
 //! # Why a lane
 //!
@@ -34,11 +37,12 @@ use std::sync::{Arc, Mutex};
 use infralog_actors::decide::DomainError;
 use infralog_actors::runtime::{ActorError, InfrastructureRequest, Outcome, VmRequest};
 use infralog_events::domain::{InfId, VmId};
+use infralog_events::{ImportRequest, Imported};
 use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
 
-use super::errors::{ApiError, Endpoint};
+use super::errors::{actor_error, import_error, ApiError, Endpoint};
 use super::guard;
-use super::respond::{actor_error, metadata};
+use super::respond::metadata;
 use super::{AppState, RequestContext};
 use crate::auth::Identity;
 use crate::projections::InfrastructureView;
@@ -48,6 +52,23 @@ use crate::projections::InfrastructureView;
 /// suffices; the bound keeps a pathological case (another instance writing
 /// without pause) from looping forever.
 pub const MAX_ATTEMPTS: usize = 8;
+
+/// Whether a write moves the infrastructure to the top of the caller's list.
+///
+/// IM lists infrastructures most recently *saved* first, and IM 2.0.0 saves on some
+/// calls and not on others; infralog follows it call by call, so each write says
+/// which it is. Every recorded event also counts as a change of the infrastructure
+/// (`Recency::of`), so [`Touch::No`] shows only when a command records nothing (a
+/// start of a running VM) and in ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    /// IM saves the infrastructure on this call: create, import, add, remove,
+    /// reconfigure, alter, a change of owners, destroy, export with `delete`.
+    Yes,
+    /// IM does not save on this call: start and stop (of the infrastructure or of
+    /// one VM), reboot, snapshot.
+    No,
+}
 
 /// The write lanes of all infrastructures. A lane exists while requests use it.
 #[derive(Debug)]
@@ -166,36 +187,78 @@ impl<'a> Writer<'a> {
     }
 
     /// Commits a command that needs no turn in the lane (a create, an import, a
-    /// start or stop of every VM): sends it, answers a refusal as the endpoint does
-    /// and waits for the read model.
+    /// start or stop of every VM, an eviction): sends it, answers a refusal as the
+    /// endpoint does and waits for the read model.
     pub async fn send(
         self,
         id: InfId,
         request: InfrastructureRequest,
+        touch: Touch,
     ) -> Result<Outcome, ApiError> {
         let result = self
             .state
             .registry
             .infrastructure(id, request, metadata(self.context, self.identity))
             .await;
-        self.finish(result).await
+        self.finish(id, result, touch).await
     }
 
     /// Commits a command to one VM. VM commands carry no version, so they need no
     /// lane: a full VM mailbox is the client's burst and answers 503 at once.
-    pub async fn vm(self, inf: InfId, vm: VmId, request: VmRequest) -> Result<Outcome, ApiError> {
+    pub async fn vm(
+        self,
+        inf: InfId,
+        vm: VmId,
+        request: VmRequest,
+        touch: Touch,
+    ) -> Result<Outcome, ApiError> {
         let result = self
             .state
             .registry
             .vm(inf, vm, request, metadata(self.context, self.identity))
             .await;
-        self.finish(result).await
+        self.finish(inf, result, touch).await
     }
 
-    async fn finish(self, result: Result<Outcome, ActorError>) -> Result<Outcome, ApiError> {
+    /// Imports whole streams recorded elsewhere (a full-history import), which no
+    /// actor decides: the store checks them against the log and writes them in one
+    /// batch. It writes only streams it does not hold yet (an import of what it
+    /// holds already writes nothing), so no actor holds a state of them that could
+    /// go stale: the registry rehydrates the infrastructure from them on first use.
+    pub async fn import_history(
+        self,
+        id: InfId,
+        request: ImportRequest,
+        touch: Touch,
+    ) -> Result<Imported, ApiError> {
+        let imported = self
+            .state
+            .store
+            .import_streams(request)
+            .await
+            .map_err(|error| import_error(self.endpoint, id, error))?;
+        self.settle(id, imported.last_position(), touch).await;
+        Ok(imported)
+    }
+
+    async fn finish(
+        self,
+        id: InfId,
+        result: Result<Outcome, ActorError>,
+        touch: Touch,
+    ) -> Result<Outcome, ApiError> {
         let outcome = result.map_err(|error| actor_error(self.endpoint, error))?;
-        self.state.projections.wait_for(outcome.position).await;
+        self.settle(id, outcome.position, touch).await;
         Ok(outcome)
+    }
+
+    /// The tail every commit shares: the read model shows `position`, then the
+    /// infrastructure is moved up the list if the endpoint says so.
+    async fn settle(self, id: InfId, position: u64, touch: Touch) {
+        self.state.projections.wait_for(position).await;
+        if touch == Touch::Yes {
+            self.state.touch(id);
+        }
     }
 }
 
@@ -234,6 +297,7 @@ impl Lane<'_> {
     /// answer). A command that could not be placed after [`MAX_ATTEMPTS`] is a 503.
     pub async fn commit<T>(
         &self,
+        touch: Touch,
         mut prepare: impl AsyncFnMut(
             &InfrastructureView,
         ) -> Result<(InfrastructureRequest, T), ApiError>,
@@ -254,7 +318,7 @@ impl Lane<'_> {
                 writer.state.projections.wait_for(head).await;
                 continue;
             }
-            let outcome = writer.finish(result).await?;
+            let outcome = writer.finish(self.id, result, touch).await?;
             return Ok(Committed {
                 outcome,
                 view,

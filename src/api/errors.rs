@@ -12,6 +12,11 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
 
+use infralog_actors::decide::DomainError;
+use infralog_actors::runtime::ActorError;
+use infralog_events::domain::InfId;
+use infralog_events::StoreError;
+
 use super::media::UnsupportedAccept;
 use crate::auth::InvalidUser;
 
@@ -305,6 +310,58 @@ impl ApiError {
                 im_error_body(status, "Internal server error", accept)
             }
         }
+    }
+}
+
+/// IM's answer for an actor's refusal on this endpoint.
+pub fn actor_error(endpoint: Endpoint, error: ActorError) -> ApiError {
+    let failure =
+        match error {
+            ActorError::Busy => return ApiError::Busy,
+            // Only our own concurrent writes move a stream under a request; the commit
+            // step retries those, and one that still reaches here is not the client's
+            // mistake.
+            ActorError::Domain(DomainError::Conflict { .. }) => return endpoint.unavailable(
+                "the infrastructure kept changing while the request was carried out; retry shortly",
+            ),
+            error @ ActorError::Unreached { .. } => return endpoint.unavailable(error),
+            ActorError::Domain(DomainError::NotFound) => Failure::InfrastructureNotFound,
+            ActorError::Domain(DomainError::InvalidVmId) => Failure::InvalidVmId,
+            ActorError::Domain(DomainError::DeletedVm) => Failure::DeletedVm,
+            ActorError::Domain(DomainError::IncorrectState) => Failure::IncorrectState,
+            ActorError::Domain(other) => Failure::Other(other.to_string()),
+            ActorError::Cloud(message) => Failure::Other(message),
+            ActorError::Store(error) => return ApiError::internal(format!("event log: {error}")),
+            ActorError::Failed(reason) => return ApiError::internal(format!("actor: {reason}")),
+        };
+    endpoint.error(failure)
+}
+
+/// The answer to a full-history import for an id in use here: one answer whatever
+/// its state or history, to anyone, since what the log holds of it is not the
+/// importer's to learn.
+pub fn history_in_use(endpoint: Endpoint, id: InfId) -> ApiError {
+    ApiError::im(
+        StatusCode::CONFLICT,
+        format!(
+            "{}infrastructure {id} already exists here with another history",
+            endpoint.prefix()
+        ),
+    )
+}
+
+/// The answer for a full-history import the store refused.
+pub fn import_error(endpoint: Endpoint, id: InfId, error: StoreError) -> ApiError {
+    match error {
+        StoreError::ImportConflict { .. } | StoreError::EventIdConflict { .. } => {
+            tracing::info!(inf = %id, %error, "history import refused");
+            history_in_use(endpoint, id)
+        }
+        StoreError::InvalidImport(_) | StoreError::TooLarge(_) => ApiError::im(
+            StatusCode::BAD_REQUEST,
+            format!("{}invalid history document: {error}", endpoint.prefix()),
+        ),
+        other => ApiError::internal(format!("importing {id}: {other}")),
     }
 }
 

@@ -13,8 +13,8 @@ use infralog_events::domain::InfId;
 use infralog_events::EventStore;
 use serde_json::json;
 
+use super::admission::Admission;
 use super::errors::{ApiError, Endpoint, Failure};
-use super::guard;
 use super::media::UnsupportedAccept;
 use super::params::{Query, Validator};
 use super::{AppState, RequestContext};
@@ -63,17 +63,17 @@ pub async fn events(
     context: &RequestContext,
     inf: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::GetInfrastructureProperty;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let from = validator
-        .bounded(&context.query, "from", 1, i64::MAX)
-        .unwrap_or(1) as u64;
-    let limit = validator.bounded(&context.query, "limit", 1, MAX_LIMIT);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let format = negotiate_events(&context.accept).map_err(|u| endpoint.unsupported_accept(u))?;
+    let admission = Admission::header(state, context)?;
+    let (from, limit) = admission.parameters(|v, query| {
+        (
+            v.bounded(query, "from", 1, i64::MAX).unwrap_or(1) as u64,
+            v.bounded(query, "limit", 1, MAX_LIMIT),
+        )
+    })?;
+    let caller = admission.credentials(Endpoint::GetInfrastructureProperty)?;
+    let view = caller.owned(inf).await?;
+    let format =
+        negotiate_events(&context.accept).map_err(|u| caller.endpoint.unsupported_accept(u))?;
     let store = Arc::clone(&state.store);
     match format {
         EventsFormat::Json => {

@@ -1,9 +1,7 @@
 //! `/infrastructures` and `/infrastructures/{id}[/{prop|op}]`.
 //!
-//! Each handler checks in IM's order: the body, the `Authorization` header, the
-//! path and query parameters (422), the credentials, the infrastructure's existence
-//! and ownership, then the request's content; the Accept header is checked last but
-//! before anything is recorded, so an answer that is an error changes nothing.
+//! Each handler is admitted in IM's order (`admission.rs`) and ends with the commit
+//! step (`commit.rs`); what is here is each endpoint's own.
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
@@ -13,13 +11,13 @@ use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::InfId;
 use serde_json::json;
 
+use super::admission::Admission;
 use super::body::{self, Deployment};
-use super::commit::Writer;
+use super::commit::Touch;
 use super::errors::{ApiError, Endpoint, Failure};
 use super::events;
 use super::guard;
-use super::media::{negotiate, require_json, DefaultType};
-use super::params::Validator;
+use super::media::DefaultType;
 use super::plan::{self, plan_resources};
 use super::render::stored_radl;
 use super::respond;
@@ -45,9 +43,8 @@ const MAX_FILTER_LEN: usize = 1024;
 /// `GET /infrastructures`: the caller's infrastructures, most recently used first,
 /// optionally those whose RADL matches the regular expression `filter`.
 pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::ListInfrastructures;
-    let lines = guard::credential_lines(context)?;
-    let identity = guard::identity(&lines, endpoint)?;
+    let caller = Admission::header(state, context)?.credentials(Endpoint::ListInfrastructures)?;
+    let endpoint = caller.endpoint;
     let filter = match context.query.get("filter").filter(|f| !f.is_empty()) {
         None => None,
         Some(pattern) if pattern.len() > MAX_FILTER_LEN => {
@@ -60,9 +57,8 @@ pub async fn list(state: &AppState, context: &RequestContext) -> Result<HttpResp
                 .map_err(|e| endpoint.error(Failure::Other(format!("Invalid filter: {e}"))))?,
         ),
     };
-    let representation = negotiate(&context.accept, DefaultType::UriList)
-        .map_err(|u| endpoint.unsupported_accept(u))?;
-    let owned = guard::owned_infrastructures(state, &identity).await;
+    let representation = caller.representation(DefaultType::UriList)?;
+    let owned = guard::owned_infrastructures(state, &caller.identity).await;
     let model = state.projections.read();
     let mut listed: Vec<(&InfrastructureView, (u64, u64))> = {
         let recency = state.recency_snapshot();
@@ -96,15 +92,16 @@ pub async fn create(
     context: &RequestContext,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::CreateInfrastructure;
-    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
-    let deployment = body::parse_deployment(context, &body)?;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let asynchronous = validator.flag(&context.query, "async", false);
-    let dry_run = validator.flag(&context.query, "dry_run", false);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
+    let (admission, deployment) =
+        Admission::with_body(state, context, payload, body::parse_deployment).await?;
+    let (asynchronous, dry_run) = admission.parameters(|v, query| {
+        (
+            v.flag(query, "async", false),
+            v.flag(query, "dry_run", false),
+        )
+    })?;
+    let caller = admission.credentials(Endpoint::CreateInfrastructure)?;
+    let (endpoint, identity) = (caller.endpoint, &caller.identity);
     let (request, tosca) = match deployment {
         Deployment::Radl(radl) => (*radl, None),
         Deployment::Tosca { radl, document } => (*radl, Some(document)),
@@ -116,10 +113,9 @@ pub async fn create(
         // A dry run validates exactly like create, the deploy bound included.
         plan::check_vm_total(&request, state.limits.max_vms_per_request)
             .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-        let estimate = plan::estimate(&request, &identity, &state.connectors)
+        let estimate = plan::estimate(&request, identity, &state.connectors)
             .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-        negotiate(&context.accept, DefaultType::Json)
-            .map_err(|u| endpoint.unsupported_accept(u))?;
+        caller.representation(DefaultType::Json)?;
         return Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(estimate.to_string()));
@@ -127,31 +123,25 @@ pub async fn create(
     let planned = plan_resources(
         &Radl::default(),
         request,
-        &identity,
+        identity,
         &state.connectors,
         state.limits.max_vms_per_request,
         true,
         state.contextualization_delay,
     )
     .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-    let representation = negotiate(&context.accept, DefaultType::UriList)
-        .map_err(|u| endpoint.unsupported_accept(u))?;
-    let owners = guard::owner_records(state, &identity).await;
+    let representation = caller.representation(DefaultType::UriList)?;
+    let owners = guard::owner_records(state, identity).await;
     let id = InfId::random();
     // A new id has no version to conflict with and no other writer: no lane.
-    Writer::new(state, context, &identity, endpoint)
-        .send(
-            id,
-            InfrastructureRequest::Create {
-                owners,
-                tosca,
-                resources: planned.request,
-                credentials: guard::cloud_credentials(&identity),
-                asynchronous,
-            },
-        )
-        .await?;
-    state.touch(id);
+    let request = InfrastructureRequest::Create {
+        owners,
+        tosca,
+        resources: planned.request,
+        credentials: caller.cloud_credentials(),
+        asynchronous,
+    };
+    caller.writer().send(id, request, Touch::Yes).await?;
     let id_text = id.to_string();
     let mut response = respond::uri(representation, &context.infrastructure_uri(&id_text));
     insert_infid(&mut response, &id_text);
@@ -164,16 +154,12 @@ pub async fn vm_list(
     context: &RequestContext,
     inf: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::GetInfrastructure;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let at = events::at_param(&context.query, &mut validator);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let view = events::view_at_version(state, view, at, endpoint).await?;
-    let representation = negotiate(&context.accept, DefaultType::UriList)
-        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let admission = Admission::header(state, context)?;
+    let at = admission.parameters(|v, query| events::at_param(query, v))?;
+    let caller = admission.credentials(Endpoint::GetInfrastructure)?;
+    let view = caller.owned(inf).await?;
+    let view = events::view_at_version(state, view, at, caller.endpoint).await?;
+    let representation = caller.representation(DefaultType::UriList)?;
     let uris: Vec<String> = view
         .live_vms()
         .map(|vm| context.vm_uri(inf, vm.id))
@@ -187,22 +173,17 @@ pub async fn destroy(
     context: &RequestContext,
     inf: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::DestroyInfrastructure;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let force = validator.flag(&context.query, "force", false);
-    let asynchronous = validator.flag(&context.query, "async", false);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let lane = Writer::new(state, context, &identity, endpoint)
-        .lane(view.id)
-        .await?;
-    lane.commit(async |_| {
+    let admission = Admission::header(state, context)?;
+    let (force, asynchronous) = admission
+        .parameters(|v, query| (v.flag(query, "force", false), v.flag(query, "async", false)))?;
+    let caller = admission.credentials(Endpoint::DestroyInfrastructure)?;
+    let view = caller.owned(inf).await?;
+    let lane = caller.writer().lane(view.id).await?;
+    lane.commit(Touch::Yes, async |_| {
         let request = InfrastructureRequest::Destroy {
             force,
             asynchronous,
-            credentials: guard::cloud_credentials(&identity),
+            credentials: caller.cloud_credentials(),
         };
         Ok((request, ()))
     })
@@ -217,25 +198,24 @@ pub async fn property(
     inf: &str,
     prop: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::GetInfrastructureProperty;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let prop = validator.literal("prop", prop, &PROPERTIES);
-    let headeronly = validator.flag(&context.query, "headeronly", false);
-    let delete = validator.flag(&context.query, "delete", false);
-    let at = events::at_param(&context.query, &mut validator);
-    validator.finish()?;
+    let admission = Admission::header(state, context)?;
+    let (prop, headeronly, delete, at) = admission.parameters(|v, query| {
+        (
+            v.literal("prop", prop, &PROPERTIES),
+            v.flag(query, "headeronly", false),
+            v.flag(query, "delete", false),
+            events::at_param(query, v),
+        )
+    })?;
     let prop = prop.unwrap_or_default();
     if matches!(prop, "state" | "outputs" | "data") {
-        require_json(&context.accept)
-            .map_err(|u| ApiError::im(StatusCode::UNSUPPORTED_MEDIA_TYPE, u.to_string()))?;
+        admission.json_only()?;
     }
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let view = events::view_at_version(state, view, at, endpoint).await?;
+    let caller = admission.credentials(Endpoint::GetInfrastructureProperty)?;
+    let view = caller.owned(inf).await?;
+    let view = events::view_at_version(state, view, at, caller.endpoint).await?;
     let text_property = |text: String, field: &str| -> Result<HttpResponse, ApiError> {
-        let representation = negotiate(&context.accept, DefaultType::TextPlain)
-            .map_err(|u| endpoint.unsupported_accept(u))?;
+        let representation = caller.representation(DefaultType::TextPlain)?;
         let json = respond::field(field, &serde_json::Value::String(text.clone()).to_string());
         Ok(respond::text_or_json(representation, text, json))
     };
@@ -258,8 +238,7 @@ pub async fn property(
         },
         "authorization" => {
             let names: Vec<&str> = view.owners.iter().map(|o| o.username.as_str()).collect();
-            let representation = negotiate(&context.accept, DefaultType::TextPlain)
-                .map_err(|u| endpoint.unsupported_accept(u))?;
+            let representation = caller.representation(DefaultType::TextPlain)?;
             Ok(respond::text_or_json(
                 representation,
                 names.join("\n"),
@@ -267,6 +246,7 @@ pub async fn property(
             ))
         }
         "state" => {
+            // A read, but IM saves the infrastructure here (it refreshes its VMs).
             state.touch(view.id);
             let vm_states: serde_json::Map<String, serde_json::Value> = view
                 .vm_states()
@@ -286,7 +266,7 @@ pub async fn property(
                 "'outputs' infrastructure property is not valid in this infrastructure",
             )),
         },
-        _ => super::transfer::export(state, context, &identity, &view, delete).await,
+        _ => super::transfer::export(&caller, &view, delete).await,
     }
 }
 
@@ -297,17 +277,15 @@ pub async fn operate(
     inf: &str,
     op: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let op = validator.literal("op", op, &["start", "stop"]);
-    validator.finish()?;
+    let admission = Admission::header(state, context)?;
+    let op = admission.parameters(|v, _| v.literal("op", op, &["start", "stop"]))?;
     let (endpoint, stop) = match op {
         Some("stop") => (Endpoint::StopInfrastructure, true),
         _ => (Endpoint::StartInfrastructure, false),
     };
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let credentials = guard::cloud_credentials(&identity);
+    let caller = admission.credentials(endpoint)?;
+    let view = caller.owned(inf).await?;
+    let credentials = caller.cloud_credentials();
     let request = if stop {
         InfrastructureRequest::Stop { credentials }
     } else {
@@ -316,10 +294,7 @@ pub async fn operate(
     // A start or stop is prepared against nothing and writes only its VMs'
     // streams, so it cannot conflict with a write in the lane: it need not wait
     // for its turn there (the actor still runs commands one at a time).
-    Writer::new(state, context, &identity, endpoint)
-        .send(view.id, request)
-        .await?;
-    state.touch(view.id);
+    caller.writer().send(view.id, request, Touch::No).await?;
     Ok(respond::empty())
 }
 
@@ -331,18 +306,13 @@ pub async fn add(
     inf: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::AddResources;
-    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
-    let deployment = body::parse_deployment(context, &body)?;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let contextualize = validator.flag(&context.query, "context", true);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
-    let lane = Writer::new(state, context, &identity, endpoint)
-        .lane(view.id)
-        .await?;
+    let (admission, deployment) =
+        Admission::with_body(state, context, payload, body::parse_deployment).await?;
+    let contextualize = admission.parameters(|v, query| v.flag(query, "context", true))?;
+    let caller = admission.credentials(Endpoint::AddResources)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
+    let lane = caller.writer().lane(view.id).await?;
     let view = lane.view().await?;
     if view.lifecycle == crate::projections::Lifecycle::Deleting {
         return Err(endpoint.error(Failure::Other(DomainError::BeingDestroyed.to_string())));
@@ -350,16 +320,7 @@ pub async fn add(
     let (request, tosca_document, removed, mut incomplete_removal) = match deployment {
         Deployment::Radl(radl) => (*radl, None, false, None),
         Deployment::Tosca { document, .. } => {
-            let started = tosca::start_add(
-                &lane,
-                state,
-                context,
-                &identity,
-                view,
-                &document,
-                contextualize,
-            )
-            .await?;
+            let started = tosca::start_add(&lane, &caller, view, &document, contextualize).await?;
             (
                 started.radl,
                 Some(started.document),
@@ -369,26 +330,25 @@ pub async fn add(
         }
     };
     let added = lane
-        .commit(async |view| {
+        .commit(Touch::Yes, async |view| {
             let stored = stored_radl(view, endpoint)?;
             let planned = plan_resources(
                 &stored,
                 request.clone(),
-                &identity,
+                &caller.identity,
                 &state.connectors,
                 state.limits.max_vms_per_request,
                 contextualize,
                 state.contextualization_delay,
             )
             .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-            let representation = negotiate(&context.accept, DefaultType::UriList)
-                .map_err(|u| endpoint.unsupported_accept(u))?;
+            let representation = caller.representation(DefaultType::UriList)?;
             let nothing_to_add = planned.request.vms.is_empty();
             let request = InfrastructureRequest::AddResources {
                 expected_version: view.version,
                 resources: planned.request,
                 tosca: tosca_document.clone(),
-                credentials: guard::cloud_credentials(&identity),
+                credentials: caller.cloud_credentials(),
             };
             Ok((request, (representation, nothing_to_add, planned.merged)))
         })
@@ -397,7 +357,7 @@ pub async fn add(
     if nothing_to_add && !removed && contextualize {
         // IM reconfigures when an add deploys nothing.
         let plan = plan::plan_for(&merged, state.contextualization_delay);
-        lane.commit(async |view| {
+        lane.commit(Touch::Yes, async |view| {
             let request = InfrastructureRequest::Reconfigure {
                 expected_version: view.version,
                 radl: None,
@@ -407,7 +367,6 @@ pub async fn add(
         })
         .await?;
     }
-    state.touch(lane.id());
     let vm_ids = added.outcome.vm_ids;
     // IM answers 404 when a TOSCA add removed fewer VMs than asked and added none.
     if let Some(error) = incomplete_removal.take().filter(|_| vm_ids.is_empty()) {
@@ -428,12 +387,12 @@ pub async fn reconfigure(
     inf: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::Reconfigure;
-    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
-    let deployment = body::parse_deployment(context, &body)?;
-    let lines = guard::credential_lines(context)?;
+    let (admission, deployment) =
+        Admission::with_body(state, context, payload, body::parse_deployment).await?;
+    let caller = admission.credentials(Endpoint::Reconfigure)?;
+    let endpoint = caller.endpoint;
+    // IM reads `vm_list` itself, after the credentials: it is no FastAPI parameter.
     let vm_list = context.query.get("vm_list").filter(|v| !v.is_empty());
-    let identity = guard::identity(&lines, endpoint)?;
     if let Some(list) = vm_list {
         if list.split(',').any(|id| id.trim().parse::<i64>().is_err()) {
             return Err(ApiError::im(
@@ -442,16 +401,14 @@ pub async fn reconfigure(
             ));
         }
     }
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = caller.owned(inf).await?;
     // IM reconfigures with the RADL generated from a TOSCA body.
     let request = deployment.into_radl();
     let changes_radl = !request.configures.is_empty()
         || !request.systems.is_empty()
         || !request.contextualize.is_absent();
-    let lane = Writer::new(state, context, &identity, endpoint)
-        .lane(view.id)
-        .await?;
-    lane.commit(async |view| {
+    let lane = caller.writer().lane(view.id).await?;
+    lane.commit(Touch::Yes, async |view| {
         let mut stored = stored_radl(view, endpoint)?;
         if changes_radl {
             radl::merge::reconfigure(&mut stored, &request)
@@ -469,7 +426,6 @@ pub async fn reconfigure(
         Ok((request, ()))
     })
     .await?;
-    state.touch(view.id);
     let mut response = respond::empty();
     insert_infid(&mut response, inf);
     Ok(response)
@@ -482,15 +438,12 @@ pub async fn change_owners(
     inf: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::ChangeOwners;
-    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
-    let new_line = body::parse_owner(context, &body)?;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let overwrite = validator.flag(&context.query, "overwrite", false);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let (admission, new_line) =
+        Admission::with_body(state, context, payload, body::parse_owner).await?;
+    let overwrite = admission.parameters(|v, query| v.flag(query, "overwrite", false))?;
+    let caller = admission.credentials(Endpoint::ChangeOwners)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
     let new_identity =
         crate::auth::authenticate(std::slice::from_ref(&new_line)).map_err(|invalid| {
             endpoint.error(Failure::Other(format!(
@@ -498,10 +451,9 @@ pub async fn change_owners(
             )))
         })?;
     let new_owners = guard::owner_records(state, &new_identity).await;
-    let lane = Writer::new(state, context, &identity, endpoint)
-        .lane(view.id)
-        .await?;
-    lane.commit(async |view| {
+    let lane = caller.writer().lane(view.id).await?;
+    // IM saves the infrastructure after a change of owners.
+    lane.commit(Touch::Yes, async |view| {
         let owners = if overwrite {
             new_owners.clone()
         } else {

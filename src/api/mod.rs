@@ -2,16 +2,17 @@
 //!
 //! Every request goes through [`dispatch`], which matches IM's route table the way
 //! FastAPI does ([`routes`]) and hands the request to the resource's handler.
-//! Handlers validate everything (body, flags, Accept, ownership) before they send a
-//! command, so a request answered with an error leaves nothing behind.
+//! Handlers start with the admission step (`admission.rs`: IM's checks in IM's
+//! order) and writes end with the commit step ([`commit`]), so a request answered
+//! with an error leaves nothing behind.
 
+mod admission;
 mod body;
 mod clouds;
 pub mod commit;
 pub mod errors;
 mod events;
 mod guard;
-pub mod history;
 mod infrastructures;
 pub mod media;
 pub mod params;
@@ -22,7 +23,7 @@ pub mod routes;
 mod stats;
 mod system;
 mod tosca;
-mod transfer;
+pub mod transfer;
 mod vms;
 
 use std::collections::HashMap;
@@ -222,7 +223,9 @@ async fn handle(
         Route::Docs => Ok(system::docs()),
         Route::OpenApi | Route::Redoc => Ok(system::docs()),
         Route::ListInfrastructures => infra::list(state, context).await,
-        Route::InfrastructureHistory { inf } => history::export(state, context, &inf).await,
+        Route::InfrastructureHistory { inf } => {
+            transfer::export_history(state, context, &inf).await
+        }
         Route::CreateInfrastructure => infra::create(state, context, payload).await,
         Route::ImportInfrastructure => transfer::import(state, context, payload).await,
         Route::GetInfrastructure { inf } => infra::vm_list(state, context, &inf).await,

@@ -1,12 +1,11 @@
-//! Building answers: IM's success bodies, and its error mapping for actor outcomes.
+//! Building answers: IM's success bodies, and the metadata of the events a request
+//! causes.
 
 use actix_web::HttpResponse;
-use infralog_actors::decide::DomainError;
-use infralog_actors::runtime::ActorError;
 use infralog_events::Metadata;
 use serde_json::json;
 
-use super::errors::{ApiError, Endpoint, Failure, TEXT_PLAIN};
+use super::errors::TEXT_PLAIN;
 use super::media::Representation;
 use super::RequestContext;
 use crate::auth::Identity;
@@ -103,28 +102,4 @@ pub fn metadata(context: &RequestContext, identity: &Identity) -> Metadata {
         identity: Some(identity.primary_username().to_string()),
         source_instance: None,
     }
-}
-
-/// IM's answer for an actor's refusal on this endpoint.
-pub fn actor_error(endpoint: Endpoint, error: ActorError) -> ApiError {
-    let failure =
-        match error {
-            ActorError::Busy => return ApiError::Busy,
-            // Only our own concurrent writes move a stream under a request; the commit
-            // step retries those, and one that still reaches here is not the client's
-            // mistake.
-            ActorError::Domain(DomainError::Conflict { .. }) => return endpoint.unavailable(
-                "the infrastructure kept changing while the request was carried out; retry shortly",
-            ),
-            error @ ActorError::Unreached { .. } => return endpoint.unavailable(error),
-            ActorError::Domain(DomainError::NotFound) => Failure::InfrastructureNotFound,
-            ActorError::Domain(DomainError::InvalidVmId) => Failure::InvalidVmId,
-            ActorError::Domain(DomainError::DeletedVm) => Failure::DeletedVm,
-            ActorError::Domain(DomainError::IncorrectState) => Failure::IncorrectState,
-            ActorError::Domain(other) => Failure::Other(other.to_string()),
-            ActorError::Cloud(message) => Failure::Other(message),
-            ActorError::Store(error) => return ApiError::internal(format!("event log: {error}")),
-            ActorError::Failed(reason) => return ApiError::internal(format!("actor: {reason}")),
-        };
-    endpoint.error(failure)
 }

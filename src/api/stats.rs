@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{json, Map, Value};
 
+use super::admission::Admission;
 use super::errors::{ApiError, Endpoint};
 use super::guard;
 use super::{AppState, RequestContext};
@@ -243,17 +244,16 @@ pub fn stats_format(accept: &[String]) -> StatsFormat {
 }
 
 pub async fn stats(state: &AppState, context: &RequestContext) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::Stats;
-    let lines = guard::credential_lines(context)?;
+    let admission = Admission::header(state, context)?;
     // IM checks the dates before the credentials and answers without its prefix.
     let window = window(
         context.query.get("init_date"),
         context.query.get("end_date"),
     )
     .map_err(|bad| ApiError::im(StatusCode::BAD_REQUEST, bad.to_string()))?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let owned = guard::owned_infrastructures_including_gone(state, &identity).await;
-    let earlier = guard::owned_earlier_lives(state, &identity, &owned).await;
+    let caller = admission.credentials(Endpoint::Stats)?;
+    let owned = guard::owned_infrastructures_including_gone(state, &caller.identity).await;
+    let earlier = guard::owned_earlier_lives(state, &caller.identity, &owned).await;
     let inputs: Vec<StatsInput> = {
         let model = state.projections.read();
         let recency = state.recency_snapshot();

@@ -7,12 +7,12 @@ use actix_web::HttpResponse;
 use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::VmId;
 
-use super::commit::Lane;
-use super::errors::{ApiError, Endpoint, Failure};
-use super::media::{negotiate, DefaultType};
+use super::admission::Caller;
+use super::commit::{Lane, Touch};
+use super::errors::{ApiError, Failure};
+use super::media::DefaultType;
+use super::plan;
 use super::render::vm_document;
-use super::{guard, plan, AppState, RequestContext};
-use crate::auth::Identity;
 use crate::projections::{InfrastructureView, VmView};
 use crate::radl::Radl;
 use crate::tosca::{Template, VmFacts};
@@ -36,14 +36,12 @@ pub struct StartedAdd {
 /// before it adds).
 pub async fn start_add(
     lane: &Lane<'_>,
-    state: &AppState,
-    context: &RequestContext,
-    identity: &Identity,
+    caller: &Caller<'_>,
     view: InfrastructureView,
     document: &str,
     contextualize: bool,
 ) -> Result<StartedAdd, ApiError> {
-    let endpoint = Endpoint::AddResources;
+    let (state, endpoint) = (caller.state, caller.endpoint);
     let refuse = |e: crate::tosca::ToscaError| endpoint.error(Failure::Other(e.to_string()));
     let update = Template::parse(document).map_err(refuse)?;
     let merged = match &view.tosca {
@@ -68,14 +66,14 @@ pub async fn start_add(
     plan::plan_resources(
         &stored,
         scaling.radl.clone(),
-        identity,
+        &caller.identity,
         &state.connectors,
         state.limits.max_vms_per_request,
         contextualize,
         state.contextualization_delay,
     )
     .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
-    negotiate(&context.accept, DefaultType::UriList).map_err(|u| endpoint.unsupported_accept(u))?;
+    caller.representation(DefaultType::UriList)?;
     let removed = !scaling.requested.is_empty();
     let incomplete_removal = (scaling.remove.len() != scaling.requested.len()).then(|| {
         ApiError::im(
@@ -90,12 +88,13 @@ pub async fn start_add(
     if !scaling.remove.is_empty() {
         let vm_ids: Vec<VmId> = scaling.remove.iter().map(|id| VmId(*id)).collect();
         let plan = plan::plan_for(&stored, state.contextualization_delay);
-        lane.commit(async |_| {
+        // IM removes through `RemoveResource`, which saves the infrastructure.
+        lane.commit(Touch::Yes, async |_| {
             let request = InfrastructureRequest::RemoveResources {
                 vm_ids: vm_ids.clone(),
                 context: contextualize,
                 plan,
-                credentials: guard::cloud_credentials(identity),
+                credentials: caller.cloud_credentials(),
             };
             Ok((request, ()))
         })

@@ -6,13 +6,13 @@ use infralog_actors::connectors::AlterRequest;
 use infralog_actors::runtime::{InfrastructureRequest, VmRequest};
 use infralog_events::domain::VmId;
 
+use super::admission::{Admission, Caller};
 use super::body;
-use super::commit::Writer;
+use super::commit::Touch;
 use super::errors::{ApiError, Endpoint, Failure, TEXT_PLAIN};
 use super::events;
-use super::guard;
-use super::media::{negotiate, DefaultType};
-use super::params::{parse_int, Validator};
+use super::media::DefaultType;
+use super::params::parse_int;
 use super::plan;
 use super::render::{stored_radl, unreadable_vm_radl, vm_document};
 use super::respond;
@@ -57,18 +57,16 @@ pub async fn info(
     inf: &str,
     vm: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::GetVm;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let at = events::at_param(&context.query, &mut validator);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let admission = Admission::header(state, context)?;
+    let at = admission.parameters(|v, query| events::at_param(query, v))?;
+    let caller = admission.credentials(Endpoint::GetVm)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
     let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm = find_vm(&view, vm, endpoint)?;
     let document = document(&view, vm, endpoint)?;
-    let representation = negotiate(&context.accept, DefaultType::TextPlain)
-        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let representation = caller.representation(DefaultType::TextPlain)?;
+    // A read, but IM saves the infrastructure here (it refreshes the VM).
     state.touch(view.id);
     Ok(respond::text_or_json(
         representation,
@@ -85,16 +83,16 @@ pub async fn property(
     vm: &str,
     prop: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::GetVmProperty;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    if let Some(step) = context.query.get("step") {
-        validator.integer("query", "step", step);
-    }
-    let at = events::at_param(&context.query, &mut validator);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let admission = Admission::header(state, context)?;
+    let at = admission.parameters(|v, query| {
+        if let Some(step) = query.get("step") {
+            v.integer("query", "step", step);
+        }
+        events::at_param(query, v)
+    })?;
+    let caller = admission.credentials(Endpoint::GetVmProperty)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
     let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
     let not_found = || {
@@ -122,8 +120,8 @@ pub async fn property(
             (value.to_text(), value.to_json())
         }
     };
-    let representation = negotiate(&context.accept, DefaultType::TextPlain)
-        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let representation = caller.representation(DefaultType::TextPlain)?;
+    // IM reads a VM's property through its VM info, which saves (see `info`).
     state.touch(view.id);
     Ok(respond::text_or_json(
         representation,
@@ -140,28 +138,26 @@ pub async fn operate(
     vm: &str,
     op: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let op = validator.literal("op", op, &["start", "stop", "reboot"]);
-    validator.finish()?;
+    let admission = Admission::header(state, context)?;
+    let op = admission.parameters(|v, _| v.literal("op", op, &["start", "stop", "reboot"]))?;
     let endpoint = match op {
         Some("stop") => Endpoint::StopVm,
         Some("reboot") => Endpoint::RebootVm,
         _ => Endpoint::StartVm,
     };
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let caller = admission.credentials(endpoint)?;
+    let view = caller.owned(inf).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
-    let credentials = cloud_credentials(&identity, vm_view);
+    let credentials = cloud_credentials(&caller, vm_view);
     let request = match endpoint {
         Endpoint::StopVm => VmRequest::Stop { credentials },
         Endpoint::RebootVm => VmRequest::Reboot { credentials },
         _ => VmRequest::Start { credentials },
     };
-    Writer::new(state, context, &identity, endpoint)
-        .vm(view.id, vm_view.id, request)
+    caller
+        .writer()
+        .vm(view.id, vm_view.id, request, Touch::No)
         .await?;
-    state.touch(view.id);
     Ok(respond::empty())
 }
 
@@ -173,12 +169,11 @@ pub async fn alter(
     vm: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::AlterVm;
-    let body = body::read(context, payload, state.limits.max_body_bytes).await?;
-    let deployment = body::parse_deployment(context, &body)?;
-    let lines = guard::credential_lines(context)?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let (admission, deployment) =
+        Admission::with_body(state, context, payload, body::parse_deployment).await?;
+    let caller = admission.credentials(Endpoint::AlterVm)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
     // IM alters a VM with the RADL generated from a TOSCA body.
     let request = deployment.into_radl();
@@ -189,21 +184,17 @@ pub async fn alter(
         )))
     })?;
     let alteration = alter_request(system).map_err(|e| endpoint.error(Failure::Other(e)))?;
-    let representation = negotiate(&context.accept, DefaultType::TextPlain)
-        .map_err(|u| endpoint.unsupported_accept(u))?;
+    let representation = caller.representation(DefaultType::TextPlain)?;
     let vm_id = vm_view.id;
-    Writer::new(state, context, &identity, endpoint)
-        .vm(
-            view.id,
-            vm_id,
-            VmRequest::Alter {
-                request: alteration,
-                credentials: cloud_credentials(&identity, vm_view),
-            },
-        )
+    let request = VmRequest::Alter {
+        request: alteration,
+        credentials: cloud_credentials(&caller, vm_view),
+    };
+    caller
+        .writer()
+        .vm(view.id, vm_id, request, Touch::Yes)
         .await?;
-    state.touch(view.id);
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let view = caller.owned(inf).await?;
     let vm_view = view
         .vm(vm_id)
         .ok_or_else(|| endpoint.error(Failure::InvalidVmId))?;
@@ -241,36 +232,31 @@ pub async fn remove(
     inf: &str,
     vms: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::RemoveVms;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let contextualize = validator.flag(&context.query, "context", true);
-    validator.finish()?;
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let admission = Admission::header(state, context)?;
+    let contextualize = admission.parameters(|v, query| v.flag(query, "context", true))?;
+    let caller = admission.credentials(Endpoint::RemoveVms)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
     let ids_of = |view: &InfrastructureView| -> Result<Vec<VmId>, ApiError> {
         vms.split(',')
             .map(|vm| find_vm(view, vm, endpoint).map(|found| found.id))
             .collect()
     };
     ids_of(&view)?;
-    let lane = Writer::new(state, context, &identity, endpoint)
-        .lane(view.id)
-        .await?;
+    let lane = caller.writer().lane(view.id).await?;
     // Checked again in turn: a VM removed meanwhile is `Deleted VM.`, as IM says.
-    lane.commit(async |view| {
+    lane.commit(Touch::Yes, async |view| {
         let vm_ids = ids_of(view)?;
         let radl = stored_radl(view, endpoint)?;
         let request = InfrastructureRequest::RemoveResources {
             vm_ids,
             context: contextualize,
             plan: plan::plan_for(&radl, state.contextualization_delay),
-            credentials: guard::cloud_credentials(&identity),
+            credentials: caller.cloud_credentials(),
         };
         Ok((request, ()))
     })
     .await?;
-    state.touch(view.id);
     Ok(respond::empty())
 }
 
@@ -282,37 +268,35 @@ pub async fn snapshot(
     vm: &str,
     disk: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = Endpoint::Snapshot;
-    let lines = guard::credential_lines(context)?;
-    let mut validator = Validator::new();
-    let disk = validator.integer("path", "disknum", disk);
-    let image_name = validator
-        .required(&context.query, "image_name")
-        .map(str::to_string);
-    let auto_delete = validator.flag(&context.query, "auto_delete", false);
-    validator.finish()?;
+    let admission = Admission::header(state, context)?;
+    let (disk, image_name, auto_delete) = admission.parameters(|v, query| {
+        (
+            v.integer("path", "disknum", disk),
+            v.required(query, "image_name").map(str::to_string),
+            v.flag(query, "auto_delete", false),
+        )
+    })?;
     let (Some(disk), Some(image_name)) = (disk, image_name) else {
         return Err(ApiError::internal("validated parameters are missing"));
     };
-    let identity = guard::identity(&lines, endpoint)?;
-    let view = guard::owned(state, &identity, inf, endpoint).await?;
+    let caller = admission.credentials(Endpoint::Snapshot)?;
+    let endpoint = caller.endpoint;
+    let view = caller.owned(inf).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
     let disk = u32::try_from(disk).map_err(|_| {
         endpoint.error(Failure::Other(format!(
             "Error creating snapshot: the VM has no disk {disk}"
         )))
     })?;
-    let outcome = Writer::new(state, context, &identity, endpoint)
-        .vm(
-            view.id,
-            vm_view.id,
-            VmRequest::Snapshot {
-                disk,
-                image_name,
-                auto_delete,
-                credentials: cloud_credentials(&identity, vm_view),
-            },
-        )
+    let request = VmRequest::Snapshot {
+        disk,
+        image_name,
+        auto_delete,
+        credentials: cloud_credentials(&caller, vm_view),
+    };
+    let outcome = caller
+        .writer()
+        .vm(view.id, vm_view.id, request, Touch::No)
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(TEXT_PLAIN)
@@ -321,10 +305,11 @@ pub async fn snapshot(
 
 /// The request's credentials for the VM's cloud.
 fn cloud_credentials(
-    identity: &crate::auth::Identity,
+    caller: &Caller,
     vm: &VmView,
 ) -> infralog_actors::connectors::CloudCredentials {
-    guard::cloud_credentials(identity)
+    caller
+        .cloud_credentials()
         .remove(&vm.cloud.id)
         .unwrap_or_default()
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::api::history::{IMPORT_OUTCOME_HEADER, MAX_HISTORY_BYTES};
+use crate::api::transfer::{IMPORT_OUTCOME_HEADER, MAX_HISTORY_BYTES};
 
 /// How long one request may take (a large history is large).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);

@@ -2,11 +2,11 @@
 //! order, rendered for people and programs, folded back into what the read
 //! endpoints served at any point, and the whole log verified.
 //!
-//! This is its own module rather than part of `projections` or `api` because three
-//! faces share it (the `/events` route and `?at=` on the read properties, the
-//! offline `events`/`replay`/`verify` commands, and their tests) and none of it is
-//! HTTP: everything here is blocking store reads and pure folds. Callers on an
-//! async runtime run it on the blocking pool.
+//! This is its own module rather than part of `projections` or `api` because
+//! several faces share it (the `/events` route and `?at=` on the read properties,
+//! the full-history export, the offline `events`/`replay`/`verify` commands, and
+//! their tests) and none of it is HTTP: everything here is blocking store reads
+//! and pure folds. Callers on an async runtime run it on the blocking pool.
 //!
 //! # Numbering
 //!
@@ -136,9 +136,10 @@ impl StreamCursor {
 }
 
 /// Reads an infrastructure's history in order, in batches: a merge by position of
-/// its stream and every `vm-<id>-<n>` stream the store lists. Streams are found by
-/// name rather than from the events that plan VMs, so an event type added later
-/// that creates VMs cannot hide their streams.
+/// its stream and every `vm-<id>-<n>` stream the store lists. This is the one place
+/// that says which streams belong to an infrastructure. Streams are found by name
+/// rather than from the events that plan VMs, so an event type added later that
+/// creates VMs cannot hide their streams.
 pub struct HistoryReader<'s> {
     store: &'s dyn EventStore,
     inf: InfId,
@@ -301,6 +302,26 @@ pub(crate) fn undecodable(envelope: &Envelope, reason: String) -> HistoryError {
         version: envelope.version,
         reason,
     }
+}
+
+/// The envelopes of an infrastructure's present life (from its latest history
+/// boundary, up to the head when the reading began), numbered as if that life had
+/// been the id's only one: each stream from version 1. This is what a full-history
+/// export holds, so that nothing of an earlier life leaves with it and the
+/// document imports whole.
+pub fn present_life(store: &dyn EventStore, inf: InfId) -> Result<Vec<Envelope>, HistoryError> {
+    let mut reader = HistoryReader::new(store, inf)?;
+    let mut versions: std::collections::HashMap<StreamId, u64> = Default::default();
+    let mut envelopes = Vec::new();
+    // In commit order, so each stream's events come in version order.
+    while let Some(event) = reader.next_event()? {
+        let mut envelope = event.envelope;
+        let version = versions.entry(envelope.stream.clone()).or_default();
+        *version += 1;
+        envelope.version = *version;
+        envelopes.push(envelope);
+    }
+    Ok(envelopes)
 }
 
 /// The whole history of an infrastructure (for the offline tools and tests).

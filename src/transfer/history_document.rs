@@ -19,7 +19,7 @@
 //! form of every event (see [`events_checksum`]), so the JSON may be re-indented
 //! without breaking it. Payloads are base64 (standard alphabet, padded) of the
 //! postcard bytes, carried byte for byte. This module is pure: building, reading
-//! and verifying documents; the HTTP shell is `api::history`.
+//! and verifying documents; the HTTP shell is `api::transfer`.
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};

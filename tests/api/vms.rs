@@ -298,3 +298,49 @@ fn stop_and_start_the_infrastructure_and_its_vms() {
         .expect(404);
     assert_eq!(unknown_vm.text(), "Error in start op in VM: Invalid VM ID");
 }
+
+/// IM lists infrastructures most recently saved first, and saves on some calls
+/// only: a start (of a VM or of the infrastructure) saves nothing, so starting VMs
+/// that run already leaves the list as it was; reads of the state and a change of
+/// owners save.
+#[test]
+fn the_list_moves_up_only_on_calls_im_saves_on() {
+    let (_dir, server) = temp_server();
+    let first = create(&server, USER, RADL_NO_CTX);
+    let second = create(&server, USER, RADL_NO_CTX);
+    wait_for_state(&server, USER, &first, "configured", Duration::from_secs(10));
+    wait_for_state(
+        &server,
+        USER,
+        &second,
+        "configured",
+        Duration::from_secs(10),
+    );
+    let order = || -> Vec<String> { list(&server, USER).lines().map(id_of).collect() };
+    // Reading the state is a save in IM: the last one read comes first.
+    state(&server, USER, &first);
+    state(&server, USER, &second);
+    assert_eq!(order(), [second.clone(), first.clone()]);
+
+    for path in [
+        format!("/infrastructures/{first}/vms/0/start"),
+        format!("/infrastructures/{first}/start"),
+    ] {
+        server.put(&path).user(USER).send().expect(200);
+        assert_eq!(
+            order(),
+            [second.clone(), first.clone()],
+            "{path} on running VMs moved the infrastructure"
+        );
+    }
+
+    state(&server, USER, &first);
+    assert_eq!(order(), [first.clone(), second.clone()]);
+    server
+        .post(&format!("/infrastructures/{second}/authorization"))
+        .user(USER)
+        .body("{\"username\": \"another\", \"password\": \"pass-another\"}")
+        .send()
+        .expect(200);
+    assert_eq!(order(), [second, first], "a change of owners is a save");
+}
