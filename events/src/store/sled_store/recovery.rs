@@ -11,7 +11,25 @@ use super::keys::{be64, storage, META_FORMAT, META_HEAD, META_INSTANCE, META_STR
 use super::{RecoveryReport, FORMAT_VERSION};
 use crate::store::StoreError;
 
+/// How long an open waits for a lock that the same process's previous handle may
+/// still hold: sled releases its file lock from a background thread a moment after
+/// the last handle is dropped, so a close followed at once by an open can find it
+/// held. A lock held by another server is still refused, after this wait.
+pub(super) const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(super) fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match open_sled_once(path, cache_capacity_bytes) {
+            Err(StoreError::InUse(_)) if started.elapsed() < LOCK_RELEASE_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_sled_once(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     let sled_config = sled::Config::new()
         .path(path)
         .cache_capacity(cache_capacity_bytes);
