@@ -17,8 +17,9 @@ use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::{InfId, VmId};
 use infralog_events::{EventStore, StoreError, StreamId};
 
+use super::panics::panic_message;
 use super::registry::Registry;
-use super::vm::{panic_message, VmWork};
+use super::vm::VmWork;
 use super::{
     journal, ActorError, CommandMetadata, Credentials, InfrastructureRequest, Outcome, Reply,
     VmRequest,

@@ -33,6 +33,7 @@ use crate::decide::DomainError;
 
 mod infrastructure;
 mod journal;
+mod panics;
 mod registry;
 mod vm;
 

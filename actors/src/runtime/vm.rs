@@ -12,6 +12,7 @@ use infralog_events::domain::{InfId, VmId};
 use infralog_events::{EventStore, StreamId};
 use rand::distr::{Alphanumeric, SampleString};
 
+use super::panics::panic_message;
 use super::registry::Registry;
 use super::{journal, ActorError, CommandMetadata, Outcome, Reply, VmRequest};
 use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
@@ -169,21 +170,6 @@ impl Handler<VmCommandMessage> for VmActor {
             },
         )))
     }
-}
-
-/// What a client is told about a panic: a fixed text. Clients see this message (it
-/// may end up in an IM error such as `Error adding VMs: …`), so the panic's own
-/// text, which can name internals, goes to the log only.
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let detail = if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        String::new()
-    };
-    tracing::error!(%detail, "a command panicked");
-    "internal error".to_string()
 }
 
 struct VmEnv {
