@@ -175,24 +175,17 @@ impl Actor for InfrastructureActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = Arc::clone(&self.registry.inner().store);
-        let stream = StreamId::new(self.id.stream_name());
+        // Rehydrate before the first message is handled.
         ctx.wait(
-            async move {
-                match stream {
-                    Ok(stream) => journal::load::<InfrastructureEvent>(store, stream)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(error) => Err(error.to_string()),
-                }
-            }
-            .into_actor(self)
-            .map(|loaded, actor, _| match loaded {
-                Ok(events) => actor.state = infrastructure::fold(&events),
-                Err(error) => {
-                    tracing::error!(inf = %actor.id, %error, "cannot load an infrastructure's stream");
-                    actor.load_error = Some(error);
-                }
-            }),
+            journal::rehydrate(store, self.id.stream_name(), infrastructure::evolve)
+                .into_actor(self)
+                .map(|loaded, actor, _| match loaded {
+                    Ok(state) => actor.state = state,
+                    Err(error) => {
+                        tracing::error!(inf = %actor.id, %error, "cannot load an infrastructure's stream");
+                        actor.load_error = Some(error.to_string());
+                    }
+                }),
         );
         let idle = self.registry.inner().config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {

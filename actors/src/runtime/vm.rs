@@ -78,25 +78,18 @@ impl Actor for VmActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = Arc::clone(&self.registry.inner().store);
-        let stream = self.stream();
+        let stream = self.inf.vm_stream_name(self.vm);
         // Rehydrate before the first message is handled.
         ctx.wait(
-            async move {
-                match stream {
-                    Ok(stream) => journal::load::<VmEvent>(store, stream)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(error) => Err(error.to_string()),
-                }
-            }
-            .into_actor(self)
-            .map(|loaded, actor, _| match loaded {
-                Ok(events) => actor.state = vm::fold(&events),
-                Err(error) => {
-                    tracing::error!(inf = %actor.inf, vm = %actor.vm, %error, "cannot load a VM's stream");
-                    actor.load_error = Some(error);
-                }
-            }),
+            journal::rehydrate(store, stream, vm::evolve)
+                .into_actor(self)
+                .map(|loaded, actor, _| match loaded {
+                    Ok(state) => actor.state = state,
+                    Err(error) => {
+                        tracing::error!(inf = %actor.inf, vm = %actor.vm, %error, "cannot load a VM's stream");
+                        actor.load_error = Some(error.to_string());
+                    }
+                }),
         );
         let idle = self.registry.inner().config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {
@@ -367,18 +360,8 @@ impl VmRun {
         event: VmEvent,
         metadata: &CommandMetadata,
     ) -> Result<Outcome, ActorError> {
-        let events = [event];
-        let appended = journal::append(
-            &self.env.store,
-            &self.env.stream,
-            self.state.version,
-            &events,
-            metadata,
-        )
-        .await?;
-        let state = std::mem::take(&mut self.state);
-        self.state = events.iter().fold(state, vm::evolve);
-        Ok(Outcome::at(appended.last_position()))
+        let position = self.append(vec![event], metadata).await?;
+        Ok(Outcome::at(position))
     }
 
     /// Records the cloud's answer; returns the last position appended (0: none).
@@ -391,6 +374,15 @@ impl VmRun {
         if events.is_empty() {
             return Ok(0);
         }
+        self.append(events, metadata).await
+    }
+
+    /// Appends at the state's version and evolves the state; the last position.
+    async fn append(
+        &mut self,
+        events: Vec<VmEvent>,
+        metadata: &CommandMetadata,
+    ) -> Result<u64, ActorError> {
         let appended = journal::append(
             &self.env.store,
             &self.env.stream,
