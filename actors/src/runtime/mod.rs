@@ -105,7 +105,9 @@ impl ActorError {
     }
 }
 
-/// What a successful command did.
+/// What a successful command did, for the caller: where its events ended in the
+/// log and what the client is told. (The events themselves stay inside the actors;
+/// what a cloud answered is recorded as the `VmEvent` it reports.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The last position the command appended (0 if it appended nothing); wait for

@@ -16,7 +16,7 @@ use super::panics::panic_message;
 use super::registry::Registry;
 use super::{journal, ActorError, CommandMetadata, Outcome, Reply, VmRequest};
 use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
-use crate::decide::vm::{decide, record, Outcome as CloudOutcome, Plan, VmCommand};
+use crate::decide::vm::{decide, record, Plan, VmCommand};
 
 /// What a VM actor can be asked to do: the API's requests, and the launches and
 /// destructions its infrastructure orders.
@@ -205,8 +205,8 @@ impl VmRun {
             }
             return Ok(outcome);
         }
-        let cloud_outcome = match self.connector(&plan.cloud.kind) {
-            None => CloudOutcome::LaunchFailed {
+        let answer = match self.connector(&plan.cloud.kind) {
+            None => VmEvent::LaunchFailed {
                 cloud: plan.cloud.clone(),
                 message: format!("Cloud provider not supported: {}", plan.cloud.kind),
             },
@@ -217,24 +217,24 @@ impl VmRun {
                     cloud: plan.cloud.clone(),
                 };
                 match connector.launch(request, &credentials).await {
-                    Ok(launched) => CloudOutcome::Launched {
+                    Ok(launched) => VmEvent::Launched {
                         cloud: plan.cloud.clone(),
                         cloud_vm_id: launched.cloud_vm_id,
                         facts: launched.facts,
                         new_password: plan.new_password.then(random_password),
                     },
-                    Err(error) => CloudOutcome::LaunchFailed {
+                    Err(error) => VmEvent::LaunchFailed {
                         cloud: plan.cloud.clone(),
                         message: error.message,
                     },
                 }
             }
         };
-        let failed = match &cloud_outcome {
-            CloudOutcome::LaunchFailed { message, .. } => Some(message.clone()),
+        let failed = match &answer {
+            VmEvent::LaunchFailed { message, .. } => Some(message.clone()),
             _ => None,
         };
-        let position = self.record(cloud_outcome, metadata).await?;
+        let position = self.record(answer, metadata).await?;
         Ok(Outcome {
             position,
             failed,
@@ -268,7 +268,7 @@ impl VmRun {
                     .map_err(|e| ActorError::cloud("Error destroying the VM", e))?;
             }
         }
-        let position = self.record(CloudOutcome::Destroyed, metadata).await?;
+        let position = self.record(VmEvent::Destroyed, metadata).await?;
         Ok(Outcome::at(position))
     }
 
@@ -288,14 +288,14 @@ impl VmRun {
             return Ok(Outcome::at(0));
         }
         let vm = self.cloud_vm()?;
-        let (outcome, detail) = match request {
+        let (answer, detail) = match request {
             VmRequest::Stop { credentials } => {
                 let connector = self.required_connector(&vm.cloud.kind, "Error stopping the VM")?;
                 connector
                     .stop(&vm, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error stopping the VM", e))?;
-                (CloudOutcome::Stopped, None)
+                (VmEvent::Stopped, None)
             }
             VmRequest::Start { credentials } => {
                 let connector = self.required_connector(&vm.cloud.kind, "Error starting the VM")?;
@@ -303,7 +303,7 @@ impl VmRun {
                     .start(&vm, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error starting the VM", e))?;
-                (CloudOutcome::Started, None)
+                (VmEvent::Started, None)
             }
             VmRequest::Reboot { credentials } => {
                 let connector =
@@ -312,7 +312,7 @@ impl VmRun {
                     .reboot(&vm, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error rebooting the VM", e))?;
-                (CloudOutcome::Rebooted, None)
+                (VmEvent::Rebooted, None)
             }
             VmRequest::Alter {
                 request,
@@ -323,7 +323,7 @@ impl VmRun {
                     .alter(&vm, request, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error altering the VM", e))?;
-                (CloudOutcome::Altered { facts }, None)
+                (VmEvent::Altered { facts }, None)
             }
             VmRequest::Snapshot {
                 disk,
@@ -338,7 +338,7 @@ impl VmRun {
                     .await
                     .map_err(|e| ActorError::cloud("Error creating snapshot", e))?;
                 (
-                    CloudOutcome::SnapshotTaken {
+                    VmEvent::SnapshotTaken {
                         disk,
                         image_url: image_url.clone(),
                         auto_delete,
@@ -347,7 +347,7 @@ impl VmRun {
                 )
             }
         };
-        let position = self.record(outcome, metadata).await?;
+        let position = self.record(answer, metadata).await?;
         Ok(Outcome {
             position,
             detail,
@@ -360,17 +360,18 @@ impl VmRun {
         event: VmEvent,
         metadata: &CommandMetadata,
     ) -> Result<Outcome, ActorError> {
-        let position = self.append(vec![event], metadata).await?;
+        let position = self.record(event, metadata).await?;
         Ok(Outcome::at(position))
     }
 
-    /// Records the cloud's answer; returns the last position appended (0: none).
+    /// Records the cloud's answer (or an import) as far as [`record`] finds it due;
+    /// returns the last position appended (0: none).
     async fn record(
         &mut self,
-        outcome: CloudOutcome,
+        answer: VmEvent,
         metadata: &CommandMetadata,
     ) -> Result<u64, ActorError> {
-        let events = record(&self.state, outcome);
+        let events = record(&self.state, answer);
         if events.is_empty() {
             return Ok(0);
         }
