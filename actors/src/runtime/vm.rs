@@ -9,12 +9,11 @@ use futures_util::FutureExt;
 use infralog_events::domain::infrastructure::PlannedVm;
 use infralog_events::domain::vm::{self, VmEvent, VmPhase, VmState};
 use infralog_events::domain::{InfId, VmId};
-use infralog_events::{EventStore, StreamId};
+use infralog_events::StreamId;
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::panics::panic_message;
-use super::registry::Registry;
-use super::{journal, ActorError, CommandMetadata, Outcome, Reply, VmRequest};
+use super::{journal, ActorError, CommandMetadata, Forget, Outcome, Reply, Shared, VmRequest};
 use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
 use crate::decide::vm::{decide, record, Plan, VmCommand};
 
@@ -49,18 +48,20 @@ impl Message for VmCommandMessage {
 pub struct VmActor {
     inf: InfId,
     vm: VmId,
-    registry: Registry,
+    shared: Arc<Shared>,
+    forget: Forget,
     state: VmState,
     load_error: Option<String>,
     last_activity: Instant,
 }
 
 impl VmActor {
-    pub(crate) fn new(inf: InfId, vm: VmId, registry: Registry) -> Self {
+    pub(crate) fn new(inf: InfId, vm: VmId, shared: Arc<Shared>, forget: Forget) -> Self {
         VmActor {
             inf,
             vm,
-            registry,
+            shared,
+            forget,
             state: VmState::default(),
             load_error: None,
             last_activity: Instant::now(),
@@ -77,7 +78,7 @@ impl Actor for VmActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let store = Arc::clone(&self.registry.inner().store);
+        let store = Arc::clone(&self.shared.store);
         let stream = self.inf.vm_stream_name(self.vm);
         // Rehydrate before the first message is handled.
         ctx.wait(
@@ -91,7 +92,7 @@ impl Actor for VmActor {
                     }
                 }),
         );
-        let idle = self.registry.inner().config.idle_timeout;
+        let idle = self.shared.config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {
             if actor.last_activity.elapsed() >= idle {
                 ctx.stop();
@@ -99,15 +100,15 @@ impl Actor for VmActor {
         });
     }
 
-    fn stopped(&mut self, ctx: &mut Self::Context) {
-        self.registry.forget_vm(self.inf, self.vm, &ctx.address());
+    fn stopped(&mut self, _: &mut Self::Context) {
+        (self.forget)();
     }
 }
 
 impl Handler<VmCommandMessage> for VmActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: VmCommandMessage, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, message: VmCommandMessage, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
         let VmCommandMessage {
             work,
@@ -122,8 +123,8 @@ impl Handler<VmCommandMessage> for VmActor {
         }
         let env = match self.stream() {
             Ok(stream) => VmEnv {
-                store: Arc::clone(&self.registry.inner().store),
-                registry: self.registry.clone(),
+                shared: Arc::clone(&self.shared),
+                forget: Arc::clone(&self.forget),
                 stream,
             },
             Err(error) => {
@@ -132,8 +133,6 @@ impl Handler<VmCommandMessage> for VmActor {
             }
         };
         let state = self.state.clone();
-        let address = ctx.address();
-        let (inf, vm) = (self.inf, self.vm);
         let work = async move {
             let mut run = VmRun { env, state };
             let executed = AssertUnwindSafe(run.execute(work, &metadata))
@@ -147,7 +146,7 @@ impl Handler<VmCommandMessage> for VmActor {
                 Err(panic) => {
                     // Forget this actor before answering: a client that retries at
                     // once must reach a fresh actor, not this stopping one's mailbox.
-                    run.env.registry.forget_vm(inf, vm, &address);
+                    (run.env.forget)();
                     let _ = reply.send(Err(ActorError::Failed(panic_message(&panic))));
                     None
                 }
@@ -166,8 +165,8 @@ impl Handler<VmCommandMessage> for VmActor {
 }
 
 struct VmEnv {
-    store: Arc<dyn EventStore>,
-    registry: Registry,
+    shared: Arc<Shared>,
+    forget: Forget,
     stream: StreamId,
 }
 
@@ -385,7 +384,7 @@ impl VmRun {
         metadata: &CommandMetadata,
     ) -> Result<u64, ActorError> {
         let appended = journal::append(
-            &self.env.store,
+            &self.env.shared.store,
             &self.env.stream,
             self.state.version,
             &events,
@@ -408,7 +407,7 @@ impl VmRun {
     }
 
     fn connector(&self, kind: &str) -> Option<Arc<dyn CloudConnector>> {
-        self.env.registry.inner().connectors.get(kind)
+        self.env.shared.connectors.get(kind)
     }
 
     fn required_connector(

@@ -59,7 +59,7 @@ impl InfraRun {
             };
             let outcome = self
                 .env
-                .registry
+                .vms
                 .vm_work(
                     self.env.id,
                     VmId(index as u32),

@@ -13,16 +13,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use infralog_events::domain::infrastructure::{
     self, Contextualization, InfrastructurePhase, InfrastructureState,
 };
-use infralog_events::domain::InfId;
+use infralog_events::domain::{InfId, VmId};
 use infralog_events::{EventStore, StreamId};
 
 use super::panics::panic_message;
-use super::registry::Registry;
-use super::{journal, ActorError, CommandMetadata, InfrastructureRequest, Outcome, Reply};
+use super::vm::VmWork;
+use super::{
+    journal, ActorError, CommandMetadata, Forget, InfrastructureRequest, Outcome, Reply, Shared,
+};
 
 mod import;
 mod run;
@@ -47,19 +50,43 @@ impl Message for ContextualizationDue {
     type Result = ();
 }
 
+/// How an infrastructure reaches its VMs' actors: through the registry, which
+/// starts them. The work is the infrastructure's own, part of a command already
+/// accepted, so it waits for room in a full mailbox, up to
+/// [`ActorConfig::room_wait`](super::ActorConfig::room_wait), and only then answers
+/// [`ActorError::Busy`].
+pub(crate) trait VmDispatch {
+    fn vm_work(
+        &self,
+        inf: InfId,
+        vm: VmId,
+        work: VmWork,
+        metadata: CommandMetadata,
+    ) -> LocalBoxFuture<'static, Result<Outcome, ActorError>>;
+}
+
 pub struct InfrastructureActor {
     id: InfId,
-    registry: Registry,
+    shared: Arc<Shared>,
+    vms: Arc<dyn VmDispatch + Send + Sync>,
+    forget: Forget,
     state: InfrastructureState,
     load_error: Option<String>,
     last_activity: Instant,
 }
 
 impl InfrastructureActor {
-    pub(crate) fn new(id: InfId, registry: Registry) -> Self {
+    pub(crate) fn new(
+        id: InfId,
+        shared: Arc<Shared>,
+        vms: Arc<dyn VmDispatch + Send + Sync>,
+        forget: Forget,
+    ) -> Self {
         InfrastructureActor {
             id,
-            registry,
+            shared,
+            vms,
+            forget,
             state: InfrastructureState::default(),
             load_error: None,
             last_activity: Instant::now(),
@@ -69,8 +96,9 @@ impl InfrastructureActor {
     fn env(&self) -> Result<InfraEnv, ActorError> {
         Ok(InfraEnv {
             id: self.id,
-            store: Arc::clone(&self.registry.inner().store),
-            registry: self.registry.clone(),
+            store: Arc::clone(&self.shared.store),
+            vms: Arc::clone(&self.vms),
+            forget: Arc::clone(&self.forget),
             stream: StreamId::new(self.id.stream_name())
                 .map_err(|e| ActorError::Failed(e.to_string()))?,
         })
@@ -96,7 +124,6 @@ impl InfrastructureActor {
         due: Option<u32>,
         metadata: CommandMetadata,
         reply: Option<Reply>,
-        address: Addr<Self>,
     ) -> AtomicResponse<Self, ()> {
         self.last_activity = Instant::now();
         if let Some(error) = &self.load_error {
@@ -146,7 +173,7 @@ impl InfrastructureActor {
                 Err(panic) => {
                     // Forget this actor before answering: a client that retries at
                     // once must reach a fresh actor, not this stopping one's mailbox.
-                    run.env.registry.forget_infrastructure(run.env.id, &address);
+                    (run.env.forget)();
                     run.answer(Err(ActorError::Failed(panic_message(&panic))));
                     None
                 }
@@ -173,7 +200,7 @@ impl Actor for InfrastructureActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let store = Arc::clone(&self.registry.inner().store);
+        let store = Arc::clone(&self.shared.store);
         // Rehydrate before the first message is handled.
         ctx.wait(
             journal::rehydrate(store, self.id.stream_name(), infrastructure::evolve)
@@ -186,7 +213,7 @@ impl Actor for InfrastructureActor {
                     }
                 }),
         );
-        let idle = self.registry.inner().config.idle_timeout;
+        let idle = self.shared.config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {
             if actor.last_activity.elapsed() >= idle && !actor.has_pending_work() {
                 ctx.stop();
@@ -194,43 +221,32 @@ impl Actor for InfrastructureActor {
         });
     }
 
-    fn stopped(&mut self, ctx: &mut Self::Context) {
-        self.registry.forget_infrastructure(self.id, &ctx.address());
+    fn stopped(&mut self, _: &mut Self::Context) {
+        (self.forget)();
     }
 }
 
 impl Handler<InfrastructureMessage> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: InfrastructureMessage, ctx: &mut Self::Context) -> Self::Result {
-        self.run(
-            Some(message.request),
-            None,
-            message.metadata,
-            message.reply,
-            ctx.address(),
-        )
+    fn handle(&mut self, message: InfrastructureMessage, _: &mut Self::Context) -> Self::Result {
+        self.run(Some(message.request), None, message.metadata, message.reply)
     }
 }
 
 impl Handler<ContextualizationDue> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: ContextualizationDue, ctx: &mut Self::Context) -> Self::Result {
-        self.run(
-            None,
-            Some(message.run),
-            CommandMetadata::default(),
-            None,
-            ctx.address(),
-        )
+    fn handle(&mut self, message: ContextualizationDue, _: &mut Self::Context) -> Self::Result {
+        self.run(None, Some(message.run), CommandMetadata::default(), None)
     }
 }
 
 struct InfraEnv {
     id: InfId,
     store: Arc<dyn EventStore>,
-    registry: Registry,
+    vms: Arc<dyn VmDispatch + Send + Sync>,
+    forget: Forget,
     stream: StreamId,
 }
 

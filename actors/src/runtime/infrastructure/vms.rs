@@ -50,7 +50,7 @@ impl InfraRun {
         }
         let launches = planned.iter().map(|plan| {
             let credentials = credentials_for(credentials, &plan.cloud.id);
-            self.env.registry.vm_work(
+            self.env.vms.vm_work(
                 self.env.id,
                 plan.vm_id,
                 VmWork::Launch {
@@ -120,7 +120,7 @@ impl InfraRun {
             };
             match self
                 .env
-                .registry
+                .vms
                 .vm_work(self.env.id, vm, work, self.metadata.clone())
                 .await
             {
@@ -170,7 +170,7 @@ impl InfraRun {
             };
             if let Err(error) = self
                 .env
-                .registry
+                .vms
                 .vm_work(self.env.id, vm, work, self.metadata.clone())
                 .await
             {
@@ -208,7 +208,7 @@ impl InfraRun {
         // The operation is ours once accepted: each VM's share waits for room in
         // that VM's mailbox rather than failing on a client's burst there.
         let calls = vms.iter().map(|(vm, cloud)| {
-            self.env.registry.vm_work(
+            self.env.vms.vm_work(
                 self.env.id,
                 *vm,
                 VmWork::Request(request(credentials_for(credentials, cloud))),
