@@ -1,6 +1,7 @@
 //! Decisions of a VM. A VM command is decided in two steps around its cloud call:
 //! [`decide`] says whether the cloud must be called at all (or refuses), and
-//! [`record`] says which of the events the cloud's answer reports are still due. Both are pure.
+//! [`record`] says whether the event the cloud's answer reports is still due. Both
+//! are pure.
 
 use infralog_events::domain::vm::{VmEvent, VmPhase, VmState};
 
@@ -170,5 +171,21 @@ mod tests {
         all.extend(events);
         let state = fold(&all);
         assert!(matches!(state.phase, VmPhase::Stopped(ref vm) if vm.snapshots.len() == 1));
+    }
+
+    #[test]
+    fn an_import_is_recorded_whatever_the_vm_was() {
+        let imported = VmEvent::Imported {
+            cloud: dummy(),
+            cloud_vm_id: Some("1700000000002".into()),
+            status: infralog_events::domain::infrastructure::ImportedVmStatus::Running,
+            auto_delete_snapshots: Vec::new(),
+        };
+        for earlier in [vec![], vec![launched(), VmEvent::Destroyed]] {
+            assert_eq!(
+                record(&given(&earlier), imported.clone()),
+                vec![imported.clone()]
+            );
+        }
     }
 }

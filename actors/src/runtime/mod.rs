@@ -41,9 +41,10 @@ mod vm;
 pub use registry::Registry;
 
 // The files depend in one direction: `registry` starts the actors and so knows
-// both; `infrastructure` orders work of `vm` (through [`infrastructure::VmDispatch`],
-// which the registry implements); `vm` knows neither. What an actor needs of the
-// registry reaches it as the narrow handles below.
+// both; `infrastructure` names the work it orders of a VM (`vm::VmWork`) and sends
+// it through `infrastructure::VmDispatch`, which the registry implements; `vm`
+// knows neither. What an actor needs of the registry reaches it as the narrow
+// handles below.
 
 /// What every actor needs of the runtime around it: the log, the clouds and the
 /// settings. The registry hands it, with a [`Forget`], to each actor it starts, so
