@@ -1,9 +1,9 @@
 //! Decisions of a VM. A VM command is decided in two steps around its cloud call:
 //! [`decide`] says whether the cloud must be called at all (or refuses), and
-//! [`record`] turns the cloud's answer into events. Both are pure.
+//! [`record`] says whether the event the cloud's answer reports is still due. Both
+//! are pure.
 
 use infralog_events::domain::vm::{VmEvent, VmPhase, VmState};
-use infralog_events::domain::{CloudRef, FeatureFact};
 
 use super::DomainError;
 
@@ -30,33 +30,6 @@ pub enum Plan {
     RecordOnly,
 }
 
-/// The cloud's answer to a command.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Launched {
-        cloud: CloudRef,
-        cloud_vm_id: String,
-        facts: Vec<FeatureFact>,
-        new_password: Option<String>,
-    },
-    LaunchFailed {
-        cloud: CloudRef,
-        message: String,
-    },
-    Stopped,
-    Started,
-    Rebooted,
-    Altered {
-        facts: Vec<FeatureFact>,
-    },
-    SnapshotTaken {
-        disk: u32,
-        image_url: String,
-        auto_delete: bool,
-    },
-    Destroyed,
-}
-
 /// Whether `command` needs the cloud, given the VM's state.
 pub fn decide(state: &VmState, command: &VmCommand) -> Result<Plan, DomainError> {
     use VmCommand as C;
@@ -76,46 +49,29 @@ pub fn decide(state: &VmState, command: &VmCommand) -> Result<Plan, DomainError>
     }
 }
 
-/// The events that record the cloud's answer.
-pub fn record(state: &VmState, outcome: Outcome) -> Vec<VmEvent> {
-    match (&state.phase, outcome) {
+/// The events that record the cloud's answer, given as the event it would be
+/// recorded by: none when the VM already is as the answer says (a launch resumed
+/// after it was recorded, a stop of a stopped VM, anything after the VM was
+/// destroyed). An import is not a cloud's answer: it is recorded whatever the
+/// state, as the import describes the VM anew.
+pub fn record(state: &VmState, answer: VmEvent) -> Vec<VmEvent> {
+    use VmEvent as E;
+    match (&state.phase, answer) {
+        (_, imported @ E::Imported { .. }) => vec![imported],
         (VmPhase::Destroyed, _) => Vec::new(),
-        (
-            VmPhase::Unlaunched,
-            Outcome::Launched {
-                cloud,
-                cloud_vm_id,
-                facts,
-                new_password,
-            },
-        ) => vec![VmEvent::Launched {
-            cloud,
-            cloud_vm_id,
-            facts,
-            new_password,
-        }],
-        (VmPhase::Unlaunched, Outcome::LaunchFailed { cloud, message }) => {
-            vec![VmEvent::LaunchFailed { cloud, message }]
+        (VmPhase::Unlaunched, answer @ (E::Launched { .. } | E::LaunchFailed { .. })) => {
+            vec![answer]
         }
-        (_, Outcome::Launched { .. } | Outcome::LaunchFailed { .. }) => Vec::new(),
-        (VmPhase::Running(_), Outcome::Stopped) => vec![VmEvent::Stopped],
-        (VmPhase::Stopped(_), Outcome::Started) => vec![VmEvent::Started],
-        (_, Outcome::Stopped | Outcome::Started) => Vec::new(),
-        (_, Outcome::Rebooted) => vec![VmEvent::Rebooted],
-        (_, Outcome::Altered { facts }) => vec![VmEvent::Altered { facts }],
+        (_, E::Launched { .. } | E::LaunchFailed { .. }) => Vec::new(),
+        (VmPhase::Running(_), E::Stopped) => vec![E::Stopped],
+        (VmPhase::Stopped(_), E::Started) => vec![E::Started],
+        (_, E::Stopped | E::Started) => Vec::new(),
         (
             _,
-            Outcome::SnapshotTaken {
-                disk,
-                image_url,
-                auto_delete,
-            },
-        ) => vec![VmEvent::SnapshotTaken {
-            disk,
-            image_url,
-            auto_delete,
-        }],
-        (_, Outcome::Destroyed) => vec![VmEvent::Destroyed],
+            answer @ (E::Rebooted | E::Altered { .. } | E::SnapshotTaken { .. } | E::Destroyed),
+        ) => {
+            vec![answer]
+        }
     }
 }
 
@@ -123,6 +79,7 @@ pub fn record(state: &VmState, outcome: Outcome) -> Vec<VmEvent> {
 mod tests {
     use super::*;
     use infralog_events::domain::vm::fold;
+    use infralog_events::domain::{CloudRef, FeatureFact};
 
     fn dummy() -> CloudRef {
         CloudRef {
@@ -152,25 +109,19 @@ mod tests {
             decide(&given(&[launched()]), &VmCommand::Launch),
             Ok(Plan::Nothing)
         );
-        let outcome = Outcome::Launched {
-            cloud: dummy(),
-            cloud_vm_id: "1700000000001".into(),
-            facts: vec![FeatureFact::text("provider.type", "Dummy")],
-            new_password: Some("Abcdefg1".into()),
-        };
-        assert_eq!(record(&given(&[]), outcome.clone()), vec![launched()]);
-        assert_eq!(record(&given(&[launched()]), outcome), vec![]);
+        assert_eq!(record(&given(&[]), launched()), vec![launched()]);
+        assert_eq!(record(&given(&[launched()]), launched()), vec![]);
     }
 
     #[test]
     fn stopping_a_running_vm_records_it_stopped_and_again_records_nothing() {
         let running = given(&[launched()]);
         assert_eq!(decide(&running, &VmCommand::Stop), Ok(Plan::CallCloud));
-        assert_eq!(record(&running, Outcome::Stopped), vec![VmEvent::Stopped]);
+        assert_eq!(record(&running, VmEvent::Stopped), vec![VmEvent::Stopped]);
         let stopped = given(&[launched(), VmEvent::Stopped]);
         assert_eq!(decide(&stopped, &VmCommand::Stop), Ok(Plan::CallCloud));
-        assert_eq!(record(&stopped, Outcome::Stopped), vec![]);
-        assert_eq!(record(&stopped, Outcome::Started), vec![VmEvent::Started]);
+        assert_eq!(record(&stopped, VmEvent::Stopped), vec![]);
+        assert_eq!(record(&stopped, VmEvent::Started), vec![VmEvent::Started]);
     }
 
     #[test]
@@ -189,7 +140,7 @@ mod tests {
             ));
         }
         assert_eq!(decide(&destroyed, &VmCommand::Destroy), Ok(Plan::Nothing));
-        assert_eq!(record(&destroyed, Outcome::Destroyed), vec![]);
+        assert_eq!(record(&destroyed, VmEvent::Destroyed), vec![]);
     }
 
     #[test]
@@ -210,7 +161,7 @@ mod tests {
         let stopped = given(&[launched(), VmEvent::Stopped]);
         let events = record(
             &stopped,
-            Outcome::SnapshotTaken {
+            VmEvent::SnapshotTaken {
                 disk: 0,
                 image_url: "mock0://linux.for.ev.er/img".into(),
                 auto_delete: true,
@@ -220,5 +171,21 @@ mod tests {
         all.extend(events);
         let state = fold(&all);
         assert!(matches!(state.phase, VmPhase::Stopped(ref vm) if vm.snapshots.len() == 1));
+    }
+
+    #[test]
+    fn an_import_is_recorded_whatever_the_vm_was() {
+        let imported = VmEvent::Imported {
+            cloud: dummy(),
+            cloud_vm_id: Some("1700000000002".into()),
+            status: infralog_events::domain::infrastructure::ImportedVmStatus::Running,
+            auto_delete_snapshots: Vec::new(),
+        };
+        for earlier in [vec![], vec![launched(), VmEvent::Destroyed]] {
+            assert_eq!(
+                record(&given(&earlier), imported.clone()),
+                vec![imported.clone()]
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Reading and appending a stream of domain events, for the actors.
+//! Reading and appending a stream of domain events, for the actors: rehydration
+//! (read and fold) and appends at an expected version.
 
 use std::sync::Arc;
 
@@ -10,17 +11,22 @@ use infralog_events::{
 /// The events read per call while rehydrating.
 const READ_BATCH: usize = 1024;
 
-/// Reads a whole stream and decodes it. Runs on the blocking pool: stream reads are
-/// blocking calls.
-pub(crate) async fn load<E>(
+/// Rebuilds an actor's state: reads the stream named `stream` from its start and
+/// folds each event into the state with `evolve`, batch by batch. Both actors
+/// rehydrate through here. Runs on the blocking pool: stream reads are blocking
+/// calls.
+pub(crate) async fn rehydrate<E, S>(
     store: Arc<dyn EventStore>,
-    stream: StreamId,
-) -> Result<Vec<E>, StoreError>
+    stream: String,
+    evolve: fn(S, &E) -> S,
+) -> Result<S, StoreError>
 where
     E: DomainEvent + Send + 'static,
+    S: Default + Send + 'static,
 {
+    let stream = StreamId::new(stream)?;
     let task = tokio::task::spawn_blocking(move || {
-        let mut events = Vec::new();
+        let mut state = S::default();
         let mut from = 1;
         loop {
             let batch = store.read_stream(&stream, from, READ_BATCH)?;
@@ -33,13 +39,13 @@ where
                         envelope.position
                     ))
                 })?;
-                events.push(event);
+                state = evolve(state, &event);
             }
             if batch.len() < READ_BATCH {
                 break;
             }
         }
-        Ok(events)
+        Ok(state)
     });
     task.await
         .map_err(|error| StoreError::Storage(format!("the reading task failed: {error}")))?

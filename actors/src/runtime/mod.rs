@@ -20,23 +20,46 @@
 //! Dummy cloud needs none.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use infralog_events::domain::infrastructure::{ContextualizationPlan, ImportedInfrastructure};
 use infralog_events::domain::{OwnerRecord, VmId};
-use infralog_events::{Metadata, StoreError};
+use infralog_events::{EventStore, Metadata, StoreError};
 use tokio::sync::oneshot;
 
-use crate::connectors::{AlterRequest, CloudCredentials, ConnectorError};
+use crate::connectors::{AlterRequest, CloudCredentials, ConnectorError, Connectors};
 use crate::decide::infrastructure::ResourceRequest;
 use crate::decide::DomainError;
 
 mod infrastructure;
 mod journal;
+mod panics;
 mod registry;
 mod vm;
 
 pub use registry::Registry;
+
+// The files depend in one direction: `registry` starts the actors and so knows
+// both; `infrastructure` names the work it orders of a VM (`vm::VmWork`) and sends
+// it through `infrastructure::VmDispatch`, which the registry implements; `vm`
+// knows neither. What an actor needs of the registry reaches it as the narrow
+// handles below.
+
+/// What every actor needs of the runtime around it: the log, the clouds and the
+/// settings. The registry hands it, with a [`Forget`], to each actor it starts, so
+/// that the actors never need the registry itself.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) connectors: Connectors,
+    pub(crate) config: ActorConfig,
+}
+
+/// Takes an actor out of the registry's map, unless another actor took its place
+/// already. An actor calls it when it stops and, before answering, when a command
+/// panicked: a client that retries at once must reach a fresh actor, not the
+/// stopping one's mailbox.
+pub(crate) type Forget = Arc<dyn Fn() + Send + Sync>;
 
 /// How the actors behave.
 #[derive(Debug, Clone)]
@@ -104,7 +127,9 @@ impl ActorError {
     }
 }
 
-/// What a successful command did.
+/// What a successful command did, for the caller: where its events ended in the
+/// log and what the client is told. (The events themselves stay inside the actors;
+/// what a cloud answered is recorded as the `VmEvent` it reports.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The last position the command appended (0 if it appended nothing); wait for

@@ -3,17 +3,22 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures_util::future::LocalBoxFuture;
 use infralog_events::domain::{InfId, VmId};
 use infralog_events::EventStore;
 use tokio::sync::oneshot;
 
-use super::infrastructure::{InfrastructureActor, InfrastructureMessage};
+use super::infrastructure::{InfrastructureActor, InfrastructureMessage, VmDispatch};
 use super::vm::{VmActor, VmCommandMessage, VmWork};
-use super::{ActorConfig, ActorError, CommandMetadata, InfrastructureRequest, Outcome, VmRequest};
+use super::{
+    ActorConfig, ActorError, CommandMetadata, Forget, InfrastructureRequest, Outcome, Shared,
+    VmRequest,
+};
 use crate::connectors::Connectors;
 
 /// The longest pause between two tries to find room in a full VM mailbox.
@@ -25,21 +30,29 @@ pub struct Registry {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) store: Arc<dyn EventStore>,
-    pub(crate) connectors: Connectors,
-    pub(crate) config: ActorConfig,
+struct Inner {
+    /// What the actors need of the runtime; each actor holds a clone.
+    shared: Arc<Shared>,
     arbiters: Vec<ArbiterHandle>,
     /// Kept so the threads live as long as the registry.
     _threads: Mutex<Vec<Arbiter>>,
-    infrastructures: Mutex<HashMap<InfId, Addr<InfrastructureActor>>>,
-    vms: Mutex<HashMap<(InfId, VmId), Addr<VmActor>>>,
+    infrastructures: Mutex<HashMap<InfId, Running<InfrastructureActor>>>,
+    vms: Mutex<HashMap<(InfId, VmId), Running<VmActor>>>,
+    /// The serial of the next actor started.
+    next_serial: AtomicU64,
+}
+
+/// An actor the registry started, and the serial that tells it from an actor that
+/// later takes its place under the same id.
+struct Running<A: Actor> {
+    serial: u64,
+    address: Addr<A>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.shared.config)
             .finish_non_exhaustive()
     }
 }
@@ -53,19 +66,18 @@ impl Registry {
         let arbiters = threads.iter().map(Arbiter::handle).collect();
         Registry {
             inner: Arc::new(Inner {
-                store,
-                connectors,
-                config,
+                shared: Arc::new(Shared {
+                    store,
+                    connectors,
+                    config,
+                }),
                 arbiters,
                 _threads: Mutex::new(threads),
                 infrastructures: Mutex::new(HashMap::new()),
                 vms: Mutex::new(HashMap::new()),
+                next_serial: AtomicU64::new(0),
             }),
         }
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
     }
 
     /// Sends a command to an infrastructure's actor and waits for its outcome.
@@ -109,22 +121,6 @@ impl Registry {
         metadata: CommandMetadata,
     ) -> Result<Outcome, ActorError> {
         self.send_vm_work(inf, vm, VmWork::Request(request), metadata, Duration::ZERO)
-            .await
-    }
-
-    /// Sends work of the infrastructure's own to a VM's actor. A client's command
-    /// meeting a full mailbox is refused at once (the client retries), but this work
-    /// belongs to a command already accepted (a launch, a removal, one VM of an
-    /// infrastructure-wide stop): it waits for room, up to
-    /// [`ActorConfig::room_wait`], and only then answers [`ActorError::Busy`].
-    pub(crate) async fn vm_work(
-        &self,
-        inf: InfId,
-        vm: VmId,
-        work: VmWork,
-        metadata: CommandMetadata,
-    ) -> Result<Outcome, ActorError> {
-        self.send_vm_work(inf, vm, work, metadata, self.inner.config.room_wait)
             .await
     }
 
@@ -213,15 +209,21 @@ impl Registry {
         message: InfrastructureMessage,
     ) -> Result<(), SendError<InfrastructureMessage>> {
         let mut actors = lock(&self.inner.infrastructures);
-        let address = actors.entry(id).or_insert_with(|| {
+        let running = actors.entry(id).or_insert_with(|| {
+            let serial = self.next_serial();
+            let shared = Arc::clone(&self.inner.shared);
+            let vms: Arc<dyn VmDispatch + Send + Sync> = Arc::new(self.clone());
             let registry = self.clone();
-            let capacity = self.inner.config.mailbox_capacity;
-            InfrastructureActor::start_in_arbiter(self.arbiter_for(&id), move |ctx| {
-                ctx.set_mailbox_capacity(capacity);
-                InfrastructureActor::new(id, registry)
-            })
+            let forget: Forget = Arc::new(move || registry.forget_infrastructure(id, serial));
+            let capacity = shared.config.mailbox_capacity;
+            let address =
+                InfrastructureActor::start_in_arbiter(self.arbiter_for(&id), move |ctx| {
+                    ctx.set_mailbox_capacity(capacity);
+                    InfrastructureActor::new(id, shared, vms, forget)
+                });
+            Running { serial, address }
         });
-        let sent = address.try_send(message);
+        let sent = running.address.try_send(message);
         if matches!(sent, Err(SendError::Closed(_))) {
             actors.remove(&id);
         }
@@ -236,34 +238,65 @@ impl Registry {
         message: VmCommandMessage,
     ) -> Result<(), SendError<VmCommandMessage>> {
         let mut actors = lock(&self.inner.vms);
-        let address = actors.entry((inf, vm)).or_insert_with(|| {
+        let running = actors.entry((inf, vm)).or_insert_with(|| {
+            let serial = self.next_serial();
+            let shared = Arc::clone(&self.inner.shared);
             let registry = self.clone();
-            let capacity = self.inner.config.mailbox_capacity;
-            VmActor::start_in_arbiter(self.arbiter_for(&(inf, vm)), move |ctx| {
+            let forget: Forget = Arc::new(move || registry.forget_vm(inf, vm, serial));
+            let capacity = shared.config.mailbox_capacity;
+            let address = VmActor::start_in_arbiter(self.arbiter_for(&(inf, vm)), move |ctx| {
                 ctx.set_mailbox_capacity(capacity);
-                VmActor::new(inf, vm, registry)
-            })
+                VmActor::new(inf, vm, shared, forget)
+            });
+            Running { serial, address }
         });
-        let sent = address.try_send(message);
+        let sent = running.address.try_send(message);
         if matches!(sent, Err(SendError::Closed(_))) {
             actors.remove(&(inf, vm));
         }
         sent
     }
 
-    /// Forgets an actor that stopped, unless another took its place.
-    pub(crate) fn forget_infrastructure(&self, id: InfId, address: &Addr<InfrastructureActor>) {
+    fn next_serial(&self) -> u64 {
+        self.inner.next_serial.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Forgets an actor that stopped, unless another took its place (see [`Forget`]).
+    fn forget_infrastructure(&self, id: InfId, serial: u64) {
         let mut actors = lock(&self.inner.infrastructures);
-        if actors.get(&id) == Some(address) {
+        if actors.get(&id).map(|running| running.serial) == Some(serial) {
             actors.remove(&id);
         }
     }
 
-    pub(crate) fn forget_vm(&self, inf: InfId, vm: VmId, address: &Addr<VmActor>) {
+    fn forget_vm(&self, inf: InfId, vm: VmId, serial: u64) {
         let mut actors = lock(&self.inner.vms);
-        if actors.get(&(inf, vm)) == Some(address) {
+        if actors.get(&(inf, vm)).map(|running| running.serial) == Some(serial) {
             actors.remove(&(inf, vm));
         }
+    }
+}
+
+impl VmDispatch for Registry {
+    /// Work of the infrastructure's own for a VM's actor. A client's command meeting
+    /// a full mailbox is refused at once (the client retries), but this work belongs
+    /// to a command already accepted (a launch, a removal, one VM of an
+    /// infrastructure-wide stop): it waits for room, up to
+    /// [`ActorConfig::room_wait`], and only then answers [`ActorError::Busy`].
+    fn vm_work(
+        &self,
+        inf: InfId,
+        vm: VmId,
+        work: VmWork,
+        metadata: CommandMetadata,
+    ) -> LocalBoxFuture<'static, Result<Outcome, ActorError>> {
+        let registry = self.clone();
+        let patience = self.inner.shared.config.room_wait;
+        Box::pin(async move {
+            registry
+                .send_vm_work(inf, vm, work, metadata, patience)
+                .await
+        })
     }
 }
 

@@ -9,13 +9,13 @@ use futures_util::FutureExt;
 use infralog_events::domain::infrastructure::PlannedVm;
 use infralog_events::domain::vm::{self, VmEvent, VmPhase, VmState};
 use infralog_events::domain::{InfId, VmId};
-use infralog_events::{EventStore, StreamId};
+use infralog_events::StreamId;
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::registry::Registry;
-use super::{journal, ActorError, CommandMetadata, Outcome, Reply, VmRequest};
+use super::panics::panic_message;
+use super::{journal, ActorError, CommandMetadata, Forget, Outcome, Reply, Shared, VmRequest};
 use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
-use crate::decide::vm::{decide, record, Outcome as CloudOutcome, Plan, VmCommand};
+use crate::decide::vm::{decide, record, Plan, VmCommand};
 
 /// What a VM actor can be asked to do: the API's requests, and the launches and
 /// destructions its infrastructure orders.
@@ -48,18 +48,20 @@ impl Message for VmCommandMessage {
 pub struct VmActor {
     inf: InfId,
     vm: VmId,
-    registry: Registry,
+    shared: Arc<Shared>,
+    forget: Forget,
     state: VmState,
     load_error: Option<String>,
     last_activity: Instant,
 }
 
 impl VmActor {
-    pub(crate) fn new(inf: InfId, vm: VmId, registry: Registry) -> Self {
+    pub(crate) fn new(inf: InfId, vm: VmId, shared: Arc<Shared>, forget: Forget) -> Self {
         VmActor {
             inf,
             vm,
-            registry,
+            shared,
+            forget,
             state: VmState::default(),
             load_error: None,
             last_activity: Instant::now(),
@@ -76,28 +78,21 @@ impl Actor for VmActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let store = Arc::clone(&self.registry.inner().store);
-        let stream = self.stream();
+        let store = Arc::clone(&self.shared.store);
+        let stream = self.inf.vm_stream_name(self.vm);
         // Rehydrate before the first message is handled.
         ctx.wait(
-            async move {
-                match stream {
-                    Ok(stream) => journal::load::<VmEvent>(store, stream)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(error) => Err(error.to_string()),
-                }
-            }
-            .into_actor(self)
-            .map(|loaded, actor, _| match loaded {
-                Ok(events) => actor.state = vm::fold(&events),
-                Err(error) => {
-                    tracing::error!(inf = %actor.inf, vm = %actor.vm, %error, "cannot load a VM's stream");
-                    actor.load_error = Some(error);
-                }
-            }),
+            journal::rehydrate(store, stream, vm::evolve)
+                .into_actor(self)
+                .map(|loaded, actor, _| match loaded {
+                    Ok(state) => actor.state = state,
+                    Err(error) => {
+                        tracing::error!(inf = %actor.inf, vm = %actor.vm, %error, "cannot load a VM's stream");
+                        actor.load_error = Some(error.to_string());
+                    }
+                }),
         );
-        let idle = self.registry.inner().config.idle_timeout;
+        let idle = self.shared.config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {
             if actor.last_activity.elapsed() >= idle {
                 ctx.stop();
@@ -105,15 +100,15 @@ impl Actor for VmActor {
         });
     }
 
-    fn stopped(&mut self, ctx: &mut Self::Context) {
-        self.registry.forget_vm(self.inf, self.vm, &ctx.address());
+    fn stopped(&mut self, _: &mut Self::Context) {
+        (self.forget)();
     }
 }
 
 impl Handler<VmCommandMessage> for VmActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: VmCommandMessage, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, message: VmCommandMessage, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
         let VmCommandMessage {
             work,
@@ -128,8 +123,8 @@ impl Handler<VmCommandMessage> for VmActor {
         }
         let env = match self.stream() {
             Ok(stream) => VmEnv {
-                store: Arc::clone(&self.registry.inner().store),
-                registry: self.registry.clone(),
+                shared: Arc::clone(&self.shared),
+                forget: Arc::clone(&self.forget),
                 stream,
             },
             Err(error) => {
@@ -138,8 +133,6 @@ impl Handler<VmCommandMessage> for VmActor {
             }
         };
         let state = self.state.clone();
-        let address = ctx.address();
-        let (inf, vm) = (self.inf, self.vm);
         let work = async move {
             let mut run = VmRun { env, state };
             let executed = AssertUnwindSafe(run.execute(work, &metadata))
@@ -153,7 +146,7 @@ impl Handler<VmCommandMessage> for VmActor {
                 Err(panic) => {
                     // Forget this actor before answering: a client that retries at
                     // once must reach a fresh actor, not this stopping one's mailbox.
-                    run.env.registry.forget_vm(inf, vm, &address);
+                    (run.env.forget)();
                     let _ = reply.send(Err(ActorError::Failed(panic_message(&panic))));
                     None
                 }
@@ -171,24 +164,9 @@ impl Handler<VmCommandMessage> for VmActor {
     }
 }
 
-/// What a client is told about a panic: a fixed text. Clients see this message (it
-/// may end up in an IM error such as `Error adding VMs: …`), so the panic's own
-/// text, which can name internals, goes to the log only.
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let detail = if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        String::new()
-    };
-    tracing::error!(%detail, "a command panicked");
-    "internal error".to_string()
-}
-
 struct VmEnv {
-    store: Arc<dyn EventStore>,
-    registry: Registry,
+    shared: Arc<Shared>,
+    forget: Forget,
     stream: StreamId,
 }
 
@@ -226,8 +204,8 @@ impl VmRun {
             }
             return Ok(outcome);
         }
-        let cloud_outcome = match self.connector(&plan.cloud.kind) {
-            None => CloudOutcome::LaunchFailed {
+        let answer = match self.connector(&plan.cloud.kind) {
+            None => VmEvent::LaunchFailed {
                 cloud: plan.cloud.clone(),
                 message: format!("Cloud provider not supported: {}", plan.cloud.kind),
             },
@@ -238,24 +216,24 @@ impl VmRun {
                     cloud: plan.cloud.clone(),
                 };
                 match connector.launch(request, &credentials).await {
-                    Ok(launched) => CloudOutcome::Launched {
+                    Ok(launched) => VmEvent::Launched {
                         cloud: plan.cloud.clone(),
                         cloud_vm_id: launched.cloud_vm_id,
                         facts: launched.facts,
                         new_password: plan.new_password.then(random_password),
                     },
-                    Err(error) => CloudOutcome::LaunchFailed {
+                    Err(error) => VmEvent::LaunchFailed {
                         cloud: plan.cloud.clone(),
                         message: error.message,
                     },
                 }
             }
         };
-        let failed = match &cloud_outcome {
-            CloudOutcome::LaunchFailed { message, .. } => Some(message.clone()),
+        let failed = match &answer {
+            VmEvent::LaunchFailed { message, .. } => Some(message.clone()),
             _ => None,
         };
-        let position = self.record(cloud_outcome, metadata).await?;
+        let position = self.record(answer, metadata).await?;
         Ok(Outcome {
             position,
             failed,
@@ -289,7 +267,7 @@ impl VmRun {
                     .map_err(|e| ActorError::cloud("Error destroying the VM", e))?;
             }
         }
-        let position = self.record(CloudOutcome::Destroyed, metadata).await?;
+        let position = self.record(VmEvent::Destroyed, metadata).await?;
         Ok(Outcome::at(position))
     }
 
@@ -309,14 +287,14 @@ impl VmRun {
             return Ok(Outcome::at(0));
         }
         let vm = self.cloud_vm()?;
-        let (outcome, detail) = match request {
+        let (answer, detail) = match request {
             VmRequest::Stop { credentials } => {
                 let connector = self.required_connector(&vm.cloud.kind, "Error stopping the VM")?;
                 connector
                     .stop(&vm, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error stopping the VM", e))?;
-                (CloudOutcome::Stopped, None)
+                (VmEvent::Stopped, None)
             }
             VmRequest::Start { credentials } => {
                 let connector = self.required_connector(&vm.cloud.kind, "Error starting the VM")?;
@@ -324,7 +302,7 @@ impl VmRun {
                     .start(&vm, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error starting the VM", e))?;
-                (CloudOutcome::Started, None)
+                (VmEvent::Started, None)
             }
             VmRequest::Reboot { credentials } => {
                 let connector =
@@ -333,7 +311,7 @@ impl VmRun {
                     .reboot(&vm, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error rebooting the VM", e))?;
-                (CloudOutcome::Rebooted, None)
+                (VmEvent::Rebooted, None)
             }
             VmRequest::Alter {
                 request,
@@ -344,7 +322,7 @@ impl VmRun {
                     .alter(&vm, request, &credentials)
                     .await
                     .map_err(|e| ActorError::cloud("Error altering the VM", e))?;
-                (CloudOutcome::Altered { facts }, None)
+                (VmEvent::Altered { facts }, None)
             }
             VmRequest::Snapshot {
                 disk,
@@ -359,7 +337,7 @@ impl VmRun {
                     .await
                     .map_err(|e| ActorError::cloud("Error creating snapshot", e))?;
                 (
-                    CloudOutcome::SnapshotTaken {
+                    VmEvent::SnapshotTaken {
                         disk,
                         image_url: image_url.clone(),
                         auto_delete,
@@ -368,7 +346,7 @@ impl VmRun {
                 )
             }
         };
-        let position = self.record(outcome, metadata).await?;
+        let position = self.record(answer, metadata).await?;
         Ok(Outcome {
             position,
             detail,
@@ -381,32 +359,32 @@ impl VmRun {
         event: VmEvent,
         metadata: &CommandMetadata,
     ) -> Result<Outcome, ActorError> {
-        let events = [event];
-        let appended = journal::append(
-            &self.env.store,
-            &self.env.stream,
-            self.state.version,
-            &events,
-            metadata,
-        )
-        .await?;
-        let state = std::mem::take(&mut self.state);
-        self.state = events.iter().fold(state, vm::evolve);
-        Ok(Outcome::at(appended.last_position()))
+        let position = self.record(event, metadata).await?;
+        Ok(Outcome::at(position))
     }
 
-    /// Records the cloud's answer; returns the last position appended (0: none).
+    /// Records the cloud's answer (or an import) as far as [`record`] finds it due;
+    /// returns the last position appended (0: none).
     async fn record(
         &mut self,
-        outcome: CloudOutcome,
+        answer: VmEvent,
         metadata: &CommandMetadata,
     ) -> Result<u64, ActorError> {
-        let events = record(&self.state, outcome);
+        let events = record(&self.state, answer);
         if events.is_empty() {
             return Ok(0);
         }
+        self.append(events, metadata).await
+    }
+
+    /// Appends at the state's version and evolves the state; the last position.
+    async fn append(
+        &mut self,
+        events: Vec<VmEvent>,
+        metadata: &CommandMetadata,
+    ) -> Result<u64, ActorError> {
         let appended = journal::append(
-            &self.env.store,
+            &self.env.shared.store,
             &self.env.stream,
             self.state.version,
             &events,
@@ -429,7 +407,7 @@ impl VmRun {
     }
 
     fn connector(&self, kind: &str) -> Option<Arc<dyn CloudConnector>> {
-        self.env.registry.inner().connectors.get(kind)
+        self.env.shared.connectors.get(kind)
     }
 
     fn required_connector(
