@@ -14,22 +14,39 @@ use crate::envelope::{Envelope, Metadata, NewEvent};
 /// Why a payload could not be turned into an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
+    /// The envelope's type names no event of the family.
     #[error("event type {event_type:?} is not one of {family}")]
     UnknownType {
+        /// The type name the envelope carries.
         event_type: String,
+        /// The family that was asked to decode it.
         family: &'static str,
     },
+    /// The payload was written with a schema this build does not know (a newer one,
+    /// or an older one without an upcast).
     #[error("{family} has no schema version {version}")]
-    UnknownVersion { version: u16, family: &'static str },
+    UnknownVersion {
+        /// The schema version the envelope carries.
+        version: u16,
+        /// The family that was asked to decode it.
+        family: &'static str,
+    },
+    /// The payload's bytes are not a postcard value of the schema's type.
     #[error("payload of {event_type} (schema {version}) does not decode: {reason}")]
     Malformed {
+        /// The type name the envelope carries.
         event_type: String,
+        /// The schema version the envelope carries.
         version: u16,
+        /// postcard's error message.
         reason: String,
     },
+    /// The payload decodes, but as an event of another type than the envelope names.
     #[error("payload of {event_type} decodes as {decoded}")]
     TypeMismatch {
+        /// The type name the envelope carries.
         event_type: String,
+        /// The type name of the event the payload decoded as.
         decoded: &'static str,
     },
 }
@@ -71,6 +88,8 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Sized {
         )
     }
 
+    /// Decodes a payload stored with type `event_type` and schema `version`,
+    /// upcasting old schemas, and checks that the type names the decoded event.
     fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Self, CodecError> {
         let event = if version == Self::SCHEMA_VERSION {
             postcard::from_bytes::<Self>(payload).map_err(|e| CodecError::Malformed {

@@ -21,11 +21,14 @@ pub struct StreamId(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid stream id {id:?}: {reason}")]
 pub struct InvalidStreamId {
+    /// The text refused.
     pub id: String,
+    /// Which rule it breaks, in words (empty, too long, has a NUL).
     pub reason: &'static str,
 }
 
 impl StreamId {
+    /// The stream id `id`, or why it is not one (see [`StreamId::check`]).
     pub fn new(id: impl Into<String>) -> Result<Self, InvalidStreamId> {
         let id = id.into();
         match Self::check(&id) {
@@ -51,6 +54,7 @@ impl StreamId {
         })
     }
 
+    /// The stream's name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -66,7 +70,10 @@ impl std::fmt::Display for StreamId {
 /// never a credential.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
+    /// The id of the API request that caused the event; `None` for events no
+    /// request caused (recovery, background work).
     pub request_id: Option<String>,
+    /// The opaque reference of the owner who asked; `None` when no one did.
     pub identity: Option<String>,
     /// The instance that first recorded the event (kept across transfers).
     pub source_instance: Option<Uuid>,
@@ -75,10 +82,16 @@ pub struct Metadata {
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
+    /// The event's unique id; a retried append with the same id is not appended
+    /// twice.
     pub event_id: Uuid,
+    /// The stable type name of the domain event (`ResourcesRequested`).
     pub event_type: String,
+    /// The schema version the payload was written with.
     pub schema_version: u16,
+    /// Who and what caused the event.
     pub metadata: Metadata,
+    /// The domain event, encoded by the codec (postcard).
     pub payload: Vec<u8>,
     /// Set when the event was recorded elsewhere first (imports keep the original
     /// time); the store stamps the commit time otherwise.
@@ -86,6 +99,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// A new event with a fresh random id, no metadata and no recorded time.
     pub fn new(event_type: impl Into<String>, schema_version: u16, payload: Vec<u8>) -> Self {
         NewEvent {
             event_id: Uuid::new_v4(),
@@ -97,6 +111,7 @@ impl NewEvent {
         }
     }
 
+    /// The same event with this metadata instead.
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = metadata;
         self
@@ -108,14 +123,21 @@ impl NewEvent {
 pub struct Envelope {
     /// Position in the whole log, from 1, gapless.
     pub position: u64,
+    /// The stream the event belongs to.
     pub stream: StreamId,
     /// Version in its stream, from 1, gapless.
     pub version: u64,
+    /// The event's unique id, as appended.
     pub event_id: Uuid,
+    /// The stable type name of the domain event.
     pub event_type: String,
+    /// The schema version the payload was written with.
     pub schema_version: u16,
+    /// When the event was first committed (kept across imports).
     pub recorded_at: DateTime<Utc>,
+    /// Who and what caused the event.
     pub metadata: Metadata,
+    /// The domain event, encoded by the codec (postcard).
     pub payload: Vec<u8>,
     /// CRC-32 of `payload`.
     pub checksum: u32,
@@ -132,6 +154,7 @@ impl Envelope {
     }
 }
 
+/// The CRC-32 of a payload, as [`Envelope::checksum`] keeps it.
 pub fn payload_checksum(payload: &[u8]) -> u32 {
     crc32fast::hash(payload)
 }
@@ -237,14 +260,30 @@ mod serde_bytes_compat {
 /// Why a stored chunk or record could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    /// The chunk has fewer bytes than its trailing CRC-32 needs.
     #[error("the chunk is shorter than its checksum")]
     Truncated,
+    /// A byte of the chunk changed: its CRC-32 is not the one stored after it.
     #[error("the chunk checksum does not match (stored {stored:08x}, computed {computed:08x})")]
-    ChunkChecksum { stored: u32, computed: u32 },
+    ChunkChecksum {
+        /// The CRC-32 stored after the chunk.
+        stored: u32,
+        /// The CRC-32 of the chunk's bytes as read.
+        computed: u32,
+    },
+    /// A record's payload is not the one its checksum was computed on.
     #[error("the payload checksum does not match (stored {stored:08x}, computed {computed:08x})")]
-    PayloadChecksum { stored: u32, computed: u32 },
+    PayloadChecksum {
+        /// The CRC-32 the record carries.
+        stored: u32,
+        /// The CRC-32 of the payload as read.
+        computed: u32,
+    },
+    /// The checksum matches but the bytes are not a list of records (postcard's
+    /// message).
     #[error("the chunk does not decode: {0}")]
     Decode(String),
+    /// A record's timestamp is not a representable time.
     #[error("the record's time is out of range")]
     Time,
 }

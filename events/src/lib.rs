@@ -2,6 +2,7 @@
 //! envelope, the codec, the [`EventStore`](store::EventStore) trait and the sled store.
 //!
 //! This crate knows no actix, no HTTP and no RADL.
+#![warn(missing_docs)]
 
 pub mod codec;
 pub mod domain;

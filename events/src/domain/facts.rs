@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 /// password; the digest lets us do the same without storing the password.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OwnerRecord {
+    /// The name the owner authenticates with.
     pub username: String,
+    /// The random salt the digest was computed with.
     pub salt: [u8; 16],
+    /// The Argon2id digest of the password with `salt`.
     pub digest: [u8; 32],
     /// Owners created by token users are only matched by requests carrying a token.
     pub via_token: bool,
@@ -27,20 +30,28 @@ impl std::fmt::Debug for OwnerRecord {
 /// A comparison of a RADL feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Comparison {
+    /// `=`: exactly this value.
     Eq,
+    /// `>=`: at least this value.
     Ge,
+    /// `<=`: at most this value.
     Le,
+    /// `>`: more than this value.
     Gt,
+    /// `<`: less than this value.
     Lt,
 }
 
 /// The value of a RADL feature as a connector or an alteration set it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FactValue {
+    /// A quoted string, without its quotes.
     Text(String),
     /// A number as written, with its unit (`2048` and `M` for `2048M`).
     Number {
+        /// The digits as written (`2048`).
         literal: String,
+        /// The unit suffix (`M`); empty when there is none.
         unit: String,
     },
 }
@@ -49,10 +60,12 @@ pub enum FactValue {
 /// place (or appending it when absent).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FeatureFact {
+    /// The feature's RADL name (`net_interface.0.ip`, `cpu.count`).
     pub name: String,
     /// `None` keeps the comparison of the feature it replaces (`=` for a new one), as
     /// IM's `setValue` does; `Some` replaces the whole feature.
     pub comparison: Option<Comparison>,
+    /// The value the feature takes.
     pub value: FactValue,
 }
 
@@ -70,7 +83,9 @@ impl FeatureFact {
 /// Which cloud a VM lives in: the credential line's id and the connector type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CloudRef {
+    /// The `id` of the credential line that names the cloud.
     pub id: String,
+    /// The connector type (the credential's `type`, such as `Dummy` or `OpenStack`).
     pub kind: String,
     /// The endpoint from the credential's `host` (IM keeps server, port, protocol and
     /// path with each VM); empty for clouds without one, such as Dummy.

@@ -27,10 +27,12 @@ impl InfId {
         InfId(Uuid::now_v1(node_id))
     }
 
+    /// The id made of this UUID, whatever its version.
     pub fn from_uuid(uuid: Uuid) -> Self {
         InfId(uuid)
     }
 
+    /// The UUID the id is.
     pub fn as_uuid(&self) -> &Uuid {
         &self.0
     }
@@ -91,7 +93,9 @@ impl fmt::Display for VmId {
 /// What a stream name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamOwner {
+    /// The stream of this infrastructure's own events.
     Infrastructure(InfId),
+    /// The stream of one VM: its infrastructure and its id there.
     Vm(InfId, VmId),
 }
 
@@ -107,6 +111,7 @@ impl StreamOwner {
         Some(StreamOwner::Vm(inf.parse().ok()?, VmId(vm)))
     }
 
+    /// The infrastructure the stream belongs to, for a VM stream too.
     pub fn infrastructure(&self) -> InfId {
         match self {
             StreamOwner::Infrastructure(inf) | StreamOwner::Vm(inf, _) => *inf,

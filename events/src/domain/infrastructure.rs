@@ -16,6 +16,7 @@ use super::ids::VmId;
 pub enum InfrastructureEvent {
     /// The infrastructure exists, owned by these owners.
     Created {
+        /// Who may use it: the identities that created it.
         owners: Vec<OwnerRecord>,
         /// The TOSCA document it was created from, if any.
         tosca: Option<String>,
@@ -25,8 +26,11 @@ pub enum InfrastructureEvent {
     /// is the request with its references resolved, which the new VMs are made of
     /// (IM's `requested_radl`), when it differs from `radl` (it does not on create).
     ResourcesRequested {
+        /// The infrastructure's RADL from now on.
         radl: String,
+        /// The resolved request the new VMs are made of; `None` when it is `radl`.
         request_radl: Option<String>,
+        /// The VMs to launch, in id order.
         vms: Vec<PlannedVm>,
         /// How contextualization follows the launches (`None`: it does not, IM's
         /// `context=false`).
@@ -34,22 +38,33 @@ pub enum InfrastructureEvent {
     },
     /// Outcome: the launches of the last request ended.
     ResourcesLaunched {
+        /// The VMs now running in their cloud.
         launched: Vec<VmId>,
+        /// The VMs whose launch failed, with the cloud's reason.
         failed: Vec<FailedLaunch>,
     },
     /// Intent: finalize these VMs.
     RemovalRequested {
+        /// The VMs to finalize.
         vm_ids: Vec<VmId>,
         /// How contextualization follows the removal (`None`: it does not).
         contextualization: Option<ContextualizationPlan>,
     },
     /// Outcome: these VMs are gone.
-    ResourcesRemoved { vm_ids: Vec<VmId> },
+    ResourcesRemoved {
+        /// The VMs removed; their slots stay, as removed.
+        vm_ids: Vec<VmId>,
+    },
     /// The RADL changed without launching anything (reconfigure, add without deploys).
-    RadlUpdated { radl: String },
+    RadlUpdated {
+        /// The infrastructure's RADL from now on.
+        radl: String,
+    },
     /// A contextualization run began; it replaces any run before it.
     ContextualizationStarted {
+        /// The run's number: one more than the last run's (the first is 1).
         run: u32,
+        /// How the run goes.
         plan: ContextualizationPlan,
         /// When it began (milliseconds since the epoch), so a restart knows how long
         /// is left.
@@ -58,16 +73,36 @@ pub enum InfrastructureEvent {
         vm_ids: Vec<VmId>,
     },
     /// A progress line of a run, for the contextualization log.
-    ContextualizationProgressed { run: u32, message: String },
+    ContextualizationProgressed {
+        /// The run the line belongs to.
+        run: u32,
+        /// The line, as the contextualization log shows it.
+        message: String,
+    },
     /// A run ended.
-    ContextualizationFinished { run: u32, configured: bool },
+    ContextualizationFinished {
+        /// The run that ended; the end of an older run is ignored.
+        run: u32,
+        /// Whether the run configured its VMs (IM's `configured` flag).
+        configured: bool,
+    },
     /// The owners are now exactly these.
-    OwnersChanged { owners: Vec<OwnerRecord> },
+    OwnersChanged {
+        /// The whole new list of owners, not a change to the old one.
+        owners: Vec<OwnerRecord>,
+    },
     /// Intent: destroy everything.
-    DestructionStarted { force: bool },
+    DestructionStarted {
+        /// Whether a cloud's refusal is ignored and the destruction goes on
+        /// (IM's `force`).
+        force: bool,
+    },
     /// The destruction stopped short (a cloud refused and `force` was not set); the
     /// infrastructure is live again.
-    DestructionFailed { message: String },
+    DestructionFailed {
+        /// Why it stopped, as the cloud said it.
+        message: String,
+    },
     /// Outcome: destroyed. The id answers 404 from now on.
     Destroyed,
     /// Exported with `delete`: no longer served, but importable again.
@@ -84,7 +119,10 @@ pub enum InfrastructureEvent {
     /// The TOSCA document is now this one (a TOSCA add merged into the stored one).
     /// Appended after `Imported`, so that the postcard index of every older variant, and so every
     /// stored event, is unchanged.
-    ToscaUpdated { tosca: String },
+    ToscaUpdated {
+        /// The whole TOSCA document from now on.
+        tosca: String,
+    },
     /// A history boundary: the id, destroyed or evicted, is being imported again.
     /// Everything before this event belongs to an earlier life of the id, which
     /// the owners from now on must not see: history readers start here, and the
@@ -96,8 +134,11 @@ pub enum InfrastructureEvent {
 /// An infrastructure as an import found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedInfrastructure {
+    /// Who may use it: the importer.
     pub owners: Vec<OwnerRecord>,
+    /// The TOSCA document it was created from; `None` when it was made from RADL.
     pub tosca: Option<String>,
+    /// The infrastructure's whole RADL as the source stored it.
     pub radl: String,
     /// VM `i` has id `i`, destroyed ones included.
     pub vms: Vec<ImportedVm>,
@@ -114,25 +155,38 @@ pub struct ImportedInfrastructure {
 /// A VM as an import found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedVm {
+    /// The name of the RADL `system` the VM runs.
     pub system: String,
+    /// The cloud the VM lives in.
     pub cloud: CloudRef,
     /// What the VM was made of (IM's `requested_radl`).
     pub requested_radl: String,
     /// The VM's whole RADL document as the source last saw it (IM's `info`).
     pub info_radl: String,
+    /// The VM's id in its cloud; `None` when the cloud never gave one (a failed
+    /// launch).
     pub cloud_vm_id: Option<String>,
+    /// Where the VM stands in its cloud.
     pub status: ImportedVmStatus,
     /// IM's per-VM `configured` flag.
     pub configured: Option<bool>,
+    /// When the source created the VM (seconds since the epoch).
     pub created_at_s: i64,
 }
 
 /// Where an imported VM stands in its cloud.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ImportedVmStatus {
+    /// The VM exists and runs.
     Running,
+    /// The VM exists but is stopped.
     Stopped,
-    Failed { message: String },
+    /// The launch failed; the VM never existed in its cloud.
+    Failed {
+        /// Why, as the source recorded it.
+        message: String,
+    },
+    /// The VM was destroyed; its slot is kept so ids stay positions.
     Destroyed,
 }
 
@@ -180,17 +234,23 @@ pub const EPOCH_STARTED: &str = "EpochStarted";
 /// A VM to launch: its id, the system it runs and the cloud chosen for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedVm {
+    /// The id the VM gets: its position in the infrastructure.
     pub vm_id: VmId,
+    /// The name of the RADL `system` the VM runs.
     pub system: String,
+    /// The cloud chosen to launch it in.
     pub cloud: CloudRef,
     /// Whether the launch sets a random `disk.0.os.credentials.new.password` (IM does
     /// when the system has a password and no new one).
     pub new_password: bool,
 }
 
+/// A VM whose launch failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedLaunch {
+    /// The VM that is not running.
     pub vm_id: VmId,
+    /// Why, as the cloud said it.
     pub message: String,
 }
 
@@ -201,28 +261,38 @@ pub enum ContextualizationPlan {
     /// configure empty): VMs are configured at once.
     Disabled,
     /// Simulated for the Dummy cloud: progress lines, then success after the delay.
-    Simulated { duration_ms: u64 },
+    Simulated {
+        /// How long the run lasts before it succeeds, in milliseconds.
+        duration_ms: u64,
+    },
 }
 
 /// A VM slot as the infrastructure sees it. Slots are never removed: a VM's id is
 /// its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSlot {
+    /// The name of the RADL `system` the VM runs.
     pub system: String,
+    /// The cloud the VM was launched in (or was to be).
     pub cloud: CloudRef,
     /// See [`PlannedVm::new_password`].
     pub new_password: bool,
+    /// Where the VM's launch or removal stands.
     pub phase: SlotPhase,
 }
 
+/// Where a VM slot stands: launching, running or failed, removing, removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotPhase {
     /// Requested, launch outcome not recorded yet.
     Launching,
+    /// The launch succeeded: the VM exists in its cloud.
     Launched,
+    /// The launch failed; the VM still counts (IM keeps failed VMs) until removed.
     Failed,
     /// Removal requested, outcome not recorded yet.
     Removing,
+    /// The VM is gone; the slot stays so ids remain positions.
     Removed,
 }
 
@@ -238,19 +308,28 @@ impl SlotPhase {
 pub enum Contextualization {
     /// No run yet.
     NotStarted,
+    /// A run is under way.
     Running {
+        /// The run's number (the first is 1).
         run: u32,
+        /// How the run goes.
         plan: ContextualizationPlan,
+        /// When it began (milliseconds since the epoch).
         started_at_ms: i64,
+        /// The VMs it configures.
         vm_ids: Vec<VmId>,
     },
+    /// The last run ended.
     Finished {
+        /// The run's number; 0 for the state an import brought.
         run: u32,
+        /// Whether the run configured its VMs (IM's `configured` flag).
         configured: bool,
     },
 }
 
 impl Contextualization {
+    /// The number of the latest run, running or finished; 0 when none started.
     pub fn last_run(&self) -> u32 {
         match self {
             Contextualization::NotStarted => 0,
@@ -264,9 +343,13 @@ impl Contextualization {
 /// A live infrastructure: what decisions need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveInfrastructure {
+    /// Who may use it.
     pub owners: Vec<OwnerRecord>,
+    /// The infrastructure's whole RADL; empty until the first request.
     pub radl: String,
+    /// The TOSCA document it is described by; `None` when it was made from RADL.
     pub tosca: Option<String>,
+    /// Every VM slot ever used, removed ones included; index `i` is VM `i`.
     pub vms: Vec<VmSlot>,
     /// VMs of a request whose launches have not all been recorded (IM's "adding").
     pub adding: Vec<VmId>,
@@ -276,6 +359,7 @@ pub struct LiveInfrastructure {
     pub removing: Vec<VmId>,
     /// How contextualization follows the removal under way.
     pub removing_plan: Option<ContextualizationPlan>,
+    /// Where the latest contextualization run stands.
     pub contextualization: Contextualization,
     /// IM's infrastructure-level `configured` flag.
     pub configured: Option<bool>,
@@ -322,6 +406,7 @@ impl LiveInfrastructure {
         VmId(self.vms.len() as u32)
     }
 
+    /// The slot of this VM; `None` when the id was never given.
     pub fn slot(&self, vm: VmId) -> Option<&VmSlot> {
         self.vms.get(vm.0 as usize)
     }
@@ -343,12 +428,17 @@ pub enum InfrastructurePhase {
     /// The stream is empty.
     #[default]
     Unborn,
+    /// It exists and takes requests.
     Live(LiveInfrastructure),
     /// Destruction under way.
     Destroying {
+        /// The infrastructure as it was when the destruction started; it is live
+        /// again if the destruction fails.
         infrastructure: LiveInfrastructure,
+        /// Whether a cloud's refusal is ignored (IM's `force`).
         force: bool,
     },
+    /// Destroyed for good: the id answers 404.
     Destroyed,
     /// Exported with `delete`: gone from this instance until imported again.
     Evicted,
@@ -359,10 +449,12 @@ pub enum InfrastructurePhase {
 pub struct InfrastructureState {
     /// The stream version the state reflects (its number of events).
     pub version: u64,
+    /// Where the infrastructure is in its lifecycle, with that phase's data.
     pub phase: InfrastructurePhase,
 }
 
 impl InfrastructureState {
+    /// The infrastructure data while it is live; `None` in every other phase.
     pub fn live(&self) -> Option<&LiveInfrastructure> {
         match &self.phase {
             InfrastructurePhase::Live(live) => Some(live),

@@ -6,18 +6,30 @@ use serde::{Deserialize, Serialize};
 /// A state as IM names it on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
+    /// `pending`: the VM is being launched and is not up yet.
     Pending,
+    /// `running`: the VM is up and contextualization has not decided about it.
     Running,
+    /// `configured`: the VM is up and contextualization succeeded.
     Configured,
+    /// `unconfigured`: the VM is up and contextualization failed.
     Unconfigured,
+    /// `stopped`: the VM exists but was stopped.
     Stopped,
+    /// `off`: the VM is gone from its cloud (destroyed) or powered off.
     Off,
+    /// `failed`: the VM's launch failed; for an infrastructure, a VM failed or its
+    /// contextualization did.
     Failed,
+    /// `unknown`: the state cannot be told from what is known.
     Unknown,
+    /// `deleting`: the VM's removal, or the infrastructure's destruction, is under
+    /// way.
     Deleting,
 }
 
 impl Status {
+    /// The state's name on the wire (lower case, as IM writes it).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -32,6 +44,8 @@ impl Status {
         }
     }
 
+    /// The state named `text` on the wire; `None` for any other text, case
+    /// included.
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "pending" => Status::Pending,

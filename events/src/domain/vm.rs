@@ -11,6 +11,7 @@ use super::infrastructure::ImportedVmStatus;
 pub enum VmEvent {
     /// The cloud created the VM.
     Launched {
+        /// The cloud the VM runs in.
         cloud: CloudRef,
         /// The cloud's own id for the VM.
         cloud_vm_id: String,
@@ -23,19 +24,27 @@ pub enum VmEvent {
     },
     /// The cloud could not create the VM.
     LaunchFailed {
+        /// The cloud that refused.
         cloud: CloudRef,
+        /// Why, as the cloud said it.
         message: String,
     },
+    /// The cloud stopped the VM; it still exists.
     Stopped,
+    /// The cloud started the stopped VM again.
     Started,
+    /// The cloud rebooted the VM; its phase does not change.
     Rebooted,
     /// The VM was resized; these features now hold.
     Altered {
+        /// The features the resize set, in the order it set them.
         facts: Vec<FeatureFact>,
     },
     /// A disk image was taken.
     SnapshotTaken {
+        /// The number of the disk imaged (`disk.<n>` in RADL; 0 is the boot disk).
         disk: u32,
+        /// Where the cloud keeps the new image.
         image_url: String,
         /// Delete the image when the infrastructure is destroyed.
         auto_delete: bool,
@@ -46,8 +55,11 @@ pub enum VmEvent {
     /// it; whatever this stream held before is replaced. (New variants go at the
     /// end: postcard stores the variant's index.)
     Imported {
+        /// The cloud the VM lives in.
         cloud: CloudRef,
+        /// The cloud's own id for the VM; `None` when it never got one.
         cloud_vm_id: Option<String>,
+        /// Where the VM stands in its cloud.
         status: ImportedVmStatus,
         /// Snapshot images to delete with the infrastructure.
         auto_delete_snapshots: Vec<String>,
@@ -55,6 +67,7 @@ pub enum VmEvent {
 }
 
 impl VmEvent {
+    /// The stable name stored in the envelope.
     pub fn event_type(&self) -> &'static str {
         match self {
             VmEvent::Launched { .. } => "VmLaunched",
@@ -73,15 +86,22 @@ impl VmEvent {
 /// A VM the cloud knows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudVm {
+    /// The cloud the VM runs in.
     pub cloud: CloudRef,
+    /// The cloud's own id for the VM.
     pub cloud_vm_id: String,
+    /// The disk images taken of it, oldest first.
     pub snapshots: Vec<Snapshot>,
 }
 
+/// A disk image taken of a VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// The number of the disk imaged (0 is the boot disk).
     pub disk: u32,
+    /// Where the cloud keeps the image.
     pub image_url: String,
+    /// Whether the image is deleted when the infrastructure is destroyed.
     pub auto_delete: bool,
 }
 
@@ -91,18 +111,27 @@ pub enum VmPhase {
     /// Nothing recorded yet (the launch is the infrastructure's intent).
     #[default]
     Unlaunched,
+    /// The VM exists and runs.
     Running(CloudVm),
+    /// The VM exists but is stopped.
     Stopped(CloudVm),
+    /// The cloud could not create the VM; it never existed.
     LaunchFailed {
+        /// The cloud that refused.
         cloud: CloudRef,
+        /// Why, as the cloud said it.
         message: String,
     },
+    /// The cloud finalized the VM.
     Destroyed,
 }
 
+/// The state of one VM stream after folding its events.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VmState {
+    /// The stream version the state reflects (its number of events).
     pub version: u64,
+    /// Where the VM is in its lifecycle, with that phase's data.
     pub phase: VmPhase,
 }
 

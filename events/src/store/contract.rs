@@ -12,6 +12,7 @@ use crate::envelope::{payload_checksum, Envelope, Metadata, NewEvent, StreamId};
 
 /// How the contract reaches a backend.
 pub trait StoreHarness {
+    /// The backend under test.
     type Store: EventStore;
 
     /// Opens the store at the harness's location (the same content each time).

@@ -63,8 +63,11 @@ impl ExpectedVersion {
 /// An append request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendRequest {
+    /// The stream the events go to.
     pub stream: StreamId,
+    /// The version the stream must be at, or the append is refused.
     pub expected: ExpectedVersion,
+    /// The events, in the order they take versions; all or none are appended.
     pub events: Vec<NewEvent>,
 }
 
@@ -90,13 +93,21 @@ impl Appended {
 /// version, id, type, schema, time, metadata and payload. Only its position is new.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedEvent {
+    /// The stream the event belongs to.
     pub stream: StreamId,
+    /// Its version in the stream, as the source recorded it.
     pub version: u64,
+    /// The event's unique id, as the source recorded it.
     pub event_id: Uuid,
+    /// The stable type name of the domain event.
     pub event_type: String,
+    /// The schema version the payload was written with.
     pub schema_version: u16,
+    /// When the source first committed it.
     pub recorded_at: DateTime<Utc>,
+    /// Who and what caused the event, as the source recorded it.
     pub metadata: Metadata,
+    /// The encoded domain event, byte for byte.
     pub payload: Vec<u8>,
     /// CRC-32 of `payload` as the source recorded it; the import is refused when the
     /// payload does not match it.
@@ -134,6 +145,7 @@ impl ImportedEvent {
 /// stream's events must be all of it: versions 1, 2, … in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportRequest {
+    /// The events of every stream imported, in position order.
     pub events: Vec<ImportedEvent>,
 }
 
@@ -157,35 +169,65 @@ impl Imported {
 /// Errors of the store boundary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The stream is not at the version the append expected (another writer came
+    /// first); nothing was written.
     #[error("stream {stream} is at version {actual}, the append expected {expected:?}")]
     WrongExpectedVersion {
+        /// The stream appended to.
         stream: StreamId,
+        /// What the append expected.
         expected: ExpectedVersion,
+        /// The stream's version now (0 when it has no events).
         actual: u64,
     },
+    /// An event's id is already in the log for another event, or for the same event
+    /// at another place: not a retry, so nothing was written.
     #[error("event {event_id} is already in the log with different content or at another place")]
-    EventIdConflict { event_id: Uuid },
+    EventIdConflict {
+        /// The id in conflict.
+        event_id: Uuid,
+    },
+    /// A stream name breaks the stream id rules.
     #[error(transparent)]
     InvalidStreamId(#[from] InvalidStreamId),
     /// An import names a stream the log already has with other events.
     #[error("stream {stream} already exists with other events: {reason}")]
-    ImportConflict { stream: StreamId, reason: String },
+    ImportConflict {
+        /// The stream in conflict.
+        stream: StreamId,
+        /// How the stored stream differs, in words.
+        reason: String,
+    },
     /// An import that is not whole streams of sound events.
     #[error("invalid import: {0}")]
     InvalidImport(String),
+    /// An append or import holds too many events, or a payload too many bytes; the
+    /// text says which limit.
     #[error("the append is too large: {0}")]
     TooLarge(String),
+    /// A stored record read back fails its check.
     #[error("the record at position {position} is damaged: {problem}")]
-    Corrupt { position: u64, problem: RecordError },
+    Corrupt {
+        /// The log position of the record.
+        position: u64,
+        /// What is wrong with it.
+        problem: RecordError,
+    },
+    /// The log's records and its index disagree (a record missing, a name not
+    /// UTF-8); the text says where.
     #[error("the log is inconsistent: {0}")]
     Inconsistent(String),
+    /// sled or the file system failed; the text is their message.
     #[error("storage failure: {0}")]
     Storage(String),
     /// Another process (a running server) holds the log's lock.
     #[error("the event log in {0} is in use by another process")]
     InUse(String),
+    /// A write failed earlier, so the log's state is not known: every write is
+    /// refused until the store is reopened. The text is the first failure.
     #[error("the store failed earlier and refuses writes until it is reopened: {0}")]
     Failed(String),
+    /// The store was shut down (its writer is gone); nothing more is done.
     #[error("the store is closed")]
     Closed,
     /// The log cannot be trusted: it lost acknowledged events, or a record, the
@@ -207,17 +249,30 @@ pub enum Damage {
         lost = acknowledged - head,
         first_lost = head + 1
     )]
-    Lost { head: u64, acknowledged: u64 },
+    Lost {
+        /// The last position the log holds (0 when it is empty).
+        head: u64,
+        /// The last position acknowledged to a writer.
+        acknowledged: u64,
+    },
     /// The log reaches the acknowledged position, but its events up to there are
     /// not the ones that were acknowledged.
     #[error(
         "its events up to the acknowledged position {acknowledged} are not the ones \
          that were acknowledged (their digest differs)"
     )]
-    Diverged { acknowledged: u64 },
+    Diverged {
+        /// The last position acknowledged to a writer.
+        acknowledged: u64,
+    },
     /// A stored record fails its checksum or does not decode.
     #[error("the record at position {position} fails its check: {problem}")]
-    Record { position: u64, problem: RecordError },
+    Record {
+        /// The log position of the record.
+        position: u64,
+        /// What is wrong with it.
+        problem: RecordError,
+    },
     /// The records are not gapless, or the stream index disagrees with them.
     #[error("{0}")]
     Structure(String),
@@ -226,7 +281,10 @@ pub enum Damage {
         "the acknowledged-head record is missing while the log holds {head} events, \
          so a loss cannot be ruled out"
     )]
-    AckRecordMissing { head: u64 },
+    AckRecordMissing {
+        /// The last position the log holds.
+        head: u64,
+    },
     /// The acknowledged-head record fails its checksum or is malformed.
     #[error("the acknowledged-head record is damaged: {0}")]
     AckRecordDamaged(String),

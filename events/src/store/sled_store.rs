@@ -90,12 +90,15 @@ const MAX_GROUP: usize = 4096;
 /// How to open a [`SledStore`].
 #[derive(Debug, Clone)]
 pub struct SledStoreConfig {
+    /// The directory the store keeps its files in (the sled log and the
+    /// acknowledged-head record); created when absent.
     pub path: PathBuf,
     /// sled's page cache; its default (1 GiB) is far more than an event log needs.
     pub cache_capacity_bytes: u64,
 }
 
 impl SledStoreConfig {
+    /// The store in `path`, with a 64 MiB page cache.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SledStoreConfig {
             path: path.into(),
