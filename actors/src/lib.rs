@@ -3,6 +3,8 @@
 //!
 //! This crate knows `infralog-events` and actix, never actix-web.
 
+#![warn(missing_docs)]
+
 pub mod connectors;
 pub mod contextualization;
 pub mod decide;

@@ -124,50 +124,65 @@ pub struct Soft {
 /// `network id ( … )`, or `network id` as a reference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
+    /// The network's id, as other elements (`net_interface.N.connection`) name it.
     pub id: String,
     /// A bare `network id` that refers to a stored definition.
     pub reference: bool,
+    /// The network's features (`outbound`, `provider_id`, `outports`…); empty for a
+    /// reference.
     pub features: Features,
+    /// Where it was written.
     pub location: Location,
 }
 
 /// `system name ( … )`, or `system name` as a reference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct System {
+    /// The system's name, as `deploy` and `contextualize` lines name it.
     pub name: String,
     /// A bare `system name` that refers to a stored definition.
     pub reference: bool,
+    /// The system's features (CPU, memory, disks, interfaces, applications…).
     pub features: Features,
+    /// Where it was written.
     pub location: Location,
 }
 
 /// `ansible id ( … )`: an external Ansible host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ansible {
+    /// The host's id.
     pub id: String,
+    /// The host's features: how to reach it and log in.
     pub features: Features,
+    /// Where it was written.
     pub location: Location,
 }
 
 /// `description id ( … )`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Description {
+    /// The description's id.
     pub id: String,
     /// A bare `description id` (IM still prints it with an empty group).
     pub reference: bool,
+    /// The description's features: free metadata about the document.
     pub features: Features,
+    /// Where it was written.
     pub location: Location,
 }
 
 /// `configure name ( @begin … @end )`, `configure name ()` or `configure name`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Configure {
+    /// The recipe's name, as `contextualize` items and `system` lines name it.
     pub name: String,
     /// The recipe text exactly as written between `@begin` and `@end` (it starts with the
     /// rest of the `@begin` line, usually just a newline). `None` for `configure name ()`.
     pub recipe: Option<String>,
     /// A bare `configure name` that refers to a stored definition.
     pub reference: bool,
+    /// Where it was written.
     pub location: Location,
 }
 
@@ -180,18 +195,22 @@ pub struct Deploy {
     pub count: Number,
     /// The id of the cloud credential line to use.
     pub cloud: Option<String>,
+    /// Where it was written.
     pub location: Location,
 }
 
 /// `system X configure Y [step N] [with TOOL]` inside `contextualize`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextualizeItem {
+    /// The system to contextualize.
     pub system: String,
+    /// The `configure` recipe to run on it.
     pub configure: String,
     /// The step (0 when not given).
     pub step: Number,
     /// `with TOOL` (Ansible when absent).
     pub tool: Option<String>,
+    /// Where it was written.
     pub location: Location,
 }
 
@@ -204,6 +223,7 @@ pub struct Contextualize {
     pub items: Option<IndexMap<(String, String), ContextualizeItem>>,
     /// `option name = value` lines keyed by name; `None` when no block was given.
     pub options: Option<IndexMap<String, Feature>>,
+    /// Where the first block was written (the default location when there is none).
     pub location: Location,
 }
 
@@ -236,11 +256,18 @@ impl Contextualize {
 /// A RADL document.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Radl {
+    /// The `description` element; `None` when the document has none.
     pub description: Option<Description>,
+    /// The `ansible` hosts, in document order.
     pub ansible_hosts: Vec<Ansible>,
+    /// The `network` elements, in document order.
     pub networks: Vec<Network>,
+    /// The `system` elements, in document order.
     pub systems: Vec<System>,
+    /// The `configure` recipes, in document order.
     pub configures: Vec<Configure>,
+    /// The merged `contextualize` blocks (absent when the document has none).
     pub contextualize: Contextualize,
+    /// The `deploy` lines, in document order.
     pub deploys: Vec<Deploy>,
 }

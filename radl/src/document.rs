@@ -7,12 +7,19 @@ use super::number::Number;
 /// One top-level element of a document.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Aspect {
+    /// A `network` element.
     Network(Network),
+    /// A `system` element.
     System(System),
+    /// An `ansible` host.
     Ansible(Ansible),
+    /// A `configure` recipe.
     Configure(Configure),
+    /// A `deploy` line.
     Deploy(Deploy),
+    /// A `contextualize` block.
     Contextualize(Contextualize),
+    /// The `description` element.
     Description(Description),
 }
 

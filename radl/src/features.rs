@@ -100,7 +100,9 @@ impl Groups {
 pub enum NameKey {
     /// The group has no `name`.
     None,
+    /// The group's `name` is a string.
     Str(String),
+    /// The group's `name` is a number.
     Num(Number),
 }
 
@@ -139,14 +141,18 @@ pub enum Conflict {
 /// One item of a feature list: a plain feature or a soft group.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
+    /// A single constraint, `prop op value`.
     Plain(Feature),
+    /// A `soft N ( … )` group of optional constraints.
     Soft(Soft),
 }
 
 /// A borrowed item, in IM's output order.
 #[derive(Debug, Clone, Copy)]
 pub enum ItemRef<'a> {
+    /// A single constraint, `prop op value`.
     Plain(&'a Feature),
+    /// A `soft N ( … )` group of optional constraints.
     Soft(&'a Soft),
 }
 

@@ -17,35 +17,65 @@ use super::pytext::{decimal_digit, is_word_char, repr_str};
 /// Token types, named as IM names them in its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
+    /// `(`.
     LParen,
+    /// `)`.
     RParen,
+    /// `[`, inside parentheses.
     LBrack,
+    /// `]`, inside parentheses.
     RBrack,
+    /// `,`, inside parentheses.
     Comma,
+    /// A number (`512`, `1.5`).
     Number,
+    /// The keyword `and`.
     And,
+    /// `=`, inside parentheses.
     Eq,
+    /// `<`, inside parentheses.
     Lt,
+    /// `>`, inside parentheses.
     Gt,
+    /// `>=`, inside parentheses.
     Ge,
+    /// `<=`, inside parentheses.
     Le,
+    /// The keyword `soft`.
     Soft,
+    /// A single-quoted string, its value unescaped.
     Str,
+    /// An identifier: a property, element or recipe name.
     Var,
+    /// The keyword `contains`.
     Contains,
+    /// The keyword `deploy`.
     Deploy,
+    /// The keyword `configure`.
     Configure,
+    /// The keyword `system`.
     System,
+    /// The keyword `network`.
     Network,
+    /// The keyword `ansible`.
     Ansible,
+    /// One whole line of a recipe, between `@begin` and `@end`.
     RecipeLine,
+    /// `@begin`, which opens a recipe.
     RecipeBegin,
+    /// `@end`, which closes a recipe.
     RecipeEnd,
+    /// The keyword `contextualize`.
     Contextualize,
+    /// The keyword `step`.
     Step,
+    /// The keyword `with`.
     With,
+    /// The keyword `option`.
     Option,
+    /// The keyword `description`.
     Description,
+    /// `'random(N)'` written as a value, N a single digit.
     Random,
 }
 
@@ -124,6 +154,7 @@ impl TokenKind {
 /// A token with IM's value, IM's line and offset, and its real position.
 #[derive(Debug, Clone)]
 pub struct Token<'a> {
+    /// What the token is.
     pub kind: TokenKind,
     /// The text value (identifier, unescaped string, recipe line…).
     pub text: Cow<'a, str>,

@@ -29,6 +29,8 @@
 //! - [`number`], [`pytext`], [`outports`], [`yaml`]: Python semantics IM relies on.
 //! - [`storable`]: whether a document's text reads back as itself (what may be stored).
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod ast;
 pub mod check;

@@ -12,11 +12,17 @@ use super::number::Number;
 /// A parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
+    /// `null` (Python's `None`).
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, integer of any size or float (`NaN` and the infinities included).
     Num(Number),
+    /// A string, unescaped.
     Str(String),
+    /// An array, in order.
     Array(Vec<Json>),
+    /// An object: its keys in first-seen order, each with its last value.
     Object(Vec<(String, Json)>),
 }
 

@@ -17,6 +17,8 @@
 //! assert_eq!(radl.to_text(), "network private_net ( outbound = 'no' )\nsystem node (\ninstance_name = 'node' and\nnet_interface.0.connection = 'private_net'\n)\n\ncontextualize ()\ndeploy node 1");
 //! ```
 
+#![warn(missing_docs)]
+
 mod networks;
 mod outputs;
 mod storage;

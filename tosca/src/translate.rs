@@ -58,6 +58,8 @@ fn invalid(message: String) -> ToscaError {
 /// the VMs to remove first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scaling {
+    /// The RADL to add: the template's elements, with `deploy` lines only for the VMs
+    /// missing.
     pub radl: Radl,
     /// The removal IM asks for, as written in `removal_list` (or the ids of the
     /// oldest VMs): IM reports it as is when it removes fewer.

@@ -19,6 +19,7 @@ pub struct DummyConnector {
 }
 
 impl DummyConnector {
+    /// A Dummy connector whose VM ids start from the current time.
     pub fn new() -> Self {
         Self::default()
     }

@@ -29,10 +29,12 @@ pub type CloudFuture<T> = Pin<Box<dyn Future<Output = Result<T, ConnectorError>>
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ConnectorError {
+    /// What went wrong, as the client reads it.
     pub message: String,
 }
 
 impl ConnectorError {
+    /// An error with this message (which must not carry credentials).
     pub fn new(message: impl Into<String>) -> Self {
         ConnectorError {
             message: message.into(),
@@ -47,10 +49,12 @@ pub struct CloudCredentials {
 }
 
 impl CloudCredentials {
+    /// Credentials made of these key/value pairs (`username`, `password`, `host`…).
     pub fn new(values: HashMap<String, String>) -> Self {
         CloudCredentials { values }
     }
 
+    /// The value of `key` in the credential line; `None` when the line has no such key.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(String::as_str)
     }
@@ -69,14 +73,18 @@ impl fmt::Debug for CloudCredentials {
 /// A VM to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
+    /// The id infralog gives the new VM inside its infrastructure.
     pub vm_id: VmId,
+    /// The RADL system the VM is made of.
     pub system: String,
+    /// The cloud to create it in.
     pub cloud: CloudRef,
 }
 
 /// A VM the cloud created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchedVm {
+    /// The cloud's own id of the VM, which later calls name it by.
     pub cloud_vm_id: String,
     /// What the cloud set on the VM's system, in order.
     pub facts: Vec<FeatureFact>,
@@ -85,7 +93,9 @@ pub struct LaunchedVm {
 /// A VM the cloud knows, for the calls that act on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudVmRef {
+    /// The cloud the VM lives in.
     pub cloud: CloudRef,
+    /// The cloud's own id of the VM, as [`LaunchedVm::cloud_vm_id`] gave it.
     pub cloud_vm_id: String,
 }
 
@@ -102,14 +112,18 @@ pub struct AlterRequest {
 /// An image a cloud offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudImage {
+    /// The image's URL, as a RADL `disk.0.image.url` names it (`mock0://…` on Dummy).
     pub uri: String,
+    /// The name the cloud shows for the image.
     pub name: String,
 }
 
 /// The use and limit of one quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaUsage {
+    /// How much of the quota is in use.
     pub used: u64,
+    /// The most the account may use.
     pub limit: u64,
 }
 
@@ -147,6 +161,7 @@ impl ImageFilters {
         Ok(filters)
     }
 
+    /// The value of filter `key`; `None` when the listing does not filter on it.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -154,10 +169,12 @@ impl ImageFilters {
             .map(|(_, v)| v.as_str())
     }
 
+    /// No filter was given: every image is listed.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
 
+    /// The filters, keys in their first position, each with its last value.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -167,13 +184,17 @@ impl ImageFilters {
 pub trait CloudConnector: Send + Sync {
     /// The credential `type` this connector serves (`Dummy`).
     fn kind(&self) -> &'static str;
+    /// Creates the VM; returns its cloud id and what the cloud set on its system.
     fn launch(
         &self,
         request: LaunchRequest,
         credentials: &CloudCredentials,
     ) -> CloudFuture<LaunchedVm>;
+    /// Stops (powers off) the VM, keeping its disks.
     fn stop(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    /// Starts a stopped VM again.
     fn start(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    /// Reboots the VM.
     fn reboot(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
     /// Resizes; returns the facts that now hold on the VM's system.
     fn alter(
@@ -190,7 +211,10 @@ pub trait CloudConnector: Send + Sync {
         image_name: &str,
         credentials: &CloudCredentials,
     ) -> CloudFuture<String>;
+    /// Deletes the VM from its cloud (IM's `finalize`); called again for the same VM, it
+    /// must not fail.
     fn destroy(&self, vm: &CloudVmRef, credentials: &CloudCredentials) -> CloudFuture<()>;
+    /// Deletes an image that [`CloudConnector::snapshot`] made.
     fn delete_image(&self, image_url: &str, credentials: &CloudCredentials) -> CloudFuture<()>;
     /// The images the cloud offers, narrowed by `filters` where the cloud supports
     /// them (clouds ignore filters they do not know, as IM's connectors do).
@@ -225,14 +249,17 @@ impl Connectors {
         connectors
     }
 
+    /// Adds `connector` for its credential type, replacing any connector of that type.
     pub fn register(&mut self, connector: Arc<dyn CloudConnector>) {
         self.by_kind.insert(connector.kind(), connector);
     }
 
+    /// The connector of credential type `kind`; `None` when this instance has none.
     pub fn get(&self, kind: &str) -> Option<Arc<dyn CloudConnector>> {
         self.by_kind.get(kind).cloned()
     }
 
+    /// Whether this instance has a connector for credential type `kind`.
     pub fn supports(&self, kind: &str) -> bool {
         self.by_kind.contains_key(kind)
     }

@@ -14,18 +14,24 @@ use crate::contextualization::{FINISH_LINES, START_LINES};
 /// infrastructure will have, and one entry per VM to launch, in deploy order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRequest {
+    /// The infrastructure's RADL from now on: the stored RADL merged with the request,
+    /// deploys replaced.
     pub radl: String,
     /// The request with its references resolved, what the new VMs are made of,
     /// when it differs from `radl`.
     pub request_radl: Option<String>,
+    /// The VMs to launch, one per VM of each `deploy`, in deploy order.
     pub vms: Vec<RequestedVm>,
     /// How contextualization follows (`None`: IM's `context=false`).
     pub contextualization: Option<ContextualizationPlan>,
 }
 
+/// One VM to launch, as the API layer read it from a `deploy` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestedVm {
+    /// The RADL system the VM is made of.
     pub system: String,
+    /// The cloud credential line to launch it in (its id and connector type).
     pub cloud: CloudRef,
     /// See [`PlannedVm::new_password`].
     pub new_password: bool,
@@ -34,57 +40,90 @@ pub struct RequestedVm {
 /// What can be asked of an infrastructure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InfrastructureCommand {
+    /// Create a new infrastructure, with its first request of resources. Refused when
+    /// the id is live or being destroyed.
     Create {
+        /// Who owns it from the start.
         owners: Vec<OwnerRecord>,
+        /// The TOSCA document it is created from; `None` for a RADL create.
         tosca: Option<String>,
+        /// The RADL and the VMs to launch.
         resources: ResourceRequest,
     },
     /// Add resources; `expected_version` is the version the request was prepared
     /// against (its RADL merge depends on the stored RADL).
     RequestResources {
+        /// The version of the stream the request was prepared against.
         expected_version: u64,
+        /// The merged RADL and the VMs to launch.
         resources: ResourceRequest,
         /// The infrastructure's TOSCA document from now on (a TOSCA add), recorded
         /// with the request so that the two never part.
         tosca: Option<String>,
     },
+    /// Record how the launches of the last request ended.
     RecordLaunches {
+        /// The VMs that reached their cloud.
         launched: Vec<VmId>,
+        /// The VMs whose launch failed, each with the cloud's message.
         failed: Vec<FailedLaunch>,
     },
     /// Start a contextualization run over `vm_ids` (all live VMs when `None`).
     StartContextualization {
+        /// How the run goes (simulated or disabled).
         plan: ContextualizationPlan,
+        /// When the run begins, in milliseconds since the epoch.
         now_ms: i64,
+        /// The VMs to configure; `None` for every launched VM.
         vm_ids: Option<Vec<VmId>>,
     },
     /// End a run (a timer fired). Stale runs are ignored.
     FinishContextualization {
+        /// The run to end; a run other than the current one changes nothing.
         run: u32,
     },
+    /// Ask to finalize VMs (IM's `RemoveResource`). Every id must name a VM not yet
+    /// removed; a repeated id counts once.
     RequestRemoval {
+        /// The VMs to finalize.
         vm_ids: Vec<VmId>,
+        /// How contextualization follows the removal (`None`: it does not).
         contextualization: Option<ContextualizationPlan>,
     },
+    /// Record that these VMs are gone from their clouds.
     RecordRemovals {
+        /// The VMs now finalized.
         vm_ids: Vec<VmId>,
     },
+    /// Replace the RADL without launching anything (reconfigure, add without deploys).
     UpdateRadl {
+        /// The version of the stream the new RADL was computed against.
         expected_version: u64,
+        /// The infrastructure's RADL from now on.
         radl: String,
     },
+    /// Replace the owners (IM's `change_auth`).
     ChangeOwners {
+        /// The version of the stream the change was prepared against.
         expected_version: u64,
+        /// The owners from now on, exactly these.
         owners: Vec<OwnerRecord>,
     },
+    /// Begin destroying the infrastructure. Refused while resources are being added;
+    /// a destruction under way just goes on.
     StartDestruction {
+        /// Destroy even when a cloud refuses to finalize a VM.
         force: bool,
     },
+    /// Record that the destruction ended: the id answers 404 from now on.
     FinishDestruction,
     /// A cloud refused to finalize a VM and `force` was not set.
     AbandonDestruction {
+        /// The cloud's refusal, for the client.
         message: String,
     },
+    /// Stop serving the infrastructure here (an export with `delete`); it can be
+    /// imported again.
     Evict,
     /// Seal the history of an id about to be imported again: what it recorded in
     /// its earlier life stays behind the boundary (the API checked that the
@@ -92,11 +131,13 @@ pub enum InfrastructureCommand {
     /// unless `leftovers`: VM events of an import of this id that stopped before
     /// its first infrastructure event.
     StartEpoch {
+        /// Whether VM events of an interrupted import of this id are in the stream.
         leftovers: bool,
     },
     /// Take in an infrastructure exported elsewhere, keeping its id. Only an id not
     /// in use (never used, destroyed or evicted) can be imported.
     Import {
+        /// The infrastructure as it was exported: owners, RADL, VMs.
         imported: Box<ImportedInfrastructure>,
     },
 }

@@ -10,12 +10,19 @@ use super::DomainError;
 /// What can be asked of a VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VmCommand {
+    /// Create the VM in its cloud.
     Launch,
+    /// Stop (power off) the VM.
     Stop,
+    /// Start a stopped VM.
     Start,
+    /// Reboot the VM.
     Reboot,
+    /// Resize the VM (CPUs, memory).
     Alter,
+    /// Take an image of one of the VM's disks.
     Snapshot,
+    /// Finalize the VM: delete it from its cloud, with its auto-delete snapshots.
     Destroy,
 }
 

@@ -93,13 +93,17 @@ pub type Credentials = HashMap<String, CloudCredentials>;
 /// Why a command did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActorError {
+    /// The actor's mailbox is full (see [`ActorConfig::mailbox_capacity`]); try again
+    /// later.
     #[error("too many operations are pending on this resource")]
     Busy,
+    /// The decision refused the command.
     #[error(transparent)]
     Domain(#[from] DomainError),
     /// A cloud refused; the message says what was being done.
     #[error("{0}")]
     Cloud(String),
+    /// The event log failed to read or append.
     #[error("event log: {0}")]
     Store(#[from] StoreError),
     /// The actor failed (a panic, or its log could not be loaded).
@@ -109,7 +113,12 @@ pub enum ActorError {
     /// mailboxes stayed full (see [`ActorConfig::room_wait`]). Nothing else failed,
     /// so repeating the operation later is safe.
     #[error("{action}: {} not reached: too many operations are pending on {}", vm_list(.missed), if .missed.len() == 1 { "it" } else { "them" })]
-    Unreached { action: String, missed: Vec<VmId> },
+    Unreached {
+        /// What was being done (`Error stopping the infrastructure`…).
+        action: String,
+        /// The VMs not reached, in id order.
+        missed: Vec<VmId>,
+    },
 }
 
 /// `VM 3` or `VMs 1, 2`.
@@ -157,60 +166,94 @@ pub(crate) type Reply = oneshot::Sender<Result<Outcome, ActorError>>;
 /// What the API asks of an infrastructure.
 #[derive(Debug, Clone)]
 pub enum InfrastructureRequest {
+    /// Create an infrastructure and launch its VMs (IM's `POST /infrastructures`).
     Create {
+        /// Who owns it from the start.
         owners: Vec<OwnerRecord>,
+        /// The TOSCA document it is created from; `None` for a RADL create.
         tosca: Option<String>,
+        /// The RADL and the VMs to launch.
         resources: ResourceRequest,
+        /// The cloud credentials of the request, for the launches.
         credentials: Credentials,
         /// Answer once the infrastructure is recorded, and launch afterwards.
         asynchronous: bool,
     },
+    /// Add resources and launch the new VMs (IM's `POST /infrastructures/<id>`).
     AddResources {
+        /// The version of the stream the request was prepared against.
         expected_version: u64,
+        /// The merged RADL and the VMs to launch.
         resources: ResourceRequest,
         /// The TOSCA document from now on (a TOSCA add).
         tosca: Option<String>,
+        /// The cloud credentials of the request, for the launches.
         credentials: Credentials,
     },
+    /// Finalize VMs (IM's `DELETE /infrastructures/<id>/vms/<ids>`).
     RemoveResources {
+        /// The VMs to finalize.
         vm_ids: Vec<VmId>,
+        /// Whether contextualization runs again after the removal (IM's `context`).
         context: bool,
+        /// How that run goes, when `context` is set.
         plan: ContextualizationPlan,
+        /// The cloud credentials of the request, for the finalizations.
         credentials: Credentials,
     },
     /// Replace the RADL (an add without deploys), and restart contextualization
     /// when `plan` is given.
     UpdateRadl {
+        /// The version of the stream the new RADL was computed against.
         expected_version: u64,
+        /// The infrastructure's RADL from now on.
         radl: String,
+        /// How the contextualization run goes; `None`: no run.
         plan: Option<ContextualizationPlan>,
     },
     /// Restart contextualization over every VM (as IM resets them all); `radl`
     /// replaces the stored RADL first.
     Reconfigure {
+        /// The version of the stream the request was prepared against.
         expected_version: u64,
+        /// The new RADL; `None` keeps the stored one.
         radl: Option<String>,
+        /// How the contextualization run goes.
         plan: ContextualizationPlan,
     },
+    /// Stop every VM of the infrastructure.
     Stop {
+        /// The cloud credentials of the request, by cloud id.
         credentials: Credentials,
     },
+    /// Start every VM of the infrastructure.
     Start {
+        /// The cloud credentials of the request, by cloud id.
         credentials: Credentials,
     },
+    /// Destroy the infrastructure: finalize every VM, then record it destroyed.
     Destroy {
+        /// Destroy even when a cloud refuses to finalize a VM.
         force: bool,
+        /// Answer once the destruction is recorded as begun, and finalize afterwards.
         asynchronous: bool,
+        /// The cloud credentials of the request, for the finalizations.
         credentials: Credentials,
     },
+    /// Replace the owners.
     ChangeOwners {
+        /// The version of the stream the change was prepared against.
         expected_version: u64,
+        /// The owners from now on, exactly these.
         owners: Vec<OwnerRecord>,
     },
+    /// Stop serving the infrastructure here (an export with `delete`); it can be
+    /// imported again.
     Evict,
     /// Take in an infrastructure exported elsewhere (its VMs' streams first, the
     /// infrastructure's event last, as the commit point). No cloud is called.
     Import {
+        /// The infrastructure as it was exported: owners, RADL, VMs.
         imported: Box<ImportedInfrastructure>,
     },
     /// Resume work a restart interrupted.
@@ -220,23 +263,37 @@ pub enum InfrastructureRequest {
 /// What the API asks of a VM.
 #[derive(Debug, Clone)]
 pub enum VmRequest {
+    /// Stop (power off) the VM.
     Stop {
+        /// The credentials of the VM's cloud.
         credentials: CloudCredentials,
     },
+    /// Start the stopped VM.
     Start {
+        /// The credentials of the VM's cloud.
         credentials: CloudCredentials,
     },
+    /// Reboot the VM.
     Reboot {
+        /// The credentials of the VM's cloud.
         credentials: CloudCredentials,
     },
+    /// Resize the VM.
     Alter {
+        /// The new CPU count and memory size, as read from the RADL body.
         request: AlterRequest,
+        /// The credentials of the VM's cloud.
         credentials: CloudCredentials,
     },
+    /// Take an image of one of the VM's disks (IM's `CreateDiskSnapshot`).
     Snapshot {
+        /// The disk's number, as in `disk.N`.
         disk: u32,
+        /// The name to give the image.
         image_name: String,
+        /// Delete the image when the VM is finalized.
         auto_delete: bool,
+        /// The credentials of the VM's cloud.
         credentials: CloudCredentials,
     },
 }

@@ -17,13 +17,19 @@ use infralog_radl::pytext::repr_float;
 /// A YAML node after PyYAML's safe construction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
+    /// `null`, `~` or an empty value.
     Null,
+    /// A boolean, YAML 1.1 spellings included (`yes`, `on`, `off`…).
     Bool(bool),
+    /// An integer (decimal, octal as `010`, hexadecimal…).
     Int(i64),
+    /// A float (`.inf` and `.nan` included).
     Float(f64),
+    /// A string.
     Str(String),
     /// A `!!timestamp` (a date or date-time), kept as written.
     Timestamp(String),
+    /// A sequence, in order.
     Seq(Vec<Node>),
     /// Pairs in first-definition order (a repeated key keeps its first place and its
     /// last value, as a Python dict does).
