@@ -143,9 +143,14 @@ impl Drop for Ticket<'_> {
 /// What a write handler commits with: who asks, on which endpoint.
 #[derive(Clone, Copy)]
 pub struct Writer<'a> {
+    /// The shared state of the service: actors, store, read model, lanes.
     pub state: &'a AppState,
+    /// The request itself: its id goes into the events' metadata, its Accept list
+    /// shapes the answers.
     pub context: &'a RequestContext,
+    /// The authenticated caller, on whose behalf the command is sent.
     pub identity: &'a Identity,
+    /// The endpoint, for its message prefix and status mapping of refusals.
     pub endpoint: Endpoint,
 }
 
@@ -153,12 +158,17 @@ pub struct Writer<'a> {
 /// what the preparation handed back.
 #[derive(Debug)]
 pub struct Committed<T> {
+    /// What the actor did: where its events ended in the log, the new VMs and what
+    /// the client is told.
     pub outcome: Outcome,
+    /// The view of the infrastructure the command was prepared against.
     pub view: InfrastructureView,
+    /// What `prepare` handed back with the command, for the handler's answer.
     pub prepared: T,
 }
 
 impl<'a> Writer<'a> {
+    /// A writer for `identity` on `endpoint`.
     pub fn new(
         state: &'a AppState,
         context: &'a RequestContext,
@@ -273,6 +283,7 @@ pub struct Lane<'a> {
 }
 
 impl Lane<'_> {
+    /// The infrastructure this lane belongs to.
     pub fn id(&self) -> InfId {
         self.id
     }

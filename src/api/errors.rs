@@ -23,25 +23,36 @@ use crate::auth::InvalidUser;
 const HTML_ERROR_TEMPLATE_HEAD: &str =
     "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>\n    <head>\n        <title>Error ";
 
+/// The content type of answers whose body is plain text, such as a bare error message.
 pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 /// What went wrong, in the terms of IM's exception classes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
+    /// The `Authorization` header is missing, unreadable or names no valid user; the
+    /// inner value says why.
     #[error("{0}")]
     InvalidUser(InvalidUser),
+    /// The caller is not among the infrastructure's owners (403).
     #[error("Access to this infrastructure not granted.")]
     Unauthorized,
+    /// No infrastructure has this id, or the caller may not see it (404).
     #[error("Invalid infrastructure ID or access not granted.")]
     InfrastructureNotFound,
+    /// The infrastructure exists but has been destroyed (404).
     #[error("Deleted infrastructure.")]
     DeletedInfrastructure,
+    /// The VM number names no VM of the infrastructure (404).
     #[error("Invalid VM ID")]
     InvalidVmId,
+    /// The VM exists but has been removed (404).
     #[error("Deleted VM.")]
     DeletedVm,
+    /// The operation is switched off in this deployment (403).
     #[error("Function currently disabled.")]
     Disabled,
+    /// The infrastructure or VM is not in a state that allows the operation (400; 409
+    /// when destroying).
     #[error("Invalid State to perform this operation.")]
     IncorrectState,
     /// A rejection IM raises as a plain exception (400 with the endpoint's prefix).
@@ -58,27 +69,49 @@ impl From<InvalidUser> for Failure {
 /// The IM endpoints, for their message prefixes and status mappings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `GET /infrastructures`.
     ListInfrastructures,
+    /// `POST /infrastructures`.
     CreateInfrastructure,
+    /// `PUT /infrastructures` (import).
     ImportInfrastructure,
+    /// `GET /infrastructures/{id}`.
     GetInfrastructure,
+    /// `DELETE /infrastructures/{id}`.
     DestroyInfrastructure,
+    /// `GET /infrastructures/{id}/{prop}`.
     GetInfrastructureProperty,
+    /// `POST /infrastructures/{id}` (add VMs).
     AddResources,
+    /// `PUT /infrastructures/{id}/reconfigure`.
     Reconfigure,
+    /// `PUT /infrastructures/{id}/start`.
     StartInfrastructure,
+    /// `PUT /infrastructures/{id}/stop`.
     StopInfrastructure,
+    /// `POST /infrastructures/{id}/authorization`.
     ChangeOwners,
+    /// `GET /infrastructures/{id}/vms/{vm}`.
     GetVm,
+    /// `DELETE /infrastructures/{id}/vms/{vm}`.
     RemoveVms,
+    /// `PUT /infrastructures/{id}/vms/{vm}` (change a VM's features).
     AlterVm,
+    /// `GET /infrastructures/{id}/vms/{vm}/{prop}`.
     GetVmProperty,
+    /// `PUT /infrastructures/{id}/vms/{vm}/start`.
     StartVm,
+    /// `PUT /infrastructures/{id}/vms/{vm}/stop`.
     StopVm,
+    /// `PUT /infrastructures/{id}/vms/{vm}/reboot`.
     RebootVm,
+    /// `PUT /infrastructures/{id}/vms/{vm}/disks/{disk}/snapshot`.
     Snapshot,
+    /// `GET /clouds/{cloud}/{param}`.
     CloudInfo,
+    /// `GET /stats`.
     Stats,
+    /// `GET /version`.
     Version,
 }
 
@@ -204,31 +237,55 @@ pub struct ValidationIssue(pub serde_json::Value);
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     /// IM's own error, rendered by Accept.
-    Im { status: StatusCode, message: String },
+    Im {
+        /// The HTTP status IM uses for this error.
+        status: StatusCode,
+        /// The whole message, endpoint prefix included.
+        message: String,
+    },
     /// FastAPI's 404 for an unknown route.
     RouteNotFound,
     /// FastAPI's 405.
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        /// The value of the `Allow` header.
+        allow: &'static str,
+    },
     /// FastAPI's 422.
     Validation(Vec<ValidationIssue>),
     /// Starlette's trailing-slash redirect.
-    Redirect { location: String },
+    Redirect {
+        /// The `Location` to go to: the request path with its trailing slash toggled.
+        location: String,
+    },
     /// The body is over the configured limit.
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The largest body accepted, in bytes.
+        limit: usize,
+    },
     /// The body did not arrive within the configured time.
-    BodyTimeout { limit: std::time::Duration },
+    BodyTimeout {
+        /// The time allowed for the whole body to arrive.
+        limit: std::time::Duration,
+    },
     /// An actor's mailbox is full; try again shortly.
     Busy,
     /// infralog could not carry the request out now for a reason of its own (its
     /// own concurrent writes kept changing the infrastructure, or an
     /// infrastructure-wide operation found VMs too busy); nothing is the client's
     /// fault and trying again shortly is safe. 503 with `Retry-After`.
-    Unavailable { message: String },
+    Unavailable {
+        /// The message for the client, endpoint prefix included.
+        message: String,
+    },
     /// Something failed inside infralog. The detail goes to the log only.
-    Internal { detail: String },
+    Internal {
+        /// What failed, for the log.
+        detail: String,
+    },
 }
 
 impl ApiError {
+    /// IM's own error with this status and message (already prefixed).
     pub fn im(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError::Im {
             status,
@@ -236,12 +293,14 @@ impl ApiError {
         }
     }
 
+    /// A 500 whose `detail` goes to the log only, never to the client.
     pub fn internal(detail: impl Into<String>) -> Self {
         ApiError::Internal {
             detail: detail.into(),
         }
     }
 
+    /// The HTTP status code of this answer.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Im { status, .. } => *status,

@@ -27,10 +27,13 @@ pub fn media_types(headers: &HeaderMap, name: actix_web::http::header::HeaderNam
         .collect()
 }
 
+/// The media types of the `Accept` header: the forms the client takes, in its order.
 pub fn accept(headers: &HeaderMap) -> Vec<String> {
     media_types(headers, ACCEPT)
 }
 
+/// The media types of the `Content-Type` header: the form of the body, read like
+/// `Accept`.
 pub fn content_type(headers: &HeaderMap) -> Vec<String> {
     media_types(headers, CONTENT_TYPE)
 }
@@ -38,12 +41,16 @@ pub fn content_type(headers: &HeaderMap) -> Vec<String> {
 /// The representation an endpoint answers in when the client does not choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DefaultType {
+    /// `text/plain`: a bare value or RADL text.
     TextPlain,
+    /// `text/uri-list`: one URI a line (the lists of infrastructures and VMs).
     UriList,
+    /// `application/json`.
     Json,
 }
 
 impl DefaultType {
+    /// The media type this default stands for.
     pub fn mime(self) -> &'static str {
         match self {
             DefaultType::TextPlain => "text/plain",
@@ -56,6 +63,7 @@ impl DefaultType {
 /// What IM's `format_output` would render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Representation {
+    /// A JSON answer, for `application/json` or `application/*`.
     Json,
     /// The endpoint's default text type (`text/plain` or `text/uri-list`).
     Text(DefaultType),

@@ -46,18 +46,25 @@ use routes::{NoRoute, Route};
 
 /// What handlers share.
 pub struct AppState {
+    /// The read model: the infrastructures and VMs as the log shows them, for every read.
     pub projections: Arc<Projections>,
     /// For the history routes (`/events`, `?at=`, `/history` and its import): every
     /// other read comes from the projections and every other write goes through an actor.
     pub store: Arc<dyn EventStore>,
+    /// The actors, which decide every command and record its events.
     pub registry: Registry,
+    /// Hashes and checks owners' passwords, remembering its verdicts.
     pub hasher: Arc<PasswordHasher>,
+    /// The cloud connectors the actors and `/clouds` talk to.
     pub connectors: Connectors,
+    /// How long a simulated (Dummy) contextualization takes.
     pub contextualization_delay: Duration,
+    /// What a request may carry.
     pub limits: Limits,
     /// When each infrastructure was last used (IM lists the most recently saved
     /// first): the read model's position at the time, and a tie-breaking counter.
     pub recently_used: Mutex<HashMap<InfId, (u64, u64)>>,
+    /// Counts uses, to order uses at the same read-model position in `recently_used`.
     pub use_counter: AtomicU64,
     /// Each infrastructure's write lane (see [`commit`]).
     pub lanes: commit::Lanes,
@@ -124,8 +131,12 @@ impl Default for Limits {
 /// What every handler needs to know about its request.
 #[derive(Debug)]
 pub struct RequestContext {
+    /// The HTTP request as actix-web received it.
     pub request: HttpRequest,
+    /// The media types of the `Accept` header, in the client's order; they choose how
+    /// answers are rendered.
     pub accept: Vec<String>,
+    /// The query string, parsed.
     pub query: Query,
     /// `scheme://host[:port]`, for the URIs IM returns.
     pub base_url: String,
@@ -147,10 +158,12 @@ impl RequestContext {
         }
     }
 
+    /// The URI IM gives an infrastructure: `{base_url}/infrastructures/{inf}`.
     pub fn infrastructure_uri(&self, inf: &str) -> String {
         format!("{}/infrastructures/{inf}", self.base_url)
     }
 
+    /// The URI IM gives a VM: `{base_url}/infrastructures/{inf}/vms/{vm}`.
     pub fn vm_uri(&self, inf: &str, vm: impl std::fmt::Display) -> String {
         format!("{}/infrastructures/{inf}/vms/{vm}", self.base_url)
     }

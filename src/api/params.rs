@@ -14,6 +14,7 @@ pub struct Query {
 }
 
 impl Query {
+    /// Decodes a raw query string (without the `?`); it never fails.
     pub fn parse(query_string: &str) -> Self {
         let pairs = query_string
             .split('&')
@@ -26,6 +27,7 @@ impl Query {
         Query { pairs }
     }
 
+    /// The value of `key` (the last one when repeated); `None` when the key is absent.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -49,6 +51,7 @@ pub struct Validator {
 }
 
 impl Validator {
+    /// A validator with no problems yet.
     pub fn new() -> Self {
         Self::default()
     }

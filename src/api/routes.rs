@@ -11,78 +11,137 @@ use actix_web::http::Method;
 /// A matched route with its raw path parameters (validated by the handlers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// `GET /`: where IM serves its API documentation; here a short page.
     Docs,
+    /// `GET /openapi.json`: IM's OpenAPI description; answered with the same page
+    /// as `/`.
     OpenApi,
+    /// `GET /redoc`: IM's ReDoc page; answered with the same page as `/`.
     Redoc,
+    /// `GET /infrastructures`: the infrastructures the caller owns.
     ListInfrastructures,
+    /// `POST /infrastructures`: creates an infrastructure from a RADL or TOSCA body.
     CreateInfrastructure,
+    /// `PUT /infrastructures`: imports an infrastructure exported by IM.
     ImportInfrastructure,
+    /// `GET /infrastructures/{inf}`: the URLs of an infrastructure's VMs.
     GetInfrastructure {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
+    /// `DELETE /infrastructures/{inf}`: destroys an infrastructure.
     DestroyInfrastructure {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
+    /// `GET /infrastructures/{inf}/{prop}`: one property of an infrastructure
+    /// (`state`, `radl`, `contmsg`, ...).
     GetInfrastructureProperty {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The property name as written in the path; unknown names answer later.
         prop: String,
     },
+    /// `POST /infrastructures/{inf}`: adds VMs described by a RADL or TOSCA body.
     AddResources {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
+    /// `PUT /infrastructures/{inf}/reconfigure`: runs the contextualization again.
     Reconfigure {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
+    /// `PUT /infrastructures/{inf}/{op}`: `start`, `stop` or another operation on
+    /// every VM of an infrastructure.
     OperateInfrastructure {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The operation name as written in the path; unknown names answer later.
         op: String,
     },
+    /// `POST /infrastructures/{inf}/authorization`: changes the owners.
     ChangeOwners {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
+    /// `GET /infrastructures/{inf}/vms/{vm}`: the RADL of one VM.
     GetVm {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The VM number as written in the path, not yet validated.
         vm: String,
     },
+    /// `DELETE /infrastructures/{inf}/vms/{vm}`: removes one or more VMs.
     RemoveVms {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The VM numbers as written in the path: one, or several separated by
+        /// commas; not yet validated.
         vm: String,
     },
+    /// `PUT /infrastructures/{inf}/vms/{vm}`: changes a VM's features from a RADL body.
     AlterVm {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The VM number as written in the path, not yet validated.
         vm: String,
     },
+    /// `GET /infrastructures/{inf}/vms/{vm}/{prop}`: one property of a VM.
     GetVmProperty {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The VM number as written in the path, not yet validated.
         vm: String,
+        /// The property name as written in the path; unknown names answer later.
         prop: String,
     },
+    /// `PUT /infrastructures/{inf}/vms/{vm}/{op}`: `start`, `stop` or another
+    /// operation on one VM.
     OperateVm {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The VM number as written in the path, not yet validated.
         vm: String,
+        /// The operation name as written in the path; unknown names answer later.
         op: String,
     },
+    /// `PUT /infrastructures/{inf}/vms/{vm}/disks/{disk}/snapshot`: a snapshot of one
+    /// disk of a VM.
     Snapshot {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
+        /// The VM number as written in the path, not yet validated.
         vm: String,
+        /// The disk number as written in the path, not yet validated.
         disk: String,
     },
+    /// `GET /clouds/{cloud}/{param}`: information about a cloud (`images`, `quotas`).
     CloudInfo {
+        /// The cloud id of the caller's credentials, as written in the path.
         cloud: String,
+        /// The kind of information asked for, as written in the path.
         param: String,
     },
+    /// `GET /stats`: usage statistics of the caller's infrastructures.
     Stats,
+    /// `GET` or `POST /oai`: IM's OAI-PMH repository, never enabled here (400).
     Oai,
+    /// `GET /version`: the IM version infralog answers as.
     Version,
+    /// `GET /static/{filename}`: IM's static files, never enabled here (404).
     Static {
+        /// The file name as written in the path, not yet checked.
         filename: String,
     },
     /// infralog's own: the event history of an infrastructure (not in IM).
     InfrastructureEvents {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
     /// infralog's own: the full-history transfer document (not in IM).
     InfrastructureHistory {
+        /// The infrastructure id as written in the path, not yet validated.
         inf: String,
     },
 }
@@ -93,9 +152,16 @@ pub enum NoRoute {
     /// 404 `{"detail":"Not Found"}`.
     NotFound,
     /// 405 `{"detail":"Method Not Allowed"}` with `Allow` naming these methods.
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        /// The value of the `Allow` header: the method of the first route whose
+        /// path matched.
+        allow: &'static str,
+    },
     /// 307 to the same URL with the trailing slash toggled.
-    RedirectTo { path: String },
+    RedirectTo {
+        /// The request path with its trailing slash added or removed.
+        path: String,
+    },
 }
 
 /// One entry of the table: a method and a pattern whose `*` segments are parameters.

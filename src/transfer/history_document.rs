@@ -42,35 +42,51 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryDocument {
+    /// What the document holds and how to check it.
     pub header: Header,
+    /// Every event of the infrastructure's stream and of its VMs' streams, in the
+    /// source's log order.
     pub events: Vec<DocumentEvent>,
 }
 
+/// The document's header: its format, where it comes from and what it must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
+    /// Always [`FORMAT`]; anything else is not a history document.
     pub format: String,
+    /// The version of the document format; this build reads [`FORMAT_VERSION`] only.
     pub version: u32,
     /// The instance that exported the document (events keep the instance that
     /// first recorded them in their own metadata).
     pub source_instance: Uuid,
+    /// The id of the infrastructure the history is of (a UUID, as text).
     pub infrastructure: String,
     /// The infrastructure's own stream; its VMs' streams are `vm-<id>-<n>`.
     pub stream: String,
+    /// How many events `events` holds.
     pub event_count: u64,
     /// `sha256:<hex>` over the events (see [`events_checksum`]).
     pub checksum: String,
 }
 
+/// One event of a document: an envelope of the log without its source position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentEvent {
+    /// The stream the event belongs to: the infrastructure's or one of its VMs'.
     pub stream: String,
+    /// The event's version in its stream, from 1, gapless.
     pub version: u64,
+    /// The event's own id, kept across transfers.
     pub event_id: Uuid,
+    /// The name of the event's type in its family (`Created`, `Launched`, ...).
     pub event_type: String,
+    /// The version of the payload's schema for that type.
     pub schema_version: u16,
+    /// When the event was first recorded; an import keeps this time.
     pub recorded_at: DateTime<Utc>,
+    /// The request and caller that caused the event, and where it was first recorded.
     pub metadata: DocumentMetadata,
     /// base64 of the postcard payload.
     pub payload: String,
@@ -78,37 +94,81 @@ pub struct DocumentEvent {
     pub payload_checksum: String,
 }
 
+/// Who and what caused an event, as carried in a document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentMetadata {
+    /// The id of the request that caused the event; `None` for infralog's own
+    /// background work (a contextualization run ending, a resume at start-up).
     pub request_id: Option<String>,
+    /// The name of the user whose request caused the event; `None` when no request
+    /// did.
     pub identity: Option<String>,
+    /// The instance that first recorded the event (kept across transfers); `None`
+    /// only when the source did not name it.
     pub source_instance: Option<Uuid>,
 }
 
 /// Why a document cannot be imported. Each names what failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HistoryError {
+    /// The bytes are not JSON of a history document; the inner text is the parser's
+    /// complaint.
     #[error("the document is not a history document (truncated or not JSON?): {0}")]
     Unreadable(String),
+    /// The header names another format than [`FORMAT`], or a version other than
+    /// [`FORMAT_VERSION`].
     #[error("the document's format is {format:?} version {version}; this build reads {FORMAT:?} version {FORMAT_VERSION}")]
-    UnsupportedFormat { format: String, version: u32 },
+    UnsupportedFormat {
+        /// The `format` the header names.
+        format: String,
+        /// The `version` the header names.
+        version: u32,
+    },
+    /// The header's `infrastructure` is not a UUID; the inner text is that value.
     #[error("the header names infrastructure {0:?}, which is not an infrastructure id")]
     InvalidInfrastructure(String),
+    /// The header's `stream` is not the stream of the infrastructure it names.
     #[error("the header names stream {found:?}, the infrastructure's stream is {expected:?}")]
-    WrongStream { expected: String, found: String },
+    WrongStream {
+        /// The name of the stream of the infrastructure the header names.
+        expected: String,
+        /// The stream name the header gives.
+        found: String,
+    },
+    /// The header's `event_count` differs from the number of events.
     #[error("the header announces {announced} events, the document holds {found}")]
-    CountMismatch { announced: u64, found: u64 },
+    CountMismatch {
+        /// The `event_count` of the header.
+        announced: u64,
+        /// How many events the document holds.
+        found: u64,
+    },
+    /// The header's checksum differs from the one computed over the events.
     #[error("the document's checksum does not match its events (announced {announced}, computed {computed})")]
-    ChecksumMismatch { announced: String, computed: String },
+    ChecksumMismatch {
+        /// The `checksum` of the header.
+        announced: String,
+        /// The checksum of the events as received, `sha256:<hex>`.
+        computed: String,
+    },
+    /// One event is wrong: bad stream, version, payload or checksum, a gap in its
+    /// stream, or a payload that does not decode.
     #[error("event {index} ({event_id}): {problem}")]
     BadEvent {
+        /// The event's place in `events`, from 0.
         index: usize,
+        /// The event's own id.
         event_id: Uuid,
+        /// What is wrong with it.
         problem: String,
     },
+    /// No event belongs to the infrastructure's own stream: the document holds VMs only
+    /// or nothing.
     #[error("the document holds no event of the infrastructure's own stream")]
     NoInfrastructureStream,
+    /// The history ends with the infrastructure destroyed (or exported with delete), so
+    /// there is nothing to import.
     #[error("the infrastructure no longer exists at the end of its history (destroyed or exported with delete)")]
     NotExisting,
 }
@@ -116,10 +176,13 @@ pub enum HistoryError {
 /// A document that passed every check, ready to import.
 #[derive(Debug, Clone)]
 pub struct VerifiedHistory {
+    /// The infrastructure the history is of.
     pub infrastructure: InfId,
+    /// The instance that exported the document.
     pub source_instance: Uuid,
     /// The owners at the end of the history: who may import it.
     pub owners: Vec<OwnerRecord>,
+    /// The events, checked and decoded from the document, ready for the store.
     pub request: ImportRequest,
 }
 

@@ -31,20 +31,38 @@ const IM_AUTH_TYPE: &str = "InfrastructureManager";
 /// The serialized infrastructure, keys in IM's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportedInfrastructure {
+    /// The infrastructure's id (a UUID), which an import keeps.
     pub id: String,
+    /// The VMs, in VM-number order, removed ones included.
     pub vm_list: Vec<ExportedVm>,
+    /// The owners, one IM credential each, without secrets.
     pub auth: Vec<ExportedOwner>,
+    /// The infrastructure's RADL document as text.
     pub radl: String,
+    /// IM's private networks: each private network of the RADL and the id of the cloud
+    /// it lives in.
     pub private_networks: BTreeMap<String, String>,
+    /// IM's counter of system names; always 0 (infralog does not use it).
     pub system_counter: u32,
+    /// Whether IM marked the infrastructure destroyed; always `false` (a destroyed
+    /// infrastructure is not exported).
     pub deleted: bool,
+    /// IM's contextualization master VM; always `None` (infralog runs none).
     pub vm_master: Option<u32>,
+    /// IM's "next VM id available", which IM never uses; always 0.
     pub vm_id: u32,
+    /// The contextualization log of the infrastructure (IM's `contmsg`).
     pub cont_out: String,
+    /// Whether IM installed Ansible on the master VM; always `None`.
     pub ansible_configured: Option<bool>,
+    /// Whether the contextualization ended well; `None` while it has not ended.
     pub configured: Option<bool>,
+    /// Extra data; holds the TOSCA template under `TOSCA` when the infrastructure was
+    /// created from one, and is empty otherwise.
     pub extra_info: Map<String, Value>,
+    /// The URLs of the snapshots that are deleted with the infrastructure.
     pub snapshots: Vec<String>,
+    /// When the infrastructure was created, in seconds since the Unix epoch.
     pub creation_date: i64,
     /// IM's `deserialize` (its import) sets `cloud_connector = None` on the object,
     /// after every other key, so the export of an imported infrastructure ends
@@ -60,49 +78,80 @@ pub struct Null;
 /// An owner without its secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportedOwner {
+    /// The credential's id; always `im`.
     pub id: &'static str,
+    /// The credential's type; always `InfrastructureManager`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The owner's IM username.
     pub username: String,
     /// Always empty: passwords are never stored nor exported.
     pub password: &'static str,
     /// Always empty, and only for token users.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'static str>,
+    /// Whether the owner is IM's administrator; always `false`.
     pub admin: bool,
 }
 
+/// One VM as IM serializes its `VirtualMachine`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportedVm {
+    /// When the VM was last updated, in seconds since the Unix epoch: the time of the
+    /// export.
     pub last_update: i64,
+    /// Whether the VM has been removed (it stays in the list, numbers are not reused).
     pub destroy: bool,
+    /// IM's state name of the VM (`pending`, `running`, `configured`, `failed`, ...).
     pub state: &'static str,
+    /// The cloud's id of the VM; `None` before the cloud gave it one.
     pub id: Option<String>,
+    /// The VM's number in the infrastructure, from 0.
     pub im_id: u32,
+    /// The number the VM was created with; the same as `im_id` here.
     pub creation_im_id: u32,
+    /// The cloud the VM runs in.
     pub cloud: ExportedCloud,
+    /// The VM's whole RADL document as text, as IM's `info` holds it.
     pub info: String,
+    /// The RADL the VM was requested with, reduced to its own system.
     pub requested_radl: String,
+    /// IM's per-VM contextualization log; always empty (the log is the
+    /// infrastructure's `cont_out`).
     pub cont_out: String,
+    /// Whether the VM's contextualization ended well; `None` while it has not ended.
     pub configured: Option<bool>,
+    /// IM's contextualization process id; always `None`.
     pub ctxt_pid: Option<String>,
+    /// IM's count of failed SSH connections; always 0.
     pub ssh_connect_errors: u32,
+    /// Whether the VM is still being launched (state `pending`).
     pub creating: bool,
+    /// Why the launch failed; `None` unless the VM failed.
     pub error_msg: Option<String>,
+    /// Whether the cloud is removing the VM right now.
     pub deleting: bool,
+    /// When the VM was created, in seconds since the Unix epoch.
     pub creation_date: i64,
 }
 
 /// IM's `CloudInfo`: the credential's id and type, and its `host` split up.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportedCloud {
+    /// The id of the credential the VM was launched with.
     pub id: String,
+    /// The cloud's type (`OpenStack`, `Dummy`, ...).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The host name or address of the cloud's endpoint; empty when it has none.
     pub server: String,
+    /// The endpoint's port; -1 when the host names none.
     pub port: i64,
+    /// The endpoint's protocol (`https`, ...); empty when the host names none.
     pub protocol: String,
+    /// The endpoint's path, from its `/`; empty when the host has none.
     pub path: String,
+    /// IM's extra cloud data; always empty.
     pub extra: Map<String, Value>,
 }
 
@@ -337,34 +386,67 @@ impl serde_json::ser::Formatter for PythonFormatter {
 /// its Python `KeyError`, `'vm_list'`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
+    /// The body is not UTF-8 JSON; the inner text is the parser's complaint, in
+    /// Python's words where Python also refuses it.
     #[error("{0}")]
     Json(String),
     /// What IM says when the body is a JSON string (what `im_client export` prints).
     #[error("string indices must be integers, not 'str'")]
     NotAnObject,
+    /// A key IM requires is missing; the inner text is the key.
     #[error("'{0}'")]
     MissingKey(String),
+    /// A value has the wrong JSON type.
     #[error("{key} must be {expected}")]
-    WrongType { key: String, expected: &'static str },
+    WrongType {
+        /// Where the value is: a key, a path such as `vm_list[2]`, or `the document`.
+        key: String,
+        /// What it must be (`a string`, `a list`, ...).
+        expected: &'static str,
+    },
+    /// The `id` is not a UUID; the inner text is that id.
     #[error("the id {0:?} is not an infrastructure id (a UUID)")]
     BadId(String),
+    /// The document is marked `deleted`.
     #[error("the infrastructure is marked deleted")]
     Deleted,
+    /// The VMs' `im_id` values are not 0, 1, 2, ... in list order.
     #[error("VM im_id values must be 0, 1, 2… in order; found {found} at position {position}")]
-    VmIds { position: usize, found: i64 },
+    VmIds {
+        /// The VM's place in `vm_list`, from 0.
+        position: usize,
+        /// The `im_id` found there.
+        found: i64,
+    },
+    /// A RADL of the document does not parse.
     #[error("{what} is not valid RADL: {reason}")]
-    Radl { what: String, reason: String },
+    Radl {
+        /// Which RADL: the infrastructure's, or the info or request of a VM.
+        what: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A VM's RADL holds no system.
     #[error("VM {vm}: its RADL has no system")]
-    NoSystem { vm: usize },
+    NoSystem {
+        /// The VM's place in `vm_list`, from 0.
+        vm: usize,
+    },
+    /// A VM has no cloud id but is neither failed nor destroyed, so no cloud holds it.
     #[error("VM {vm} has no cloud id (id) yet is neither failed nor destroyed")]
-    NoCloudId { vm: usize },
+    NoCloudId {
+        /// The VM's place in `vm_list`, from 0.
+        vm: usize,
+    },
 }
 
 /// A checked import document: the id it keeps and what the `Imported` event
 /// records (owners are the importer's, set by the caller).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportDocument {
+    /// The infrastructure's id, kept from the document.
     pub id: InfId,
+    /// What the `Imported` event records, owners not yet set.
     pub infrastructure: ImportedInfrastructure,
 }
 
