@@ -23,10 +23,13 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Settings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
+    /// The directory of the sled event log; created when absent.
     pub data_dir: PathBuf,
+    /// What one request may carry: body and header sizes, VMs, body read time.
     pub limits: Limits,
     /// How long a simulated (Dummy) contextualization takes.
     pub contextualization_delay: Duration,
+    /// How the infrastructure and VM actors behave: mailboxes, idle time, threads.
     pub actors: ActorConfig,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
@@ -39,6 +42,9 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings to listen on `listen` with the log in `data_dir`, everything else
+    /// at its default: the default limits and actors, one worker per core, a 1 MiB
+    /// page cache, real password hashing and the built-in clouds.
     pub fn new(listen: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
         Settings {
             listen: listen.into(),
@@ -59,15 +65,22 @@ impl Settings {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The event log could not be opened (or is damaged).
     #[error("cannot open the event log: {0}")]
     Store(#[from] StoreError),
+    /// The log opened but could not be folded into the read model.
     #[error("cannot rebuild the read model from the log: {0}")]
     Rebuild(#[from] RebuildError),
+    /// The listening socket could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
+        /// The `host:port` asked for.
         address: String,
+        /// Why binding failed (in use, no permission, bad address).
         source: std::io::Error,
     },
+    /// A thread (the blocking task that opens the log, or the projections'
+    /// follower) could not be started or panicked.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -188,6 +201,7 @@ impl Application {
         })
     }
 
+    /// The port the server listens on (the one picked when `listen` asked for 0).
     pub fn port(&self) -> u16 {
         self.port
     }

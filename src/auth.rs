@@ -41,14 +41,20 @@ pub enum AuthHeaderError {
 /// The `Display` texts are IM's, because clients show them to users.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidUser {
+    /// No line has the type `InfrastructureManager`.
     #[error("No credentials provided for the InfrastructureManager.")]
     NoImCredentials,
+    /// An `InfrastructureManager` line has neither a `username` nor a `token`.
     #[error("No username nor token for the InfrastructureManager.")]
     NoUsernameNorToken,
+    /// The username starts with the prefix reserved for OIDC identities.
     #[error("Invalid username used for the InfrastructureManager.")]
     ReservedUsername,
+    /// The token's `exp` claim is in the past.
     #[error("Invalid InfrastructureManager credentials. OIDC auth Token expired.")]
     TokenExpired,
+    /// The token decodes and has not expired, but no OIDC issuer is configured, so
+    /// none is accepted.
     #[error("Invalid InfrastructureManager credentials. Issuer not accepted.")]
     IssuerNotAccepted,
     /// IM raises this one as a generic error (400 on every route, even the list).
@@ -72,6 +78,7 @@ pub struct CredentialLine {
 }
 
 impl CredentialLine {
+    /// The value of `key`; `None` when the line does not have it.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -79,14 +86,18 @@ impl CredentialLine {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The line's `type`: `InfrastructureManager`, or a cloud type such as
+    /// `OpenStack`; `None` when the line has none.
     pub fn kind(&self) -> Option<&str> {
         self.get("type")
     }
 
+    /// The line's `id`, which names a cloud credential; `None` when absent.
     pub fn id(&self) -> Option<&str> {
         self.get("id")
     }
 
+    /// Every `(key, value)` pair, in the order the keys were first seen.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -236,6 +247,7 @@ fn is_valid_item_id(id: &str) -> bool {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a password, token or key so that it is never printed.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -255,6 +267,7 @@ impl fmt::Debug for Secret {
 /// One IM identity from the request: what ownership is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImCredential {
+    /// The line's `username`: the name owners are matched by.
     pub username: String,
     /// IM accepts a username without a password; ownership then matches only owners
     /// that had no password either.
@@ -269,14 +282,18 @@ pub struct ImCredential {
 pub struct CloudCredential {
     /// The line's `id`, or `<type><position>` when it has none (IM's rule).
     pub id: String,
+    /// The line's `type`: the connector that serves it (`OpenStack`, `Dummy`...).
     pub kind: String,
+    /// The whole line, for the connector to read its host and secrets from.
     pub line: CredentialLine,
 }
 
 /// The validated credentials of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The IM identities, in header order; at least one.
     pub im: Vec<ImCredential>,
+    /// The cloud credentials, in header order; possibly none.
     pub clouds: Vec<CloudCredential>,
 }
 
@@ -286,6 +303,7 @@ impl Identity {
         self.im.first().map(|c| c.username.as_str()).unwrap_or("")
     }
 
+    /// The cloud credential with this id; `None` when the header has none.
     pub fn cloud(&self, id: &str) -> Option<&CloudCredential> {
         self.clouds.iter().find(|c| c.id == id)
     }

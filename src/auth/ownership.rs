@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::ImCredential;
 
+/// The length in bytes of the random salt drawn for each owner record.
 pub const SALT_LEN: usize = 16;
+/// The length in bytes of an owner's Argon2id digest.
 pub const DIGEST_LEN: usize = 32;
 /// Past this many remembered verdicts the memo starts afresh: it bounds memory when
 /// a client sends many different passwords.
@@ -31,7 +33,9 @@ const MEMO_CAPACITY: usize = 65_536;
 /// How an owner's password is remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PasswordDigest {
+    /// The random salt the digest was computed with.
     pub salt: [u8; SALT_LEN],
+    /// The Argon2id hash of the salt and the password (or of "no password").
     pub digest: [u8; DIGEST_LEN],
 }
 
@@ -63,6 +67,8 @@ impl Default for PasswordHasher {
 }
 
 impl PasswordHasher {
+    /// A hasher with these Argon2 parameters and a fresh random process key (so
+    /// remembered verdicts mean nothing to another process).
     pub fn new(argon2: Argon2<'static>) -> Self {
         let mut process_key = [0u8; 32];
         rand::rng().fill_bytes(&mut process_key);
@@ -202,8 +208,11 @@ fn recall<T: Copy>(memo: &Memo<T>, key: &[u8; 32]) -> Option<T> {
 /// An owner of an infrastructure as stored: never the password itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Owner {
+    /// The IM username the owner authenticates with.
     pub username: String,
+    /// The salted digest of the owner's password, or of "no password".
     pub password: PasswordDigest,
+    /// Whether a token user created it: only requests carrying a token match it.
     pub via_token: bool,
 }
 

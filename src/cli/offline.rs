@@ -25,6 +25,7 @@ const EXIT_MISMATCH: u8 = 1;
 /// Exit code of a tool that could not run (bad arguments, unreadable directory).
 const EXIT_ERROR: u8 = 2;
 
+/// The arguments of `infralog events`.
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// The data directory of a stopped server.
@@ -40,6 +41,7 @@ pub struct EventsArgs {
     pub from: u64,
 }
 
+/// The arguments of `infralog replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// The data directory of a stopped server.
@@ -59,6 +61,7 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
+/// The arguments of `infralog verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The data directory of a stopped server.
@@ -66,6 +69,7 @@ pub struct VerifyArgs {
     pub data_dir: PathBuf,
 }
 
+/// The arguments of `infralog repair`.
 #[derive(Debug, Args)]
 pub struct RepairArgs {
     /// The data directory of a stopped server.
@@ -138,6 +142,8 @@ pub fn damage_hint() -> &'static str {
      (see docs/operations.md, \"A damaged log\")."
 }
 
+/// Runs `infralog events`: prints the infrastructure's history from `--from`, one
+/// event a line. Exit code 0, or 2 when it could not run or the id is unknown.
 pub fn run_events(args: EventsArgs) -> ExitCode {
     finish((|| {
         let inf = parse_id(&args.id)?;
@@ -166,6 +172,9 @@ pub fn run_events(args: EventsArgs) -> ExitCode {
     })())
 }
 
+/// Runs `infralog replay`: prints the infrastructure as the read endpoints served
+/// it at a history version or time (at its last event by default). Exit code 0,
+/// or 2 when it could not run.
 pub fn run_replay(args: ReplayArgs) -> ExitCode {
     finish((|| {
         let inf = parse_id(&args.id)?;
@@ -201,6 +210,8 @@ pub fn run_replay(args: ReplayArgs) -> ExitCode {
     })())
 }
 
+/// Runs `infralog verify`: checks the whole log and prints every mismatch. Exit
+/// code 0 when it verified, 1 when it found problems, 2 when it could not run.
 pub fn run_verify(args: VerifyArgs) -> ExitCode {
     finish((|| {
         let store = match open_store(&args.data_dir) {
@@ -257,6 +268,9 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
     })())
 }
 
+/// Runs `infralog repair`: says what a damaged log would lose, or with
+/// `--accept-loss` repairs it. Exit code 0 when the log is sound or repaired, 1
+/// when damage is found and not accepted, 2 when it could not run.
 pub fn run_repair(args: RepairArgs) -> ExitCode {
     finish((|| {
         if !args.data_dir.join("log").is_dir() {

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::radl::{self, Radl, RadlError};
 
+/// The subcommands of `infralog radl`.
 #[derive(Debug, Subcommand)]
 pub enum RadlCommand {
     /// Parse and check documents as IM does on create; report `FILE:LINE:COL: message`.
@@ -16,6 +17,7 @@ pub enum RadlCommand {
     Fmt(FmtArgs),
 }
 
+/// The arguments of `infralog radl check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// RADL files (RADL-JSON when the name ends in `.json`).
@@ -26,6 +28,7 @@ pub struct CheckArgs {
     im_messages: bool,
 }
 
+/// The arguments of `infralog radl fmt`.
 #[derive(Debug, Args)]
 pub struct FmtArgs {
     /// The RADL file (RADL-JSON when the name ends in `.json`).

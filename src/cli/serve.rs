@@ -10,6 +10,7 @@ use infralog_events::StoreError;
 
 use crate::app::{Application, Settings, StartError};
 
+/// The arguments of `infralog serve`; each has an `INFRALOG_` environment variable.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -61,6 +62,7 @@ pub struct ServeArgs {
     pub cache_mib: u64,
 }
 
+/// Runs `infralog serve`: serves the API until interrupted, then stops in order.
 pub fn run(args: ServeArgs) -> ExitCode {
     crate::cli::init_tracing();
     crate::cli::client_errors::spawn_reporter(

@@ -16,6 +16,7 @@ use crate::api::transfer::{IMPORT_OUTCOME_HEADER, MAX_HISTORY_BYTES};
 /// How long one request may take (a large history is large).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The arguments of `infralog export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The server's URL, e.g. http://127.0.0.1:8800.
@@ -35,6 +36,7 @@ pub struct ExportArgs {
     pub to: PathBuf,
 }
 
+/// The arguments of `infralog import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The server's URL, e.g. http://127.0.0.1:8800.
@@ -50,20 +52,30 @@ pub struct ImportArgs {
 /// Why a transfer command failed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
+    /// The auth file could not be read.
     #[error("cannot read the auth file {path}: {source}")]
     AuthFile {
+        /// The auth file given with `--auth`.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The auth file has no credential line.
     #[error("the auth file {0} holds no credentials")]
     EmptyAuth(PathBuf),
+    /// The server could not be reached or refused the request; the text says which
+    /// request and why.
     #[error("{0}")]
     Server(String),
+    /// The transfer file could not be written (export) or read (import).
     #[error("{path}: {source}")]
     File {
+        /// The transfer file.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// The server URL is not a plain-HTTP `http://host[:port]` URL.
     #[error("the server URL {0:?} is not http://host[:port]: this build speaks plain HTTP only")]
     Url(String),
 }
@@ -269,10 +281,14 @@ impl Client {
     }
 }
 
+/// Runs `infralog export`. Exit code 0 when every infrastructure was exported, 1
+/// otherwise.
 pub fn run_export(args: ExportArgs) -> ExitCode {
     finish(actix_web::rt::System::new().block_on(export(args)))
 }
 
+/// Runs `infralog import`. Exit code 0 when every document was imported (or was
+/// already present), 1 otherwise.
 pub fn run_import(args: ImportArgs) -> ExitCode {
     finish(actix_web::rt::System::new().block_on(import(args)))
 }

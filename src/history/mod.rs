@@ -45,21 +45,32 @@ const LIST_BATCH: usize = 1024;
 /// Why a history could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An event's payload could not be decoded into a known event.
     #[error("event at position {position} ({stream} version {version}) does not decode: {reason}")]
     Undecodable {
+        /// The event's position in the log.
         position: u64,
+        /// The name of the stream that holds it.
         stream: String,
+        /// Its version in that stream.
         version: u64,
+        /// What the decoder reported.
         reason: String,
     },
+    /// A stream misses versions: the log is damaged.
     #[error("{stream} skips from version {after} to {found}")]
     Gap {
+        /// The name of the stream.
         stream: String,
+        /// The last version read before the gap.
         after: u64,
+        /// The version found where `after + 1` was expected.
         found: u64,
     },
+    /// An event could not be folded into the infrastructure's view.
     #[error(transparent)]
     Projection(#[from] crate::projections::ProjectionError),
 }
@@ -71,6 +82,7 @@ pub struct HistoryEvent {
     pub version: u64,
     /// The VM whose stream holds it, or `None` for the infrastructure's stream.
     pub vm: Option<VmId>,
+    /// The event as committed: its stream, version in it, position, type and payload.
     pub envelope: Envelope,
 }
 
@@ -152,6 +164,8 @@ pub struct HistoryReader<'s> {
 }
 
 impl<'s> HistoryReader<'s> {
+    /// Starts reading the history of `inf` as the log stands now, from its latest
+    /// boundary; events committed later are left out.
     pub fn new(store: &'s dyn EventStore, inf: InfId) -> Result<Self, HistoryError> {
         // The head first: a stream created after the listing below starts past it.
         let until_position = store.head_position();

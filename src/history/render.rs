@@ -19,11 +19,14 @@ use super::{decode_infrastructure, undecodable, HistoryError, HistoryEvent};
 /// The decoded event of a history entry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
+    /// An event of the infrastructure's own stream.
     Infrastructure(InfrastructureEvent),
+    /// An event of one of its VMs' streams.
     Vm(VmEvent),
 }
 
 impl Decoded {
+    /// Decodes a history event by the stream that holds it.
     pub fn of(event: &HistoryEvent) -> Result<Self, HistoryError> {
         let envelope = &event.envelope;
         match event.vm {

@@ -29,22 +29,31 @@ const LIST_BATCH: usize = 4096;
 /// Where verification is, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// What is being done: `reading the log`, then `refolding each infrastructure`.
     pub phase: &'static str,
+    /// How many units of the phase are done: events read, or infrastructures
+    /// refolded.
     pub done: u64,
+    /// How many units the phase has: the log's head position, or the number of
+    /// infrastructures.
     pub total: u64,
 }
 
 /// What verification found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// How many events the log holds (those read before a damaged record, if any).
     pub events: u64,
+    /// How many streams the stream index lists.
     pub streams: u64,
+    /// How many infrastructure streams were refolded one by one.
     pub infrastructures: u64,
     /// Every mismatch, each a sentence. Empty: the log verified.
     pub problems: Vec<String>,
 }
 
 impl VerifyReport {
+    /// Whether the log verified: no problem found.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }

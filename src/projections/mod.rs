@@ -25,8 +25,10 @@ const REBUILD_BATCH: usize = 10_000;
 /// Why the read model could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
+    /// The log could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An event of the log could not be applied.
     #[error(transparent)]
     Projection(#[from] ProjectionError),
 }
@@ -68,6 +70,7 @@ impl std::fmt::Debug for Projections {
 }
 
 impl Projections {
+    /// Serves `model`, already folded up to its position (see [`rebuild`]).
     pub fn new(model: ReadModel) -> Self {
         let (applied, _) = watch::channel(model.position);
         Projections {

@@ -22,10 +22,23 @@ use super::views::{
 /// Why an event could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProjectionError {
+    /// The event's payload could not be decoded into a known event.
     #[error("event at position {position} does not decode: {reason}")]
-    Undecodable { position: u64, reason: String },
+    Undecodable {
+        /// The event's position in the log.
+        position: u64,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// The event skips positions after the last applied (or, applying a selection,
+    /// does not come after it).
     #[error("event at position {position} comes after {applied}: events must be applied in order")]
-    OutOfOrder { position: u64, applied: u64 },
+    OutOfOrder {
+        /// The event's position in the log.
+        position: u64,
+        /// The position of the last event applied.
+        applied: u64,
+    },
 }
 
 /// The owners' index: for each username, the owner records and the
@@ -35,8 +48,10 @@ pub struct OwnerIndex {
     by_username: HashMap<Box<str>, Vec<OwnerEntry>>,
 }
 
+/// One owner record of a username and the infrastructures it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerEntry {
+    /// The owner: a username and its salted password digest.
     pub owner: OwnerRecord,
     /// A set: a user may own tens of thousands, added and removed one by one.
     pub infrastructures: IndexSet<InfId>,
@@ -92,6 +107,8 @@ impl OwnerIndex {
 pub struct ReadModel {
     /// The last position applied.
     pub position: u64,
+    /// Every infrastructure in its current life, by id: served, being destroyed,
+    /// destroyed or evicted.
     pub infrastructures: HashMap<InfId, InfrastructureView>,
     /// The owners of served infrastructures.
     pub owners: OwnerIndex,

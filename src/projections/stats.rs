@@ -22,25 +22,39 @@ use crate::radl::{self, Number, Radl};
 /// The part of a VM the statistics need.
 #[derive(Debug, Clone)]
 pub struct VmStatsInput {
+    /// The name of the RADL `system` the VM was launched from.
     pub system: Box<str>,
+    /// The RADL the VM was requested with, where its `cpu.count` and `memory.size`
+    /// are read.
     pub launch_radl: Arc<str>,
+    /// The cloud credential the VM runs on (its type and host make the row's cloud).
     pub cloud: Arc<CloudRef>,
+    /// What the cloud and later alterations set on the system, in order; they
+    /// override the request.
     pub facts: Vec<Arc<[FeatureFact]>>,
 }
 
 /// The part of an infrastructure the statistics need.
 #[derive(Debug, Clone)]
 pub struct StatsInput {
+    /// The infrastructure's id.
     pub id: InfId,
+    /// When it was created: the window selects on it.
     pub created_at: DateTime<Utc>,
+    /// When its last event was recorded (the row's `last_date`).
     pub updated_at: DateTime<Utc>,
+    /// Its TOSCA template, where the row's TOSCA name is read; `None` for RADL only.
     pub tosca: Option<Arc<str>>,
+    /// Whether it is destroyed or evicted.
     pub deleted: bool,
+    /// The username of its first owner; `None` when it has no owner.
     pub first_owner: Option<String>,
+    /// Its VMs that joined IM's VM list (failed launches left out), in id order.
     pub vms: Vec<VmStatsInput>,
 }
 
 impl StatsInput {
+    /// Copies what the statistics need from an infrastructure's view.
     pub fn from_view(view: &InfrastructureView) -> Self {
         StatsInput {
             id: view.id,
@@ -69,7 +83,11 @@ impl StatsInput {
 /// times with midnight (local) of `init_date` and `end_date`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatsWindow {
+    /// The earliest local creation time accepted (midnight of `init_date`); `None`
+    /// accepts any.
     pub init: Option<NaiveDateTime>,
+    /// The latest local creation time accepted (midnight of `end_date`, so the end
+    /// day itself is left out); `None` accepts any.
     pub end: Option<NaiveDateTime>,
     /// IM accepts some dates it then fails to read for every row (`2024-01-01x`
     /// passes its validation but not `strptime`): no row matches.
@@ -87,6 +105,7 @@ impl Default for StatsWindow {
 }
 
 impl StatsWindow {
+    /// Whether an infrastructure created at this local time is reported.
     pub fn contains(&self, created_local: NaiveDateTime) -> bool {
         if self.matches_nothing {
             return false;
@@ -99,17 +118,29 @@ impl StatsWindow {
 /// One row of `/stats`, fields in IM's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRow {
+    /// The local creation time, `YYYY-MM-DD HH:MM:SS`.
     pub creation_date: String,
+    /// The TOSCA template's name (see [`tosca_name`]); empty without TOSCA.
     pub tosca_name: String,
+    /// How many VMs joined IM's VM list, destroyed ones included.
     pub vm_count: u64,
+    /// The summed `cpu.count` of those VMs (an int unless a value was a float).
     pub cpu_count: Number,
+    /// The summed `memory.size` of those VMs, in M.
     pub memory_size: Number,
+    /// The first VM's cloud type (`OpenStack`, `Dummy`...); empty without VMs.
     pub cloud_type: String,
+    /// The first VM's cloud host name (see [`cloud_server`]); empty without VMs.
     pub cloud_host: String,
+    /// Whether the VMs span several cloud hosts.
     pub hybrid: bool,
+    /// Whether the infrastructure is destroyed or evicted.
     pub deleted: bool,
+    /// The first owner's username; `None` when it has no owner.
     pub im_user: Option<String>,
+    /// The infrastructure's id.
     pub inf_id: String,
+    /// The UTC day of its last event, `YYYY-MM-DD 00:00:00` (as IM writes it).
     pub last_date: String,
 }
 

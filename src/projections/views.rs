@@ -15,6 +15,7 @@ pub const CONTEXTUALIZATION_DISABLED: &str =
 /// Whether an infrastructure is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
+    /// Created or imported and not being destroyed: served as usual.
     Live,
     /// A destruction is under way (its state reads `deleting`).
     Deleting,
@@ -27,7 +28,9 @@ pub enum Lifecycle {
 /// A timestamped line of a contextualization log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
+    /// When the event that wrote the line was recorded.
     pub at: DateTime<Utc>,
+    /// The line's text, without the timestamp and the line break.
     pub message: Box<str>,
 }
 
@@ -36,15 +39,19 @@ pub struct LogLine {
 pub struct ContextLog {
     /// Text before the lines (the "disabled" notice, or an imported log).
     pub preamble: Option<Cow<'static, str>>,
+    /// The timestamped lines, oldest first.
     pub lines: Vec<LogLine>,
 }
 
 impl ContextLog {
+    /// Empties the log for a new contextualization run, starting it with
+    /// `preamble` when given.
     pub fn reset(&mut self, preamble: Option<&'static str>) {
         self.preamble = preamble.map(Cow::Borrowed);
         self.lines.clear();
     }
 
+    /// Appends a line written at `at`.
     pub fn push(&mut self, at: DateTime<Utc>, message: &str) {
         self.lines.push(LogLine {
             at,
@@ -80,19 +87,24 @@ fn python_datetime(at: DateTime<Utc>) -> String {
 pub enum CloudState {
     /// Requested; the launch has not been recorded.
     Launching,
+    /// Launched (or started again) and not stopped.
     Running,
+    /// Stopped; a `start` runs it again.
     Stopped,
     /// The launch failed, with this message.
     Failed(Box<str>),
     /// Being finalized.
     Removing,
+    /// Finalized in its cloud: it no longer counts, but keeps its id.
     Destroyed,
 }
 
 /// One VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmView {
+    /// The VM's id inside its infrastructure (its index in `vms`).
     pub id: VmId,
+    /// The name of the RADL `system` the VM was launched from.
     pub system: Box<str>,
     /// The request the VM was made of, references resolved (shared between the VMs
     /// of a request, and with the infrastructure's RADL when they are equal).
@@ -100,15 +112,21 @@ pub struct VmView {
     /// For an imported VM, its whole document as the source served it (what later
     /// facts apply to, instead of `launch_radl`).
     pub imported_info: Option<Arc<str>>,
+    /// The cloud credential the VM was launched with (shared between VMs).
     pub cloud: Arc<CloudRef>,
+    /// The VM's id in its cloud; `None` until the launch is recorded.
     pub cloud_vm_id: Option<Box<str>>,
+    /// The VM's state in its cloud.
     pub cloud_state: CloudState,
     /// IM's per-VM `configured` flag.
     pub configured: Option<bool>,
     /// What the cloud set on the VM's system, then later alterations, in order
     /// (lists are shared between VMs when equal).
     pub facts: Vec<Arc<[FeatureFact]>>,
+    /// The random `disk.0.os.credentials.new.password` the launch set, when the
+    /// system had a password and no new one; `None` otherwise.
     pub new_password: Option<Box<str>>,
+    /// When the VM was requested (or, for an imported VM, created in the source).
     pub created_at: DateTime<Utc>,
 }
 
@@ -148,21 +166,30 @@ impl VmView {
 /// One infrastructure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InfrastructureView {
+    /// The infrastructure's id (IM's UUID).
     pub id: InfId,
     /// The infrastructure stream's version.
     pub version: u64,
     /// The position of the last event of this infrastructure or its VMs.
     pub last_position: u64,
+    /// Whether the infrastructure is served, being destroyed, or gone.
     pub lifecycle: Lifecycle,
+    /// Who may act on it, in IM's order (`/stats` names the first).
     pub owners: Vec<OwnerRecord>,
+    /// The infrastructure's RADL as IM serves it: every request so far merged.
     pub radl: Arc<str>,
+    /// The TOSCA template it was made of or last updated with; `None` when it was
+    /// made of RADL only.
     pub tosca: Option<Arc<str>>,
     /// IM's infrastructure-level `configured` flag.
     pub configured: Option<bool>,
+    /// The infrastructure's own contextualization log.
     pub contmsg: ContextLog,
     /// Whether a contextualization run is under way.
     pub contextualizing: bool,
+    /// Every VM ever requested, destroyed ones included, indexed by VM id.
     pub vms: Vec<VmView>,
+    /// When the infrastructure was created (or, imported, created in the source).
     pub created_at: DateTime<Utc>,
     /// When its last event (or one of its VMs') was recorded.
     pub updated_at: DateTime<Utc>,
@@ -177,14 +204,18 @@ pub struct InfrastructureView {
 }
 
 impl InfrastructureView {
+    /// Whether the read endpoints serve it (live or being destroyed); a 404
+    /// otherwise.
     pub fn is_served(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Live | Lifecycle::Deleting)
     }
 
+    /// The VM with this id, destroyed or not; `None` when no VM ever had it.
     pub fn vm(&self, id: VmId) -> Option<&VmView> {
         self.vms.get(id.0 as usize)
     }
 
+    /// The VMs that still count (not destroyed), in id order.
     pub fn live_vms(&self) -> impl Iterator<Item = &VmView> {
         self.vms.iter().filter(|vm| vm.is_live())
     }
