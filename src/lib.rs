@@ -17,6 +17,7 @@
 //! - [`cli`]: the `infralog` command and its subcommands.
 //!
 //! The event log lives in the `infralog-events` crate, the actors in `infralog-actors`.
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
