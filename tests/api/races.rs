@@ -203,9 +203,14 @@ fn every_other_write_route_under_concurrency_answers_200() {
     assert_eq!(owners.lines().count(), 1 + added, "{owners}");
 }
 
-/// A cloud whose VM stops take 300 ms, so a few stops fill a VM's mailbox, and
-/// whose launches of a system named `slow` take 300 ms, so adds queue.
-struct SlowStops;
+/// A cloud whose VM stops wait until the test opens their gate, so a few stops
+/// fill a VM's mailbox for as long as the test needs, and whose launches of a
+/// system named `slow` take 300 ms, so adds queue.
+struct SlowStops {
+    gate: tokio::sync::watch::Receiver<bool>,
+    /// How many stops have reached the cloud (and wait at the gate).
+    started: Arc<std::sync::atomic::AtomicUsize>,
+}
 
 impl CloudConnector for SlowStops {
     fn kind(&self) -> &'static str {
@@ -222,8 +227,11 @@ impl CloudConnector for SlowStops {
         })
     }
     fn stop(&self, _: &CloudVmRef, _: &CloudCredentials) -> CloudFuture<()> {
-        Box::pin(async {
-            actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        let mut gate = self.gate.clone();
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let _ = gate.wait_for(|open| *open).await;
             Ok(())
         })
     }
@@ -277,38 +285,90 @@ deploy node 4
 contextualize ()
 ";
 
-fn slow_server(dir: &std::path::Path, room_wait: Duration) -> TestServer {
+/// What a test holds of its `SlowStops` cloud: the gate its stops wait at, and the
+/// count of stops that reached it.
+struct Gate {
+    open: tokio::sync::watch::Sender<bool>,
+    started: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A server whose `SlowStops` VM stops wait until the returned gate is opened.
+fn slow_server(dir: &std::path::Path, room_wait: Duration) -> (TestServer, Gate) {
+    let (open, closed) = tokio::sync::watch::channel(false);
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut settings = settings(dir);
     let mut connectors = Connectors::builtin();
-    connectors.register(Arc::new(SlowStops));
+    connectors.register(Arc::new(SlowStops {
+        gate: closed,
+        started: Arc::clone(&started),
+    }));
     settings.connectors = connectors;
     settings.actors.mailbox_capacity = 1;
     settings.actors.room_wait = room_wait;
-    TestServer::start_with(settings)
+    (TestServer::start_with(settings), Gate { open, started })
 }
 
 /// Fills every VM's mailbox with client stops, then stops the infrastructure while
 /// they are pending. Answers: the infrastructure's stop, then the clients' stops.
-fn stop_with_full_vm_mailboxes(server: &TestServer, inf: &str) -> (Response, Vec<u16>) {
+///
+/// The scene is set step by step, never by a pause: one client stop per VM until
+/// all four are held at the gate (each VM's actor is busy), then two more per VM:
+/// one waits in the mailbox (capacity 1), the other is refused at once. Four
+/// refusals prove every mailbox full, and they stay full until the gate opens:
+/// `open_while_waiting` opens it shortly after the infrastructure's stop is sent,
+/// otherwise it opens once that stop has answered.
+fn stop_with_full_vm_mailboxes(
+    server: &TestServer,
+    inf: &str,
+    gate: &Gate,
+    open_while_waiting: bool,
+) -> (Response, Vec<u16>) {
     std::thread::scope(|scope| {
-        let vm_stops: Vec<_> = (0..4)
-            .flat_map(|vm| (0..3).map(move |_| vm))
-            .map(|vm| {
-                let request = server
-                    .put(&format!("/infrastructures/{inf}/vms/{vm}/stop"))
-                    .auth(SLOW_AUTH);
-                scope.spawn(move || request.send().status)
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(100));
+        let (answered, answers) = std::sync::mpsc::channel();
+        let send_stop = |vm: u32| {
+            let request = server
+                .put(&format!("/infrastructures/{inf}/vms/{vm}/stop"))
+                .auth(SLOW_AUTH);
+            let answered = answered.clone();
+            scope.spawn(move || {
+                let _ = answered.send(request.send().status);
+            });
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        for vm in 0..4 {
+            send_stop(vm);
+        }
+        while gate.started.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first stops never reached the cloud"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for vm in (0..4).flat_map(|vm| [vm, vm]) {
+            send_stop(vm);
+        }
+        drop(answered);
+        let mut statuses = Vec::new();
+        while statuses.iter().filter(|s| **s == 503).count() < 4 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match answers.recv_timeout(left) {
+                Ok(status) => statuses.push(status),
+                Err(_) => panic!("the VMs' mailboxes never filled: {statuses:?}"),
+            }
+        }
+        if open_while_waiting {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = gate.open.send(true);
+            });
+        }
         let stop = server
             .put(&format!("/infrastructures/{inf}/stop"))
             .auth(SLOW_AUTH)
             .send();
-        let statuses = vm_stops
-            .into_iter()
-            .map(|h| h.join().expect("a client thread"))
-            .collect();
+        let _ = gate.open.send(true);
+        statuses.extend(answers.iter());
         (stop, statuses)
     })
 }
@@ -316,7 +376,7 @@ fn stop_with_full_vm_mailboxes(server: &TestServer, inf: &str) -> (Response, Vec
 #[test]
 fn an_infrastructure_stop_waits_for_room_in_full_vm_mailboxes_and_reaches_every_vm() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = slow_server(dir.path(), Duration::from_secs(10));
+    let (server, gate) = slow_server(dir.path(), Duration::from_secs(10));
     let created = server
         .post("/infrastructures")
         .auth(SLOW_AUTH)
@@ -324,7 +384,7 @@ fn an_infrastructure_stop_waits_for_room_in_full_vm_mailboxes_and_reaches_every_
         .send()
         .expect(200);
     let inf = id_of(&created.text());
-    let (stop, statuses) = stop_with_full_vm_mailboxes(&server, &inf);
+    let (stop, statuses) = stop_with_full_vm_mailboxes(&server, &inf, &gate, true);
     // The clients' own burst met full mailboxes (so the scene was set) ...
     assert!(statuses.contains(&503), "{statuses:?}");
     assert!(
@@ -344,7 +404,7 @@ fn an_infrastructure_stop_waits_for_room_in_full_vm_mailboxes_and_reaches_every_
 fn an_infrastructure_stop_that_cannot_reach_some_vms_is_503_and_names_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     // Room is awaited for 1 ms only: the VMs busy with the clients' stops are missed.
-    let server = slow_server(dir.path(), Duration::from_millis(1));
+    let (server, gate) = slow_server(dir.path(), Duration::from_millis(1));
     let created = server
         .post("/infrastructures")
         .auth(SLOW_AUTH)
@@ -352,8 +412,13 @@ fn an_infrastructure_stop_that_cannot_reach_some_vms_is_503_and_names_them() {
         .send()
         .expect(200);
     let inf = id_of(&created.text());
-    let (stop, _) = stop_with_full_vm_mailboxes(&server, &inf);
-    assert_eq!(stop.status, 503, "{}", stop.text());
+    let (stop, statuses) = stop_with_full_vm_mailboxes(&server, &inf, &gate, false);
+    assert_eq!(
+        stop.status,
+        503,
+        "{} (the clients' stops: {statuses:?})",
+        stop.text()
+    );
     assert_eq!(stop.header("retry-after"), Some("1"));
     let text = stop.text();
     assert!(
@@ -361,8 +426,9 @@ fn an_infrastructure_stop_that_cannot_reach_some_vms_is_503_and_names_them() {
         "{text}"
     );
     assert!(text.contains("not reached"), "{text}");
-    // Whatever it missed, a later stop finishes: the operation is safe to repeat.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Whatever it missed, a later stop finishes once the clients' stops are done
+    // (the gate is open now): the operation is safe to repeat.
+    std::thread::sleep(Duration::from_millis(500));
     server
         .put(&format!("/infrastructures/{inf}/stop"))
         .auth(SLOW_AUTH)
@@ -374,7 +440,8 @@ fn an_infrastructure_stop_that_cannot_reach_some_vms_is_503_and_names_them() {
 #[test]
 fn writes_queued_beyond_the_mailbox_capacity_are_503_and_record_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = slow_server(dir.path(), Duration::from_secs(10));
+    let (server, gate) = slow_server(dir.path(), Duration::from_secs(10));
+    let _ = gate.open.send(true);
     let created = server
         .post("/infrastructures")
         .auth(SLOW_AUTH)
