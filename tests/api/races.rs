@@ -427,13 +427,24 @@ fn an_infrastructure_stop_that_cannot_reach_some_vms_is_503_and_names_them() {
     );
     assert!(text.contains("not reached"), "{text}");
     // Whatever it missed, a later stop finishes once the clients' stops are done
-    // (the gate is open now): the operation is safe to repeat.
-    std::thread::sleep(Duration::from_millis(500));
-    server
-        .put(&format!("/infrastructures/{inf}/stop"))
-        .auth(SLOW_AUTH)
-        .send()
-        .expect(200);
+    // (the gate is open now): the operation is safe to repeat. Until the clients'
+    // queued stops have drained, a repeat may still meet a full mailbox (503).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = server
+            .put(&format!("/infrastructures/{inf}/stop"))
+            .auth(SLOW_AUTH)
+            .send();
+        if again.status == 200 {
+            break;
+        }
+        assert_eq!(again.status, 503, "{}", again.text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stop never got through"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(infra_state(&server, USER, &inf), "stopped");
 }
 
