@@ -52,30 +52,30 @@ pub(crate) fn chunk_crc(bytes: &[u8]) -> u32 {
 pub(super) struct Scan {
     /// The last position.
     pub head: u64,
-    /// The digest after each chunk, by the chunk's last position.
-    pub digests: HashMap<u64, LogDigest>,
     /// The digest at the head.
     pub digest: LogDigest,
-}
-
-impl Scan {
-    pub(super) fn digest_at(&self, position: u64) -> Option<LogDigest> {
-        if position == 0 {
-            return Some(LogDigest::default());
-        }
-        self.digests.get(&position).copied()
-    }
+    /// The digest at the position the scan was asked about (`None` when no chunk
+    /// ends there): the acknowledged head, whose digest the record holds.
+    pub digest_at_acknowledged: Option<LogDigest>,
 }
 
 /// Reads every record of the log and its index. `Err(Damage)` when anything
 /// disagrees; `Err(StoreError)` only for sled failing to read.
-pub(super) fn scan(db: &sled::Db, meta_head: u64) -> Result<Result<Scan, Damage>, StoreError> {
+/// `acknowledged` is the position whose digest the caller compares (0 for none).
+pub(super) fn scan(
+    db: &sled::Db,
+    meta_head: u64,
+    acknowledged: u64,
+) -> Result<Result<Scan, Damage>, StoreError> {
     let started = std::time::Instant::now();
     let names = match stream_names(db)? {
         Ok(names) => names,
         Err(damage) => return Ok(Err(damage)),
     };
     let mut scan = Scan::default();
+    if acknowledged == 0 {
+        scan.digest_at_acknowledged = Some(LogDigest::default());
+    }
     let mut from_records = IndexSum::default();
     for entry in db.range(b"c".to_vec()..b"d".to_vec()) {
         let (key, bytes) = entry.map_err(storage)?;
@@ -121,7 +121,9 @@ pub(super) fn scan(db: &sled::Db, meta_head: u64) -> Result<Result<Scan, Damage>
         scan.digest = scan
             .digest
             .then(first, records.len() as u64, chunk_crc(&bytes));
-        scan.digests.insert(scan.head, scan.digest);
+        if scan.head == acknowledged {
+            scan.digest_at_acknowledged = Some(scan.digest);
+        }
     }
     if scan.head != meta_head {
         return Ok(Err(structure(format!(

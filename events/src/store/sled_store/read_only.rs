@@ -55,28 +55,18 @@ fn lock(log_dir: &Path) -> Result<Option<File>, StoreError> {
             )))
         }
     };
-    // As in `recovery::open_sled`: a handle this process just dropped may still hold
-    // the lock for a moment.
-    let started = std::time::Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock)
-                if started.elapsed() < super::recovery::LOCK_RELEASE_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::InUse(log_dir.display().to_string()))
-            }
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(StoreError::Storage(format!(
-                    "cannot lock {}: {error}",
-                    db.display()
-                )))
-            }
+    // A handle this process just dropped may still hold the lock for a moment.
+    super::recovery::waiting_for_lock(|| match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::InUse(log_dir.display().to_string()))
         }
-    }
+        Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Storage(format!(
+            "cannot lock {}: {error}",
+            db.display()
+        ))),
+    })?;
+    Ok(Some(file))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {

@@ -15,18 +15,26 @@ use crate::store::StoreError;
 /// still hold: sled releases its file lock from a background thread a moment after
 /// the last handle is dropped, so a close followed at once by an open can find it
 /// held. A lock held by another server is still refused, after this wait.
-pub(super) const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub(super) fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+/// Runs `attempt` again while it answers [`StoreError::InUse`], for at most
+/// [`LOCK_RELEASE_WAIT`].
+pub(super) fn waiting_for_lock<T>(
+    mut attempt: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let started = std::time::Instant::now();
     loop {
-        match open_sled_once(path, cache_capacity_bytes) {
+        match attempt() {
             Err(StoreError::InUse(_)) if started.elapsed() < LOCK_RELEASE_WAIT => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
         }
     }
+}
+
+pub(super) fn open_sled(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    waiting_for_lock(|| open_sled_once(path, cache_capacity_bytes))
 }
 
 fn open_sled_once(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
@@ -109,9 +117,13 @@ pub(super) fn check_log(
     meta_head: u64,
     record: &AckedRecord,
 ) -> Result<(integrity::Scan, RecoveryReport), StoreError> {
-    let scan = integrity::scan(db, meta_head)?.map_err(StoreError::Damaged)?;
-    let acknowledged_head =
-        acked::check(record, scan.head, |at| scan.digest_at(at)).map_err(StoreError::Damaged)?;
+    let recorded_head = match record {
+        AckedRecord::Present(acked) => acked.head,
+        AckedRecord::Absent | AckedRecord::Damaged(_) => 0,
+    };
+    let scan = integrity::scan(db, meta_head, recorded_head)?.map_err(StoreError::Damaged)?;
+    let acknowledged_head = acked::check(record, scan.head, scan.digest_at_acknowledged)
+        .map_err(StoreError::Damaged)?;
     let report = RecoveryReport {
         head: scan.head,
         acknowledged_head,

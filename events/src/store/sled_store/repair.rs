@@ -154,12 +154,17 @@ fn sound_prefix(db: &sled::Db) -> Result<Prefix, StoreError> {
                 _ => None,
             };
             let in_order = decoded.as_ref().is_some_and(|envelopes| {
-                let mut seen = versions.clone();
+                // This chunk's versions over the kept ones, without copying those.
+                let mut in_chunk: HashMap<&str, u64> = HashMap::new();
                 envelopes.iter().all(|e| {
-                    let last = seen.entry(e.stream.as_str().to_string()).or_default();
-                    let next = *last + 1 == e.version;
-                    *last = e.version;
-                    next
+                    let stream = e.stream.as_str();
+                    let last = in_chunk
+                        .get(stream)
+                        .or_else(|| versions.get(stream))
+                        .copied()
+                        .unwrap_or(0);
+                    in_chunk.insert(stream, e.version);
+                    last + 1 == e.version
                 })
             });
             if let (Some(first), Some(envelopes), true) = (first, decoded, in_order) {
