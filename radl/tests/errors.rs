@@ -210,3 +210,14 @@ fn radl_json_errors_read_as_im() {
         .expect_err("yaml");
     assert!(e.to_string().starts_with("Error parsing YAML: "));
 }
+
+#[test]
+fn a_keyword_is_not_a_deploy_cloud_id() {
+    // Found by the round-trip property test: `and` as a cloud id is the keyword token.
+    let e = error("system s0 (\n\n)\ndeploy s0 0 and\n");
+    assert_eq!(e.kind(), ErrorKind::Syntax);
+    assert_eq!(
+        e.to_string(),
+        "Line 4: Parse error in: LexToken(AND,'and',4,27)"
+    );
+}

@@ -103,6 +103,14 @@ fn features(depth: u32) -> BoxedStrategy<String> {
         .boxed()
 }
 
+/// A deploy's cloud id: a name, never one of RADL's keywords (`deploy s 1 and` is a
+/// syntax error for IM too).
+fn cloud_id() -> impl Strategy<Value = String> {
+    "[a-z]{1,4}".prop_filter("a keyword is not a cloud id", |id| {
+        !["and", "step", "with", "soft"].contains(&id.as_str())
+    })
+}
+
 fn recipe() -> impl Strategy<Value = Option<String>> {
     prop::option::of(
         prop::collection::vec("- [a-z0-9]{1,8}", 1..4).prop_map(|lines| lines.join("\n")),
@@ -118,7 +126,7 @@ fn document() -> impl Strategy<Value = String> {
             0u32..1000,
             prop::collection::vec((0usize..3, 0u32..3, prop::bool::ANY), 0..3),
         )),
-        prop::collection::vec((0usize..3, 0u32..5, prop::option::of("[a-z]{1,4}")), 0..3),
+        prop::collection::vec((0usize..3, 0u32..5, prop::option::of(cloud_id())), 0..3),
         prop::option::of(features(0)),
     )
         .prop_map(
