@@ -161,6 +161,10 @@ pub fn summary(decoded: &Decoded) -> String {
             I::Destroyed => "destroyed".into(),
             I::Evicted => "evicted (exported with delete)".into(),
             I::EpochStarted => "imported again: the history starts here".into(),
+            I::ContextualizationOutput { run, vm_id, text } => {
+                let vm = vm_id.map(|vm| format!(" (VM {vm})")).unwrap_or_default();
+                format!("run {run}{vm}: {} bytes of output", text.len())
+            }
             I::ToscaUpdated { tosca } => format!("TOSCA template updated ({} bytes)", tosca.len()),
             I::Imported(imported) => {
                 let names: Vec<&str> = imported
@@ -195,6 +199,9 @@ pub fn summary(decoded: &Decoded) -> String {
             VmEvent::Destroyed => "destroyed".into(),
             VmEvent::Imported { cloud, status, .. } => {
                 format!("imported in {} ({status:?})", cloud.id)
+            }
+            VmEvent::Observed { state, message } => {
+                format!("observed {state:?} in its cloud: {}", first_line(message))
             }
         },
     }

@@ -11,7 +11,7 @@ use infralog_events::codec::DomainEvent;
 use infralog_events::domain::infrastructure::{
     ContextualizationPlan, ImportedInfrastructure, ImportedVmStatus, InfrastructureEvent,
 };
-use infralog_events::domain::vm::VmEvent;
+use infralog_events::domain::vm::{ObservedVmState, VmEvent};
 use infralog_events::domain::{CloudRef, FeatureFact, InfId, OwnerRecord, StreamOwner, VmId};
 use infralog_events::Envelope;
 
@@ -356,10 +356,12 @@ impl ReadModel {
                             vm.configured = Some(true);
                         }
                     }
-                    ContextualizationPlan::Simulated { .. } => view.contmsg.reset(None),
+                    ContextualizationPlan::Simulated { .. }
+                    | ContextualizationPlan::Ansible { .. } => view.contmsg.reset(None),
                 }
             }
             E::ContextualizationProgressed { message, .. } => view.contmsg.push(at, message),
+            E::ContextualizationOutput { text, .. } => view.contmsg.push(at, text),
             E::ContextualizationFinished { configured, .. } => {
                 view.contextualizing = false;
                 view.configured = Some(*configured);
@@ -544,6 +546,16 @@ impl ReadModel {
             VmEvent::Imported { .. } => {}
             VmEvent::Altered { .. } => vm_view.facts.extend(facts),
             VmEvent::Destroyed => vm_view.cloud_state = CloudState::Destroyed,
+            VmEvent::Observed { state, message } => {
+                vm_view.cloud_state = match state {
+                    ObservedVmState::Running => CloudState::Running,
+                    ObservedVmState::Stopped => CloudState::Stopped,
+                    ObservedVmState::Pending => CloudState::Launching,
+                    ObservedVmState::Failed | ObservedVmState::Gone => {
+                        CloudState::Failed(message.as_str().into())
+                    }
+                }
+            }
         }
     }
 }

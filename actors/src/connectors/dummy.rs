@@ -209,8 +209,10 @@ mod tests {
     fn launches_decorate_like_ims_dummy_with_unique_twelve_digit_ids() {
         let dummy = DummyConnector::new();
         let request = LaunchRequest {
+            infrastructure: infralog_events::domain::InfId::random(),
             vm_id: VmId(0),
             system: "front".into(),
+            radl: "system front ()".into(),
             cloud: vm().cloud,
         };
         let a = block_on(dummy.launch(request.clone(), &CloudCredentials::default()))

@@ -17,7 +17,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use infralog_events::domain::{CloudRef, FeatureFact, VmId};
+use infralog_events::domain::vm::ObservedVmState;
+use infralog_events::domain::{CloudRef, FeatureFact, InfId, VmId};
 
 pub mod dummy;
 
@@ -73,12 +74,26 @@ impl fmt::Debug for CloudCredentials {
 /// A VM to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
+    /// The infrastructure the VM belongs to (clouds label what they create with it).
+    pub infrastructure: InfId,
     /// The id infralog gives the new VM inside its infrastructure.
     pub vm_id: VmId,
     /// The RADL system the VM is made of.
     pub system: String,
+    /// The infrastructure's RADL text, which holds `system` and the networks it
+    /// connects to (IM's connectors read the VM's RADL the same way).
+    pub radl: Arc<str>,
     /// The cloud to create it in.
     pub cloud: CloudRef,
+}
+
+/// What a cloud shows of a VM when asked, for the comparison with the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The VM's state in its cloud.
+    pub state: ObservedVmState,
+    /// What the cloud says about it (an exit code, a reason); may be empty.
+    pub message: String,
 }
 
 /// A VM the cloud created.
@@ -225,6 +240,23 @@ pub trait CloudConnector: Send + Sync {
     ) -> CloudFuture<Vec<CloudImage>>;
     /// The use and limit of the account's quotas.
     fn quotas(&self, credentials: &CloudCredentials) -> CloudFuture<Quotas>;
+    /// The VM as its cloud shows it now; `None` from clouds that cannot be observed.
+    /// Observation needs no secret: it uses what the VM's [`CloudRef`] keeps.
+    fn observe(&self, vm: &CloudVmRef) -> CloudFuture<Option<Observation>> {
+        let _ = vm;
+        Box::pin(async { Ok(None) })
+    }
+    /// Removes what the cloud made for the infrastructure as a whole (networks,
+    /// volumes), once its VMs are destroyed; called again, it must not fail.
+    fn release_infrastructure(
+        &self,
+        infrastructure: InfId,
+        cloud: &CloudRef,
+        credentials: &CloudCredentials,
+    ) -> CloudFuture<()> {
+        let _ = (infrastructure, cloud, credentials);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The connectors this instance has, by credential type.

@@ -207,7 +207,7 @@ pub fn decide(
                         configured: true,
                     });
                 }
-                ContextualizationPlan::Simulated { .. } => {
+                ContextualizationPlan::Simulated { .. } | ContextualizationPlan::Ansible { .. } => {
                     events.extend(START_LINES.iter().map(|line| {
                         InfrastructureEvent::ContextualizationProgressed {
                             run,

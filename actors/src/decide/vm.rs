@@ -73,6 +73,11 @@ pub fn record(state: &VmState, answer: VmEvent) -> Vec<VmEvent> {
         (VmPhase::Running(_), E::Stopped) => vec![E::Stopped],
         (VmPhase::Stopped(_), E::Started) => vec![E::Started],
         (_, E::Stopped | E::Started) => Vec::new(),
+        // An observation is recorded only of a VM that exists in its cloud.
+        (VmPhase::Running(_) | VmPhase::Stopped(_), observed @ E::Observed { .. }) => {
+            vec![observed]
+        }
+        (_, E::Observed { .. }) => Vec::new(),
         (
             _,
             answer @ (E::Rebooted | E::Altered { .. } | E::SnapshotTaken { .. } | E::Destroyed),

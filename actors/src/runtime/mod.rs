@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn EventStore>,
     pub(crate) connectors: Connectors,
     pub(crate) config: ActorConfig,
+    /// Bounds the cloud launches under way at once ([`ActorConfig::max_simultaneous_launches`]).
+    pub(crate) launches: tokio::sync::Semaphore,
 }
 
 /// Takes an actor out of the registry's map, unless another actor took its place
@@ -74,6 +76,9 @@ pub struct ActorConfig {
     /// removal, one VM of an infrastructure-wide stop) waits for room in that VM's
     /// full mailbox before the VM is reported as not reached.
     pub room_wait: Duration,
+    /// How many VM launches may call their clouds at once, over every
+    /// infrastructure (IM's `MAX_SIMULTANEOUS_LAUNCHES`).
+    pub max_simultaneous_launches: usize,
 }
 
 impl Default for ActorConfig {
@@ -83,6 +88,7 @@ impl Default for ActorConfig {
             idle_timeout: Duration::from_secs(30),
             arbiters: 2,
             room_wait: Duration::from_secs(10),
+            max_simultaneous_launches: 16,
         }
     }
 }

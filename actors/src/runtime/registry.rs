@@ -69,6 +69,7 @@ impl Registry {
                 shared: Arc::new(Shared {
                     store,
                     connectors,
+                    launches: tokio::sync::Semaphore::new(config.max_simultaneous_launches.max(1)),
                     config,
                 }),
                 arbiters,

@@ -24,6 +24,8 @@ pub(crate) enum VmWork {
     Request(VmRequest),
     Launch {
         plan: PlannedVm,
+        /// The infrastructure's RADL, which the VM's system is read from.
+        radl: Arc<str>,
         credentials: CloudCredentials,
     },
     Destroy {
@@ -123,6 +125,7 @@ impl Handler<VmCommandMessage> for VmActor {
         }
         let env = match self.stream() {
             Ok(stream) => VmEnv {
+                inf: self.inf,
                 shared: Arc::clone(&self.shared),
                 forget: Arc::clone(&self.forget),
                 stream,
@@ -165,6 +168,7 @@ impl Handler<VmCommandMessage> for VmActor {
 }
 
 struct VmEnv {
+    inf: InfId,
     shared: Arc<Shared>,
     forget: Forget,
     stream: StreamId,
@@ -183,7 +187,11 @@ impl VmRun {
         metadata: &CommandMetadata,
     ) -> Result<Outcome, ActorError> {
         match work {
-            VmWork::Launch { plan, credentials } => self.launch(plan, credentials, metadata).await,
+            VmWork::Launch {
+                plan,
+                radl,
+                credentials,
+            } => self.launch(plan, radl, credentials, metadata).await,
             VmWork::Destroy { credentials } => self.destroy(credentials, metadata).await,
             VmWork::Request(request) => self.request(request, metadata).await,
             VmWork::Import { event } => self.import(event, metadata).await,
@@ -193,6 +201,7 @@ impl VmRun {
     async fn launch(
         &mut self,
         plan: PlannedVm,
+        radl: Arc<str>,
         credentials: CloudCredentials,
         metadata: &CommandMetadata,
     ) -> Result<Outcome, ActorError> {
@@ -211,11 +220,18 @@ impl VmRun {
             },
             Some(connector) => {
                 let request = LaunchRequest {
+                    infrastructure: self.env.inf,
                     vm_id: plan.vm_id,
                     system: plan.system.clone(),
+                    radl,
                     cloud: plan.cloud.clone(),
                 };
-                match connector.launch(request, &credentials).await {
+                // Launches wait their turn (`--max-simultaneous-launches`); the
+                // permit is held for the cloud call only.
+                let permit = self.env.shared.launches.acquire().await;
+                let launched = connector.launch(request, &credentials).await;
+                drop(permit);
+                match launched {
                     Ok(launched) => VmEvent::Launched {
                         cloud: plan.cloud.clone(),
                         cloud_vm_id: launched.cloud_vm_id,

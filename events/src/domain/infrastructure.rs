@@ -129,6 +129,16 @@ pub enum InfrastructureEvent {
     /// fold starts again from an empty stream. The import's VM events and its
     /// `Imported` event follow.
     EpochStarted,
+    /// Output of a real contextualization run (Ansible's), in batches, for the
+    /// contextualization log after IM's own progress lines.
+    ContextualizationOutput {
+        /// The run the output belongs to.
+        run: u32,
+        /// The VM whose log it also goes to; `None` for the infrastructure's alone.
+        vm_id: Option<VmId>,
+        /// The output, whole lines.
+        text: String,
+    },
 }
 
 /// An infrastructure as an import found it.
@@ -223,6 +233,7 @@ impl InfrastructureEvent {
             InfrastructureEvent::Imported(_) => "InfrastructureImported",
             InfrastructureEvent::ToscaUpdated { .. } => "ToscaUpdated",
             InfrastructureEvent::EpochStarted => EPOCH_STARTED,
+            InfrastructureEvent::ContextualizationOutput { .. } => "ContextualizationOutput",
         }
     }
 }
@@ -264,6 +275,13 @@ pub enum ContextualizationPlan {
     Simulated {
         /// How long the run lasts before it succeeds, in milliseconds.
         duration_ms: u64,
+    },
+    /// Real: the RADL's `configure` recipes run by `ansible-playbook` against the
+    /// VMs, in IM's step order. (New variants go at the end: postcard stores the
+    /// variant's index.)
+    Ansible {
+        /// The longest the run may take (the RADL's `contextualize N`), in seconds.
+        max_time_s: u64,
     },
 }
 
@@ -612,7 +630,8 @@ fn apply_to_live(live: &mut LiveInfrastructure, event: &InfrastructureEvent) {
                 vm_ids: vm_ids.clone(),
             };
         }
-        InfrastructureEvent::ContextualizationProgressed { .. } => {}
+        InfrastructureEvent::ContextualizationProgressed { .. }
+        | InfrastructureEvent::ContextualizationOutput { .. } => {}
         InfrastructureEvent::ContextualizationFinished { run, configured } => {
             if live.contextualization.last_run() == *run {
                 live.configured = Some(*configured);

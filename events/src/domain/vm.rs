@@ -64,6 +64,30 @@ pub enum VmEvent {
         /// Snapshot images to delete with the infrastructure.
         auto_delete_snapshots: Vec<String>,
     },
+    /// The cloud was seen to differ from what the log said (a container killed or
+    /// removed by hand, an engine restarted): reality changed without a request.
+    /// (New variants go at the end: postcard stores the variant's index.)
+    Observed {
+        /// What the cloud showed.
+        state: ObservedVmState,
+        /// What the cloud said about it (an exit code, a reason), for contmsg.
+        message: String,
+    },
+}
+
+/// A VM's state as its cloud shows it when observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ObservedVmState {
+    /// Created, not running yet.
+    Pending,
+    /// Running.
+    Running,
+    /// Stopped (by a request or on its own with a zero exit status).
+    Stopped,
+    /// Ended on its own with an error, or dead.
+    Failed,
+    /// The cloud no longer has it.
+    Gone,
 }
 
 impl VmEvent {
@@ -79,6 +103,7 @@ impl VmEvent {
             VmEvent::SnapshotTaken { .. } => "VmSnapshotTaken",
             VmEvent::Destroyed => "VmDestroyed",
             VmEvent::Imported { .. } => "VmImported",
+            VmEvent::Observed { .. } => "VmObserved",
         }
     }
 }

@@ -48,6 +48,7 @@ impl InfraRun {
         if planned.is_empty() {
             return Ok(0);
         }
+        let radl: std::sync::Arc<str> = std::sync::Arc::from(live.radl.as_str());
         let launches = planned.iter().map(|plan| {
             let credentials = credentials_for(credentials, &plan.cloud.id);
             self.env.vms.vm_work(
@@ -55,6 +56,7 @@ impl InfraRun {
                 plan.vm_id,
                 VmWork::Launch {
                     plan: plan.clone(),
+                    radl: std::sync::Arc::clone(&radl),
                     credentials,
                 },
                 self.metadata.clone(),
