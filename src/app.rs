@@ -39,6 +39,8 @@ pub struct Settings {
     pub fast_password_hashing: bool,
     /// The clouds this instance can use, by credential type (tests add their own).
     pub connectors: Connectors,
+    /// Labels put on everything created in Docker, besides infralog's own.
+    pub docker_labels: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             cache_capacity_bytes: 1024 * 1024,
             fast_password_hashing: false,
             connectors: Connectors::builtin(),
+            docker_labels: Vec::new(),
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct Application {
     store: Arc<SledStore>,
     registry: Registry,
     follower: std::thread::JoinHandle<()>,
+    /// The background observation of real clouds' VMs.
+    sweep: actix_web::rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -150,6 +155,13 @@ impl Application {
         } else {
             PasswordHasher::default()
         });
+        let observer = Arc::new(crate::observe::Observer::new(
+            registry.clone(),
+            connectors.clone(),
+            Arc::clone(&projections),
+            settings.actors.observe_interval,
+        ));
+        let sweep = Arc::clone(&observer).spawn_sweep(settings.actors.observe_interval);
         let state = web::Data::new(AppState {
             projections,
             store: store.clone() as Arc<dyn EventStore>,
@@ -157,6 +169,8 @@ impl Application {
             hasher,
             connectors,
             contextualization_delay: settings.contextualization_delay,
+            ansible_available: settings.actors.ansible.is_some(),
+            observer,
             limits: settings.limits,
             recently_used: Default::default(),
             use_counter: Default::default(),
@@ -198,6 +212,7 @@ impl Application {
             store,
             registry,
             follower,
+            sweep,
         })
     }
 
@@ -215,6 +230,7 @@ impl Application {
     /// actors, finishes pending appends and closes the log.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.sweep.abort();
         let registry = self.registry;
         let store = self.store;
         let follower = self.follower;

@@ -14,6 +14,8 @@
 //! - [`projections`]: read models fed by committed events, rebuilt from the log at start.
 //! - [`transfer`]: IM-compatible export and import, full-history export and import.
 //! - [`history`]: an infrastructure's history: rendering, time travel, verification.
+//! - [`observe`]: VMs of real clouds compared with their clouds; differences become
+//!   events.
 //! - [`cli`]: the `infralog` command and its subcommands.
 //!
 //! The event log lives in the `infralog-events` crate, the actors in `infralog-actors`.
@@ -24,6 +26,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod history;
+pub mod observe;
 pub mod projections;
 pub mod transfer;
 

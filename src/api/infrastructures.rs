@@ -127,7 +127,7 @@ pub async fn create(
         &state.connectors,
         state.limits.max_vms_per_request,
         true,
-        state.contextualization_delay,
+        state.context_policy(None),
     )
     .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
     let representation = caller.representation(DefaultType::UriList)?;
@@ -213,6 +213,11 @@ pub async fn property(
     }
     let caller = admission.credentials(Endpoint::GetInfrastructureProperty)?;
     let view = caller.owned(inf).await?;
+    let view = if matches!(prop, "state" | "contmsg") {
+        state.observed(view, None, at).await
+    } else {
+        view
+    };
     let view = events::view_at_version(state, view, at, caller.endpoint).await?;
     let text_property = |text: String, field: &str| -> Result<HttpResponse, ApiError> {
         let representation = caller.representation(DefaultType::TextPlain)?;
@@ -339,7 +344,7 @@ pub async fn add(
                 &state.connectors,
                 state.limits.max_vms_per_request,
                 contextualize,
-                state.contextualization_delay,
+                state.context_policy(Some(view)),
             )
             .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
             let representation = caller.representation(DefaultType::UriList)?;
@@ -356,8 +361,9 @@ pub async fn add(
     let (representation, nothing_to_add, merged) = added.prepared;
     if nothing_to_add && !removed && contextualize {
         // IM reconfigures when an add deploys nothing.
-        let plan = plan::plan_for(&merged, state.contextualization_delay);
         lane.commit(Touch::Yes, async |view| {
+            let plan = plan::plan_for(&merged, state.context_policy(Some(view)))
+                .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
             let request = InfrastructureRequest::Reconfigure {
                 expected_version: view.version,
                 radl: None,
@@ -421,7 +427,8 @@ pub async fn reconfigure(
         let request = InfrastructureRequest::Reconfigure {
             expected_version: view.version,
             radl: text,
-            plan: plan::plan_for(&stored, state.contextualization_delay),
+            plan: plan::plan_for(&stored, state.context_policy(Some(view)))
+                .map_err(|e| endpoint.error(Failure::Other(e.0)))?,
         };
         Ok((request, ()))
     })

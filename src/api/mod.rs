@@ -35,7 +35,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::Registry;
-use infralog_events::domain::InfId;
+use infralog_events::domain::{InfId, VmId};
 use infralog_events::EventStore;
 
 use crate::auth::ownership::PasswordHasher;
@@ -59,6 +59,10 @@ pub struct AppState {
     pub connectors: Connectors,
     /// How long a simulated (Dummy) contextualization takes.
     pub contextualization_delay: Duration,
+    /// Whether this server can run `ansible-playbook` (real contextualization).
+    pub ansible_available: bool,
+    /// Compares VMs of real clouds with their clouds when they are read.
+    pub observer: Arc<crate::observe::Observer>,
     /// What a request may carry.
     pub limits: Limits,
     /// When each infrastructure was last used (IM lists the most recently saved
@@ -71,6 +75,36 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// `view` as the log says after its VMs (or only `vm`) were compared with
+    /// their clouds; the present only (`at` is `None`), history is what it was.
+    pub async fn observed(
+        &self,
+        view: crate::projections::InfrastructureView,
+        vm: Option<VmId>,
+        at: Option<u64>,
+    ) -> crate::projections::InfrastructureView {
+        if at.is_some() {
+            return view;
+        }
+        self.observer.refresh(view, vm).await
+    }
+
+    /// How contextualization of `view` (or of a new infrastructure) goes on this
+    /// server.
+    pub fn context_policy(
+        &self,
+        view: Option<&crate::projections::InfrastructureView>,
+    ) -> plan::ContextPolicy {
+        plan::ContextPolicy {
+            delay: self.contextualization_delay,
+            ansible_available: self.ansible_available,
+            ansible_clouds: view.is_some_and(|view| {
+                view.live_vms()
+                    .any(|vm| self.connectors.configured_by_ansible(&vm.cloud.kind))
+            }),
+        }
+    }
+
     /// Notes that an infrastructure was used now.
     pub fn touch(&self, id: InfId) {
         let counter = self.use_counter.fetch_add(1, Ordering::Relaxed) + 1;

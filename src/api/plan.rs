@@ -43,7 +43,7 @@ pub fn plan_resources(
     connectors: &Connectors,
     max_vms: u64,
     contextualize: bool,
-    delay: Duration,
+    policy: ContextPolicy,
 ) -> Result<Planned, PlanError> {
     resolve_references(&mut request, stored, &[])?;
     check_vm_total(&request, max_vms)?;
@@ -61,6 +61,7 @@ pub fn plan_resources(
         let cloud = choose_cloud(
             deploy.cloud.as_deref(),
             &deploy.system,
+            image_url(system),
             identity,
             connectors,
         )?;
@@ -73,7 +74,21 @@ pub fn plan_resources(
             });
         }
     }
-    let plan = plan_for(&merged, delay);
+    let on_ansible_cloud = policy.ansible_clouds
+        || vms
+            .iter()
+            .any(|vm| connectors.configured_by_ansible(&vm.cloud.kind));
+    let plan = if contextualize {
+        Some(plan_for(
+            &merged,
+            ContextPolicy {
+                ansible_clouds: on_ansible_cloud,
+                ..policy
+            },
+        )?)
+    } else {
+        None
+    };
     let request_radl = request.to_text();
     // The merged document is stored and parsed again by every later request.
     let radl = stored_text(&merged)?;
@@ -81,20 +96,65 @@ pub fn plan_resources(
         request_radl: (request_radl != radl).then_some(request_radl),
         radl,
         vms,
-        contextualization: contextualize.then_some(plan),
+        contextualization: plan,
     };
     Ok(Planned { merged, request })
 }
 
-/// How contextualization of this RADL goes with the Dummy cloud.
-pub fn plan_for(radl: &Radl, delay: Duration) -> ContextualizationPlan {
-    if radl.contextualization_disabled() {
-        ContextualizationPlan::Disabled
-    } else {
-        ContextualizationPlan::Simulated {
-            duration_ms: delay.as_millis() as u64,
+/// What decides how a contextualization goes: the server's means and the clouds
+/// the infrastructure's VMs are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextPolicy {
+    /// How long a simulated (Dummy) run takes.
+    pub delay: Duration,
+    /// Whether this server can run `ansible-playbook`.
+    pub ansible_available: bool,
+    /// Whether the infrastructure has VMs on a cloud configured by real Ansible
+    /// runs (Docker), rather than only simulated ones (Dummy).
+    pub ansible_clouds: bool,
+}
+
+impl ContextPolicy {
+    /// Simulated runs of `delay`, as on a server with Dummy VMs only.
+    pub fn simulated(delay: Duration) -> Self {
+        ContextPolicy {
+            delay,
+            ansible_available: false,
+            ansible_clouds: false,
         }
     }
+}
+
+/// IM's longest contextualization when the RADL names none (`MAX_CONTEXTUALIZATION_TIME`).
+pub const DEFAULT_MAX_CONTEXTUALIZATION_SECONDS: u64 = 7200;
+
+/// How contextualization of this RADL goes: disabled, simulated (Dummy VMs only),
+/// or a real Ansible run, which this server must be able to start.
+pub fn plan_for(radl: &Radl, policy: ContextPolicy) -> Result<ContextualizationPlan, PlanError> {
+    if radl.contextualization_disabled() {
+        return Ok(ContextualizationPlan::Disabled);
+    }
+    if !policy.ansible_clouds {
+        return Ok(ContextualizationPlan::Simulated {
+            duration_ms: policy.delay.as_millis() as u64,
+        });
+    }
+    if !policy.ansible_available {
+        return Err(PlanError(
+            "Error contextualizing: this server has no ansible-playbook (see `serve --ansible-playbook`), so VMs on a real cloud cannot be configured; disable contextualization with `contextualize ()` or configure Ansible".into(),
+        ));
+    }
+    let max_time_s = radl
+        .contextualize
+        .max_time_seconds()
+        .filter(|seconds| *seconds > 0)
+        .unwrap_or(DEFAULT_MAX_CONTEXTUALIZATION_SECONDS);
+    Ok(ContextualizationPlan::Ansible { max_time_s })
+}
+
+/// The system's `disk.0.image.url`, when it is one string.
+fn image_url(system: &System) -> Option<&str> {
+    system.features.string("disk.0.image.url")
 }
 
 /// Refuses a request that deploys more than `max_vms` VMs in total.
@@ -144,14 +204,20 @@ fn unsupported(kind: &str) -> PlanError {
 fn choose_cloud(
     named: Option<&str>,
     system: &str,
+    image: Option<&str>,
     identity: &Identity,
     connectors: &Connectors,
 ) -> Result<CloudRef, PlanError> {
-    let cloud = match named {
-        Some(id) => identity
+    // A `docker://` image names its cloud kind, as IM's Docker connector claims it.
+    let by_image = image
+        .filter(|url| url.starts_with("docker://"))
+        .and_then(|_| identity.clouds.iter().find(|c| c.kind == "Docker"));
+    let cloud = match (named, by_image) {
+        (Some(id), _) => identity
             .cloud(id)
             .ok_or_else(|| PlanError(format!("No auth data for cloud with ID: {id}")))?,
-        None => {
+        (None, Some(docker)) => docker,
+        (None, None) => {
             let first = identity.clouds.first().ok_or_else(|| {
                 PlanError(format!("No VMI obtained from Sites to system '{system}'"))
             })?;
@@ -214,6 +280,7 @@ pub fn estimate(
         let cloud = choose_cloud(
             deploy.cloud.as_deref(),
             &deploy.system,
+            request.system(&deploy.system).and_then(image_url),
             identity,
             connectors,
         )?;

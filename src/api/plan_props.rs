@@ -10,7 +10,7 @@ use infralog_actors::connectors::Connectors;
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 
-use super::plan_resources;
+use super::{plan_resources, ContextPolicy};
 use crate::auth::{authenticate, parse_authorization, Identity};
 use crate::radl::storable::{stored_text, without_recipe_growth};
 use crate::radl::{self, Format, Radl};
@@ -170,7 +170,7 @@ fn check_body(body: &str, format: Format) -> Result<(), TestCaseError> {
             &connectors,
             1000,
             true,
-            Duration::ZERO,
+            ContextPolicy::simulated(Duration::ZERO),
         ) {
             Ok(planned) => {
                 reads_back(&planned.request.radl)?;
@@ -217,7 +217,7 @@ fn hostile_but_representable_documents_are_accepted() {
         (r#"[{"class":"network","id":"net"},{"class":"system","id":"node","net_interface.0.connection":"net"},{"class":"configure","id":"node","recipes":"- hosts: all\n  tasks: []\n"},{"class":"deploy","system":"node","vm_number":1}]"#, Format::Json),
     ] {
         let request = accepted(body, format).expect("accepted");
-        let planned = plan_resources(&Radl::default(), request, &identity(), &Connectors::builtin(), 1000, true, Duration::ZERO)
+        let planned = plan_resources(&Radl::default(), request, &identity(), &Connectors::builtin(), 1000, true, ContextPolicy::simulated(Duration::ZERO))
             .expect("planned");
         assert_eq!(planned.request.vms.len(), 1);
         let reread = radl::parse(&planned.request.radl).expect("reads back");

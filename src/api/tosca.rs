@@ -70,7 +70,7 @@ pub async fn start_add(
         &state.connectors,
         state.limits.max_vms_per_request,
         contextualize,
-        state.contextualization_delay,
+        state.context_policy(Some(&view)),
     )
     .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
     caller.representation(DefaultType::UriList)?;
@@ -87,7 +87,8 @@ pub async fn start_add(
     });
     if !scaling.remove.is_empty() {
         let vm_ids: Vec<VmId> = scaling.remove.iter().map(|id| VmId(*id)).collect();
-        let plan = plan::plan_for(&stored, state.contextualization_delay);
+        let plan = plan::plan_for(&stored, state.context_policy(Some(&view)))
+            .map_err(|e| endpoint.error(Failure::Other(e.0)))?;
         // IM removes through `RemoveResource`, which saves the infrastructure.
         lane.commit(Touch::Yes, async |_| {
             let request = InfrastructureRequest::RemoveResources {

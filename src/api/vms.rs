@@ -62,6 +62,7 @@ pub async fn info(
     let caller = admission.credentials(Endpoint::GetVm)?;
     let endpoint = caller.endpoint;
     let view = caller.owned(inf).await?;
+    let view = state.observed(view, vm_id(vm), at).await;
     let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm = find_vm(&view, vm, endpoint)?;
     let document = document(&view, vm, endpoint)?;
@@ -93,6 +94,7 @@ pub async fn property(
     let caller = admission.credentials(Endpoint::GetVmProperty)?;
     let endpoint = caller.endpoint;
     let view = caller.owned(inf).await?;
+    let view = state.observed(view, vm_id(vm), at).await;
     let view = events::view_at_version(state, view, at, endpoint).await?;
     let vm_view = find_vm(&view, vm, endpoint)?;
     let not_found = || {
@@ -251,7 +253,8 @@ pub async fn remove(
         let request = InfrastructureRequest::RemoveResources {
             vm_ids,
             context: contextualize,
-            plan: plan::plan_for(&radl, state.contextualization_delay),
+            plan: plan::plan_for(&radl, state.context_policy(Some(view)))
+                .map_err(|e| endpoint.error(Failure::Other(e.0)))?,
             credentials: caller.cloud_credentials(),
         };
         Ok((request, ()))

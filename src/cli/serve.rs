@@ -9,6 +9,7 @@ use clap::Args;
 use infralog_events::StoreError;
 
 use crate::app::{Application, Settings, StartError};
+use infralog_actors::contextualization::ansible::AnsibleSettings;
 
 /// The arguments of `infralog serve`; each has an `INFRALOG_` environment variable.
 #[derive(Debug, Args)]
@@ -60,6 +61,56 @@ pub struct ServeArgs {
     /// The event log's page cache, in MiB.
     #[arg(long, env = "INFRALOG_CACHE_MIB", default_value_t = 1)]
     pub cache_mib: u64,
+
+    /// Most VM launches calling their clouds at once, over every infrastructure.
+    #[arg(long, env = "INFRALOG_MAX_SIMULTANEOUS_LAUNCHES", default_value_t = 16)]
+    pub max_simultaneous_launches: usize,
+
+    /// The `ansible-playbook` that configures VMs of real clouds (default: the one
+    /// on PATH). Without one, such VMs can only be deployed with `contextualize ()`.
+    #[arg(long, env = "INFRALOG_ANSIBLE_PLAYBOOK")]
+    pub ansible_playbook: Option<PathBuf>,
+
+    /// Where roles named by `ansible.roles.X` applications are found (no Galaxy
+    /// server is asked).
+    #[arg(long, env = "INFRALOG_ANSIBLE_ROLES_PATH")]
+    pub ansible_roles_path: Option<PathBuf>,
+
+    /// Where collections named by `ansible.collections.X` applications are found.
+    #[arg(long, env = "INFRALOG_ANSIBLE_COLLECTIONS_PATH")]
+    pub ansible_collections_path: Option<PathBuf>,
+
+    /// Seconds between two comparisons of a real cloud's VM with the log.
+    #[arg(long, env = "INFRALOG_OBSERVE_SECONDS", default_value_t = 5.0)]
+    pub observe_seconds: f64,
+
+    /// A label (`KEY=VALUE`) put on everything created in Docker, besides
+    /// infralog's own; repeatable.
+    #[arg(
+        long = "docker-label",
+        env = "INFRALOG_DOCKER_LABELS",
+        value_delimiter = ','
+    )]
+    pub docker_labels: Vec<String>,
+}
+
+/// The `ansible-playbook` to use: the one given, or the first on PATH; `None`
+/// when there is none or it does not run.
+fn find_ansible_playbook(given: Option<PathBuf>) -> Option<PathBuf> {
+    let candidate = given.or_else(|| {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("ansible-playbook"))
+                .find(|candidate| candidate.is_file())
+        })
+    })?;
+    let runs = std::process::Command::new(&candidate)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    runs.then_some(candidate)
 }
 
 /// Runs `infralog serve`: serves the API until interrupted, then stops in order.
@@ -79,6 +130,37 @@ pub fn run(args: ServeArgs) -> ExitCode {
     settings.actors.mailbox_capacity = args.mailbox_capacity.max(1);
     settings.actors.idle_timeout = Duration::from_secs(args.idle_seconds.max(1));
     settings.cache_capacity_bytes = args.cache_mib.max(1) * 1024 * 1024;
+    settings.actors.max_simultaneous_launches = args.max_simultaneous_launches.max(1);
+    settings.actors.observe_interval = Duration::try_from_secs_f64(args.observe_seconds.max(0.1))
+        .unwrap_or(Duration::from_secs(5));
+    let mut docker_labels = Vec::new();
+    for label in &args.docker_labels {
+        match label.split_once('=') {
+            Some((key, value)) if !key.is_empty() => {
+                docker_labels.push((key.to_owned(), value.to_owned()))
+            }
+            _ => {
+                eprintln!("infralog: --docker-label {label:?} is not KEY=VALUE");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    settings.docker_labels = docker_labels;
+    match find_ansible_playbook(args.ansible_playbook.clone()) {
+        Some(playbook) => {
+            tracing::info!(playbook = %playbook.display(), "contextualization with Ansible is available");
+            settings.actors.ansible = Some(AnsibleSettings {
+                playbook,
+                work_dir: settings.data_dir.join("ansible-runs"),
+                roles_path: args.ansible_roles_path.clone(),
+                collections_path: args.ansible_collections_path.clone(),
+            });
+        }
+        None => tracing::warn!(
+            given = ?args.ansible_playbook,
+            "no runnable ansible-playbook: VMs of real clouds can be deployed only with `contextualize ()`"
+        ),
+    }
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let application = Application::start(settings).await?;

@@ -259,6 +259,7 @@ impl ReadModel {
                     auto_delete_snapshots: Vec::new(),
                     unfinished_changes: false,
                     imported: false,
+                    ansible_output: Arc::default(),
                 },
             );
             return;
@@ -311,6 +312,7 @@ impl ReadModel {
                         facts: Vec::new(),
                         new_password: None,
                         created_at: at,
+                        ansible_log: Arc::default(),
                     });
                 }
                 if vms.is_empty() {
@@ -346,8 +348,10 @@ impl ReadModel {
             E::ContextualizationStarted { plan, .. } => {
                 view.configured = None;
                 view.contextualizing = true;
+                view.ansible_output = Arc::default();
                 for vm in view.vms.iter_mut().filter(|vm| vm.is_live()) {
                     vm.configured = None;
+                    vm.ansible_log = Arc::default();
                 }
                 match plan {
                     ContextualizationPlan::Disabled => {
@@ -361,7 +365,12 @@ impl ReadModel {
                 }
             }
             E::ContextualizationProgressed { message, .. } => view.contmsg.push(at, message),
-            E::ContextualizationOutput { text, .. } => view.contmsg.push(at, text),
+            E::ContextualizationOutput { text, vm_id, .. } => {
+                Arc::make_mut(&mut view.ansible_output).push_str(text);
+                if let Some(vm) = vm_id.and_then(|vm| view.vms.get_mut(vm.0 as usize)) {
+                    Arc::make_mut(&mut vm.ansible_log).push_str(text);
+                }
+            }
             E::ContextualizationFinished { configured, .. } => {
                 view.contextualizing = false;
                 view.configured = Some(*configured);
@@ -461,6 +470,7 @@ impl ReadModel {
                     configured: vm.configured,
                     facts: Vec::new(),
                     new_password: None,
+                    ansible_log: Arc::default(),
                     created_at: at(vm.created_at_s),
                 }
             })
@@ -492,6 +502,7 @@ impl ReadModel {
                     .collect(),
                 unfinished_changes: false,
                 imported: true,
+                ansible_output: Arc::default(),
             },
         );
     }
@@ -550,7 +561,7 @@ impl ReadModel {
                 vm_view.cloud_state = match state {
                     ObservedVmState::Running => CloudState::Running,
                     ObservedVmState::Stopped => CloudState::Stopped,
-                    ObservedVmState::Pending => CloudState::Launching,
+                    ObservedVmState::Pending => vm_view.cloud_state.clone(),
                     ObservedVmState::Failed | ObservedVmState::Gone => {
                         CloudState::Failed(message.as_str().into())
                     }

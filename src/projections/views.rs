@@ -128,6 +128,8 @@ pub struct VmView {
     pub new_password: Option<Box<str>>,
     /// When the VM was requested (or, for an imported VM, created in the source).
     pub created_at: DateTime<Utc>,
+    /// What the latest real contextualization run wrote about this VM.
+    pub ansible_log: Arc<String>,
 }
 
 impl VmView {
@@ -154,11 +156,22 @@ impl VmView {
         refine_vm_status(cloud, configured)
     }
 
-    /// The VM's own contextualization log (IM's `error_msg` first when set).
+    /// The VM's own contextualization log (IM's `error_msg` first when set), then
+    /// what the latest real run wrote about it.
     pub fn contmsg(&self) -> String {
-        match &self.cloud_state {
+        let mut log = match &self.cloud_state {
             CloudState::Failed(message) => format!("{message}\n"),
             _ => String::new(),
+        };
+        log.push_str(&self.ansible_log);
+        log
+    }
+
+    /// IM's `error_msg`: why the VM failed, framed into the infrastructure's full log.
+    fn error_message(&self) -> Option<String> {
+        match &self.cloud_state {
+            CloudState::Failed(message) => Some(format!("{message}\n")),
+            _ => None,
         }
     }
 }
@@ -201,6 +214,9 @@ pub struct InfrastructureView {
     /// format (IM's export of such an infrastructure differs, see
     /// `transfer::im`).
     pub imported: bool,
+    /// The output of the latest real contextualization run (Ansible's), which the
+    /// full log shows after IM's own lines and `headeronly` leaves out.
+    pub ansible_output: Arc<String>,
 }
 
 impl InfrastructureView {
@@ -248,9 +264,9 @@ impl InfrastructureView {
     /// then each live VM's non-empty log framed as IM frames it.
     pub fn full_contmsg(&self) -> String {
         let mut text = self.contmsg.render();
+        text.push_str(&self.ansible_output);
         for vm in self.live_vms() {
-            let log = vm.contmsg();
-            if !log.is_empty() {
+            if let Some(log) = vm.error_message() {
                 text.push_str(&format!("VM {}:\n{log}\n{}\n", vm.id, "*".repeat(75)));
             }
         }

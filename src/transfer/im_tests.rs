@@ -40,6 +40,7 @@ fn view() -> InfrastructureView {
         facts: Vec::new(),
         new_password: None,
         created_at: created,
+        ansible_log: Default::default(),
     };
     InfrastructureView {
         id: "0bd5a6a2-3d1f-11ef-8f45-0242ac120002"
@@ -69,6 +70,7 @@ fn view() -> InfrastructureView {
         auto_delete_snapshots: vec!["mock0://linux.for.ev.er/snap".into()],
         unfinished_changes: false,
         imported: false,
+        ansible_output: Default::default(),
     }
 }
 

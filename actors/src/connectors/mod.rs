@@ -199,6 +199,15 @@ impl ImageFilters {
 pub trait CloudConnector: Send + Sync {
     /// The credential `type` this connector serves (`Dummy`).
     fn kind(&self) -> &'static str;
+    /// Whether its VMs are configured by real Ansible runs; `false` for clouds whose
+    /// contextualization is simulated (Dummy, test clouds).
+    fn configured_by_ansible(&self) -> bool {
+        false
+    }
+    /// Whether [`CloudConnector::observe`] can tell how a VM is.
+    fn observable(&self) -> bool {
+        false
+    }
     /// Creates the VM; returns its cloud id and what the cloud set on its system.
     fn launch(
         &self,
@@ -289,6 +298,20 @@ impl Connectors {
     /// The connector of credential type `kind`; `None` when this instance has none.
     pub fn get(&self, kind: &str) -> Option<Arc<dyn CloudConnector>> {
         self.by_kind.get(kind).cloned()
+    }
+
+    /// Whether VMs of credential type `kind` are configured by real Ansible runs.
+    pub fn configured_by_ansible(&self, kind: &str) -> bool {
+        self.by_kind
+            .get(kind)
+            .is_some_and(|connector| connector.configured_by_ansible())
+    }
+
+    /// Whether VMs of credential type `kind` can be observed in their cloud.
+    pub fn observable(&self, kind: &str) -> bool {
+        self.by_kind
+            .get(kind)
+            .is_some_and(|connector| connector.observable())
     }
 
     /// Whether this instance has a connector for credential type `kind`.

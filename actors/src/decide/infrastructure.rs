@@ -82,6 +82,24 @@ pub enum InfrastructureCommand {
         /// The run to end; a run other than the current one changes nothing.
         run: u32,
     },
+    /// Record output of a real run. Output of a run other than the current one
+    /// changes nothing.
+    RecordContextualizationOutput {
+        /// The run the output belongs to.
+        run: u32,
+        /// The output: for each batch, the VM it is about (`None`: the run as a
+        /// whole) and its whole lines.
+        batches: Vec<(Option<VmId>, String)>,
+    },
+    /// End a real run with its outcome. Stale runs are ignored.
+    EndContextualization {
+        /// The run that ended.
+        run: u32,
+        /// Whether it configured every VM it was to configure.
+        configured: bool,
+        /// Why it failed, for the contextualization log; `None` on success.
+        message: Option<String>,
+    },
     /// Ask to finalize VMs (IM's `RemoveResource`). Every id must name a VM not yet
     /// removed; a repeated id counts once.
     RequestRemoval {
@@ -207,7 +225,7 @@ pub fn decide(
                         configured: true,
                     });
                 }
-                ContextualizationPlan::Simulated { .. } | ContextualizationPlan::Ansible { .. } => {
+                ContextualizationPlan::Simulated { .. } => {
                     events.extend(START_LINES.iter().map(|line| {
                         InfrastructureEvent::ContextualizationProgressed {
                             run,
@@ -215,7 +233,49 @@ pub fn decide(
                         }
                     }));
                 }
+                // A real run writes IM's lines of its preparation at once (the VMs are
+                // reached through their cloud, with nothing to copy or install), then
+                // Ansible's output as it comes.
+                ContextualizationPlan::Ansible { .. } => {
+                    events.extend(START_LINES.iter().chain(FINISH_LINES.iter()).map(|line| {
+                        InfrastructureEvent::ContextualizationProgressed {
+                            run,
+                            message: line.to_string(),
+                        }
+                    }));
+                }
             }
+            Ok(events)
+        }
+        C::RecordContextualizationOutput { run, batches } => {
+            if !is_current_run(live(state)?, run) {
+                return Ok(Vec::new());
+            }
+            Ok(batches
+                .into_iter()
+                .filter(|(_, text)| !text.is_empty())
+                .map(
+                    |(vm_id, text)| InfrastructureEvent::ContextualizationOutput {
+                        run,
+                        vm_id,
+                        text,
+                    },
+                )
+                .collect())
+        }
+        C::EndContextualization {
+            run,
+            configured,
+            message,
+        } => {
+            if !is_current_run(live(state)?, run) {
+                return Ok(Vec::new());
+            }
+            let mut events: Vec<InfrastructureEvent> = message
+                .into_iter()
+                .map(|message| InfrastructureEvent::ContextualizationProgressed { run, message })
+                .collect();
+            events.push(InfrastructureEvent::ContextualizationFinished { run, configured });
             Ok(events)
         }
         C::FinishContextualization { run } => {
@@ -384,6 +444,11 @@ fn check_version(state: &InfrastructureState, expected: u64) -> Result<(), Domai
             actual: state.version,
         })
     }
+}
+
+/// Whether `run` is the contextualization run under way.
+fn is_current_run(live: &LiveInfrastructure, run: u32) -> bool {
+    matches!(&live.contextualization, Contextualization::Running { run: current, .. } if *current == run)
 }
 
 #[cfg(test)]

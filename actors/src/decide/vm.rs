@@ -3,7 +3,7 @@
 //! [`record`] says whether the event the cloud's answer reports is still due. Both
 //! are pure.
 
-use infralog_events::domain::vm::{VmEvent, VmPhase, VmState};
+use infralog_events::domain::vm::{ObservedVmState, VmEvent, VmPhase, VmState};
 
 use super::DomainError;
 
@@ -85,6 +85,29 @@ pub fn record(state: &VmState, answer: VmEvent) -> Vec<VmEvent> {
             vec![answer]
         }
     }
+}
+
+/// What an observation of the VM's cloud adds to the log: an `Observed` event when
+/// the cloud disagrees with the log, nothing when it agrees. A stopped VM whose
+/// container ended (with whatever status a stop leaves) agrees with the log; one
+/// seen `Pending` is still starting and says nothing yet.
+pub fn observed(state: &VmState, seen: ObservedVmState, message: &str) -> Option<VmEvent> {
+    use ObservedVmState as O;
+    let (running, failure) = match &state.phase {
+        VmPhase::Running(vm) => (true, vm.observed_failure),
+        VmPhase::Stopped(vm) => (false, vm.observed_failure),
+        _ => return None,
+    };
+    let agrees = match (running, failure, seen) {
+        (_, _, O::Pending) => true,
+        (_, Some(failure), seen) => failure == seen,
+        (true, None, seen) => seen == O::Running,
+        (false, None, seen) => matches!(seen, O::Stopped | O::Failed),
+    };
+    (!agrees).then(|| VmEvent::Observed {
+        state: seen,
+        message: message.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -199,5 +222,61 @@ mod tests {
                 vec![imported.clone()]
             );
         }
+    }
+
+    fn seen(events: &[VmEvent], state: ObservedVmState) -> Option<VmEvent> {
+        observed(&given(events), state, "exit code 137")
+    }
+
+    #[test]
+    fn an_observation_that_agrees_with_the_log_adds_nothing() {
+        assert_eq!(seen(&[launched()], ObservedVmState::Running), None);
+        assert_eq!(seen(&[launched()], ObservedVmState::Pending), None);
+        // A stop leaves the container exited with whatever status: it agrees.
+        assert_eq!(
+            seen(&[launched(), VmEvent::Stopped], ObservedVmState::Stopped),
+            None
+        );
+        assert_eq!(
+            seen(&[launched(), VmEvent::Stopped], ObservedVmState::Failed),
+            None
+        );
+        // Nothing to observe before a launch or after a destruction.
+        assert_eq!(seen(&[], ObservedVmState::Gone), None);
+        assert_eq!(
+            seen(&[launched(), VmEvent::Destroyed], ObservedVmState::Gone),
+            None
+        );
+    }
+
+    #[test]
+    fn a_vm_killed_or_removed_outside_is_recorded_once() {
+        let killed = seen(&[launched()], ObservedVmState::Failed).expect("a difference");
+        assert_eq!(
+            killed,
+            VmEvent::Observed {
+                state: ObservedVmState::Failed,
+                message: "exit code 137".into()
+            }
+        );
+        // Once recorded, the same observation adds nothing more.
+        assert_eq!(
+            seen(&[launched(), killed.clone()], ObservedVmState::Failed),
+            None
+        );
+        // The container removed afterwards is a new difference.
+        assert!(seen(&[launched(), killed.clone()], ObservedVmState::Gone).is_some());
+        // Started again by hand: the log learns it runs.
+        let back =
+            seen(&[launched(), killed.clone()], ObservedVmState::Running).expect("running again");
+        let state = given(&[launched(), killed, back]);
+        assert!(matches!(&state.phase, VmPhase::Running(vm) if vm.observed_failure.is_none()));
+    }
+
+    #[test]
+    fn a_stopped_vm_seen_running_or_gone_is_a_difference() {
+        let stopped = [launched(), VmEvent::Stopped];
+        assert!(seen(&stopped, ObservedVmState::Running).is_some());
+        assert!(seen(&stopped, ObservedVmState::Gone).is_some());
     }
 }

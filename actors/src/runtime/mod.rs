@@ -79,6 +79,11 @@ pub struct ActorConfig {
     /// How many VM launches may call their clouds at once, over every
     /// infrastructure (IM's `MAX_SIMULTANEOUS_LAUNCHES`).
     pub max_simultaneous_launches: usize,
+    /// How real contextualization runs `ansible-playbook`; `None` when this server
+    /// has none (VMs on clouds configured by Ansible then cannot be contextualized).
+    pub ansible: Option<crate::contextualization::ansible::AnsibleSettings>,
+    /// How often the VMs of observable clouds are compared with what the log says.
+    pub observe_interval: Duration,
 }
 
 impl Default for ActorConfig {
@@ -89,6 +94,8 @@ impl Default for ActorConfig {
             arbiters: 2,
             room_wait: Duration::from_secs(10),
             max_simultaneous_launches: 16,
+            ansible: None,
+            observe_interval: Duration::from_secs(5),
         }
     }
 }

@@ -125,6 +125,20 @@ impl Registry {
             .await
     }
 
+    /// Asks a VM's actor to compare its cloud with the log and record a
+    /// difference (`VmObserved`). A busy actor is not waited for: it is observed
+    /// next time.
+    pub async fn observe(&self, inf: InfId, vm: VmId) -> Result<Outcome, ActorError> {
+        self.send_vm_work(
+            inf,
+            vm,
+            VmWork::Observe,
+            CommandMetadata::default(),
+            Duration::ZERO,
+        )
+        .await
+    }
+
     async fn send_vm_work(
         &self,
         inf: InfId,

@@ -15,7 +15,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use super::panics::panic_message;
 use super::{journal, ActorError, CommandMetadata, Forget, Outcome, Reply, Shared, VmRequest};
 use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
-use crate::decide::vm::{decide, record, Plan, VmCommand};
+use crate::decide::vm::{decide, observed, record, Plan, VmCommand};
 
 /// What a VM actor can be asked to do: the API's requests, and the launches and
 /// destructions its infrastructure orders.
@@ -31,6 +31,8 @@ pub(crate) enum VmWork {
     Destroy {
         credentials: CloudCredentials,
     },
+    /// Compare the VM's cloud with the log and record a difference.
+    Observe,
     /// Record the VM as an import describes it (an `Imported` event); no cloud call.
     Import {
         event: VmEvent,
@@ -193,6 +195,7 @@ impl VmRun {
                 credentials,
             } => self.launch(plan, radl, credentials, metadata).await,
             VmWork::Destroy { credentials } => self.destroy(credentials, metadata).await,
+            VmWork::Observe => self.observe(metadata).await,
             VmWork::Request(request) => self.request(request, metadata).await,
             VmWork::Import { event } => self.import(event, metadata).await,
         }
@@ -368,6 +371,36 @@ impl VmRun {
             detail,
             ..Outcome::default()
         })
+    }
+
+    /// Asks the VM's cloud how the VM is and records what differs from the log.
+    /// Nothing is due for a VM that does not exist in its cloud, or whose cloud
+    /// cannot be observed.
+    async fn observe(&mut self, metadata: &CommandMetadata) -> Result<Outcome, ActorError> {
+        let Some(vm) = self.state.cloud_vm() else {
+            return Ok(Outcome::at(0));
+        };
+        let Some(connector) = self.connector(&vm.cloud.kind) else {
+            return Ok(Outcome::at(0));
+        };
+        let reference = CloudVmRef {
+            cloud: vm.cloud.clone(),
+            cloud_vm_id: vm.cloud_vm_id.clone(),
+        };
+        let seen = match connector.observe(&reference).await {
+            Ok(Some(seen)) => seen,
+            Ok(None) => return Ok(Outcome::at(0)),
+            // An engine that cannot be asked says nothing about the VM.
+            Err(error) => {
+                tracing::debug!(%error, "observation failed");
+                return Ok(Outcome::at(0));
+            }
+        };
+        let Some(event) = observed(&self.state, seen.state, &seen.message) else {
+            return Ok(Outcome::at(0));
+        };
+        let position = self.append(vec![event], metadata).await?;
+        Ok(Outcome::at(position))
     }
 
     async fn import(

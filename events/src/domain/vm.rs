@@ -117,6 +117,9 @@ pub struct CloudVm {
     pub cloud_vm_id: String,
     /// The disk images taken of it, oldest first.
     pub snapshots: Vec<Snapshot>,
+    /// A failure its cloud was last seen in (`Failed` or `Gone`); `None` while the
+    /// cloud agrees with the log.
+    pub observed_failure: Option<ObservedVmState>,
 }
 
 /// A disk image taken of a VM.
@@ -183,13 +186,34 @@ pub fn evolve(mut state: VmState, event: &VmEvent) -> VmState {
             cloud: cloud.clone(),
             cloud_vm_id: cloud_vm_id.clone(),
             snapshots: Vec::new(),
+            observed_failure: None,
         }),
         (VmPhase::Unlaunched, VmEvent::LaunchFailed { cloud, message }) => VmPhase::LaunchFailed {
             cloud: cloud.clone(),
             message: message.clone(),
         },
         (VmPhase::Running(vm), VmEvent::Stopped) => VmPhase::Stopped(vm),
-        (VmPhase::Stopped(vm), VmEvent::Started) => VmPhase::Running(vm),
+        (VmPhase::Stopped(mut vm), VmEvent::Started) => {
+            vm.observed_failure = None;
+            VmPhase::Running(vm)
+        }
+        (VmPhase::Running(mut vm) | VmPhase::Stopped(mut vm), VmEvent::Observed { state, .. }) => {
+            vm.observed_failure = None;
+            match state {
+                ObservedVmState::Running => VmPhase::Running(vm),
+                ObservedVmState::Stopped => VmPhase::Stopped(vm),
+                // A container that ended on its own is not running any more.
+                ObservedVmState::Failed => {
+                    vm.observed_failure = Some(ObservedVmState::Failed);
+                    VmPhase::Stopped(vm)
+                }
+                ObservedVmState::Gone => {
+                    vm.observed_failure = Some(ObservedVmState::Gone);
+                    VmPhase::Stopped(vm)
+                }
+                ObservedVmState::Pending => VmPhase::Running(vm),
+            }
+        }
         (
             VmPhase::Running(mut vm),
             VmEvent::SnapshotTaken {
@@ -240,6 +264,7 @@ fn imported_phase(
             .iter()
             .map(|url| snapshot(0, url, true))
             .collect(),
+        observed_failure: None,
     };
     match (status, cloud_vm_id) {
         (ImportedVmStatus::Destroyed, _) => VmPhase::Destroyed,

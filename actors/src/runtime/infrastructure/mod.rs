@@ -27,6 +27,7 @@ use super::{
     journal, ActorError, CommandMetadata, Forget, InfrastructureRequest, Outcome, Reply, Shared,
 };
 
+mod ansible;
 mod import;
 mod run;
 mod vms;
@@ -48,6 +49,16 @@ struct ContextualizationDue {
 
 impl Message for ContextualizationDue {
     type Result = ();
+}
+
+/// What the actor tells itself: background work reporting back.
+enum Internal {
+    /// A simulated run's time is up.
+    ContextualizationDue(u32),
+    /// A real run wrote output.
+    AnsibleOutput(ansible::AnsibleOutput),
+    /// A real run ended.
+    AnsibleEnded(ansible::AnsibleEnded),
 }
 
 /// How an infrastructure reaches its VMs' actors: through the registry, which
@@ -73,6 +84,8 @@ pub struct InfrastructureActor {
     state: InfrastructureState,
     load_error: Option<String>,
     last_activity: Instant,
+    /// The real contextualization run under way, if any.
+    ansible: Option<ansible::RunningTask>,
 }
 
 impl InfrastructureActor {
@@ -90,12 +103,14 @@ impl InfrastructureActor {
             state: InfrastructureState::default(),
             load_error: None,
             last_activity: Instant::now(),
+            ansible: None,
         }
     }
 
     fn env(&self) -> Result<InfraEnv, ActorError> {
         Ok(InfraEnv {
             id: self.id,
+            shared: Arc::clone(&self.shared),
             store: Arc::clone(&self.shared.store),
             vms: Arc::clone(&self.vms),
             forget: Arc::clone(&self.forget),
@@ -121,7 +136,7 @@ impl InfrastructureActor {
     fn run(
         &mut self,
         request: Option<InfrastructureRequest>,
-        due: Option<u32>,
+        internal: Option<Internal>,
         metadata: CommandMetadata,
         reply: Option<Reply>,
     ) -> AtomicResponse<Self, ()> {
@@ -152,9 +167,9 @@ impl InfrastructureActor {
         };
         let work = async move {
             let executed = AssertUnwindSafe(async {
-                match (request, due) {
+                match (request, internal) {
                     (Some(request), _) => run.execute(request).await,
-                    (None, Some(due)) => run.finish_contextualization(due).await,
+                    (None, Some(internal)) => run.internal(internal).await,
                     (None, None) => Ok(Outcome::default()),
                 }
             })
@@ -186,6 +201,7 @@ impl InfrastructureActor {
                     for (run, delay) in timers {
                         ctx.run_later(delay, move |_, ctx| ctx.notify(ContextualizationDue { run }));
                     }
+                    actor.sync_ansible(ctx);
                 }
                 None => {
                     tracing::error!(inf = %actor.id, "an infrastructure command panicked; the actor restarts from the log");
@@ -222,6 +238,9 @@ impl Actor for InfrastructureActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(task) = self.ansible.take() {
+            task.abort();
+        }
         (self.forget)();
     }
 }
@@ -238,12 +257,44 @@ impl Handler<ContextualizationDue> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, message: ContextualizationDue, _: &mut Self::Context) -> Self::Result {
-        self.run(None, Some(message.run), CommandMetadata::default(), None)
+        self.run(
+            None,
+            Some(Internal::ContextualizationDue(message.run)),
+            CommandMetadata::default(),
+            None,
+        )
+    }
+}
+
+impl Handler<ansible::AnsibleOutput> for InfrastructureActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, message: ansible::AnsibleOutput, _: &mut Self::Context) -> Self::Result {
+        self.run(
+            None,
+            Some(Internal::AnsibleOutput(message)),
+            CommandMetadata::default(),
+            None,
+        )
+    }
+}
+
+impl Handler<ansible::AnsibleEnded> for InfrastructureActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, message: ansible::AnsibleEnded, _: &mut Self::Context) -> Self::Result {
+        self.run(
+            None,
+            Some(Internal::AnsibleEnded(message)),
+            CommandMetadata::default(),
+            None,
+        )
     }
 }
 
 struct InfraEnv {
     id: InfId,
+    shared: Arc<Shared>,
     store: Arc<dyn EventStore>,
     vms: Arc<dyn VmDispatch + Send + Sync>,
     forget: Forget,

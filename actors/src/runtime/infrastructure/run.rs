@@ -291,6 +291,33 @@ impl InfraRun {
         }
     }
 
+    /// Background work reporting back to the actor.
+    pub(super) async fn internal(
+        &mut self,
+        internal: super::Internal,
+    ) -> Result<Outcome, ActorError> {
+        let command = match internal {
+            super::Internal::ContextualizationDue(run) => {
+                return self.finish_contextualization(run).await
+            }
+            super::Internal::AnsibleOutput(output) => Command::RecordContextualizationOutput {
+                run: output.run,
+                batches: output.batches,
+            },
+            super::Internal::AnsibleEnded(ended) => Command::EndContextualization {
+                run: ended.run,
+                configured: ended.report.configured,
+                message: ended.report.message,
+            },
+        };
+        match self.apply(command).await {
+            Ok(position) => Ok(Outcome::at(position)),
+            // Destroyed or evicted meanwhile: nothing to record.
+            Err(ActorError::Domain(DomainError::NotFound)) => Ok(Outcome::default()),
+            Err(error) => Err(error),
+        }
+    }
+
     pub(super) async fn finish_contextualization(
         &mut self,
         run: u32,

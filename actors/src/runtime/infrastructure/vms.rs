@@ -91,6 +91,7 @@ impl InfraRun {
             if creating {
                 self.apply(Command::StartDestruction { force: true })
                     .await?;
+                self.release_clouds(credentials).await;
                 self.apply(Command::FinishDestruction).await?;
             }
             return Err(ActorError::Cloud(format!(
@@ -189,7 +190,35 @@ impl InfraRun {
                 "Error destroying the infrastructure: \n{message}"
             )));
         }
+        self.release_clouds(credentials).await;
         self.apply(Command::FinishDestruction).await
+    }
+
+    /// Asks every cloud the infrastructure used to remove what it made for the
+    /// infrastructure as a whole (networks, volumes). A refusal is logged, not
+    /// fatal: the VMs are gone, and what is left carries the infrastructure's label.
+    async fn release_clouds(&self, credentials: &Credentials) {
+        let Some(existing) = self.state.existing() else {
+            return;
+        };
+        let mut clouds: Vec<&infralog_events::domain::CloudRef> = Vec::new();
+        for slot in &existing.vms {
+            if !clouds.contains(&&slot.cloud) {
+                clouds.push(&slot.cloud);
+            }
+        }
+        for cloud in clouds {
+            let Some(connector) = self.env.shared.connectors.get(&cloud.kind) else {
+                continue;
+            };
+            let credentials = credentials_for(credentials, &cloud.id);
+            if let Err(error) = connector
+                .release_infrastructure(self.env.id, cloud, &credentials)
+                .await
+            {
+                tracing::warn!(inf = %self.env.id, cloud = %cloud.id, %error, "cannot release what the cloud made for the infrastructure");
+            }
+        }
     }
 
     /// Stop or start every live VM, all at once.
