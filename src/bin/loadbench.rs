@@ -22,8 +22,6 @@
 //! idle infrastructure; restart ≤ 3 s; concurrent create p99 ≤ 50 ms; no race
 //! answer other than 200.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -119,90 +117,6 @@ fn options() -> Options {
     options
 }
 
-/// A keep-alive HTTP/1.1 connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    host: String,
-}
-
-impl Client {
-    fn connect(port: u16) -> std::io::Result<Client> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Client {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
-            host: format!("127.0.0.1:{port}"),
-        })
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> std::io::Result<(u16, String)> {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            self.host,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        self.writer.write_all(head.as_bytes())?;
-        self.writer.write_all(body)?;
-        let mut status_line = String::new();
-        self.reader.read_line(&mut status_line)?;
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index].as_secs_f64() * 1e3
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18899)
-}
-
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    exe.with_file_name("infralog")
-}
-
 fn start_server(data: &Path, port: u16) -> Child {
     Command::new(server_binary())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -216,19 +130,6 @@ fn start_server(data: &Path, port: u16) -> Child {
             eprintln!("cannot start {}: {e}", server_binary().display());
             std::process::exit(1)
         })
-}
-
-fn wait_until_serving(port: u16, timeout: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if let Ok(mut client) = Client::connect(port) {
-            if let Ok((200, _)) = client.request("GET", "/version", &[], b"") {
-                return Some(started.elapsed());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    None
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -265,6 +166,17 @@ fn create_as(client: &mut Client, radl: &[u8], auth: &str) -> String {
         std::process::exit(1);
     }
     body.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+mod common;
+use common::{free_port, server_binary, wait_until_serving, Client};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index].as_secs_f64() * 1e3
 }
 
 fn main() {

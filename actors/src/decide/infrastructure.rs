@@ -999,4 +999,125 @@ mod tests {
             );
         }
     }
+
+    fn ansible_run_started(systems: &[&str]) -> Vec<E> {
+        let mut events = launched(systems);
+        events.push(E::ContextualizationStarted {
+            run: 1,
+            plan: ContextualizationPlan::Ansible { max_time_s: 60 },
+            started_at_ms: 0,
+            vm_ids: (0..systems.len() as u32).map(VmId).collect(),
+        });
+        events
+    }
+
+    #[test]
+    fn a_real_run_writes_ims_preparation_lines_at_once() {
+        let events = given_when(
+            &launched(&["front"]),
+            C::StartContextualization {
+                plan: ContextualizationPlan::Ansible { max_time_s: 60 },
+                now_ms: 5,
+                vm_ids: None,
+            },
+        )
+        .expect("started");
+        let lines: Vec<&str> = events
+            .iter()
+            .filter_map(|event| match event {
+                E::ContextualizationProgressed { message, .. } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<&str> = START_LINES
+            .iter()
+            .chain(FINISH_LINES.iter())
+            .copied()
+            .collect();
+        assert_eq!(lines, expected);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, E::ContextualizationFinished { .. })),
+            "a real run ends when Ansible does"
+        );
+    }
+
+    #[test]
+    fn output_of_the_current_run_is_recorded_and_of_an_older_run_ignored() {
+        let given = ansible_run_started(&["front", "wn"]);
+        let batches = vec![
+            (None, "PLAY [front]\n".to_owned()),
+            (Some(VmId(1)), "ok: [vnode-1]\n".to_owned()),
+            (Some(VmId(0)), String::new()),
+        ];
+        assert_eq!(
+            given_when(
+                &given,
+                C::RecordContextualizationOutput {
+                    run: 1,
+                    batches: batches.clone()
+                }
+            ),
+            Ok(vec![
+                E::ContextualizationOutput {
+                    run: 1,
+                    vm_id: None,
+                    text: "PLAY [front]\n".into()
+                },
+                E::ContextualizationOutput {
+                    run: 1,
+                    vm_id: Some(VmId(1)),
+                    text: "ok: [vnode-1]\n".into()
+                },
+            ])
+        );
+        assert_eq!(
+            given_when(&given, C::RecordContextualizationOutput { run: 0, batches }),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn a_failed_run_ends_unconfigured_with_its_reason_and_a_stale_end_changes_nothing() {
+        let given = ansible_run_started(&["front"]);
+        let ended = given_when(
+            &given,
+            C::EndContextualization {
+                run: 1,
+                configured: false,
+                message: Some("TASK [write] failed: permission denied".into()),
+            },
+        )
+        .expect("ended");
+        assert_eq!(
+            ended,
+            vec![
+                E::ContextualizationProgressed {
+                    run: 1,
+                    message: "TASK [write] failed: permission denied".into()
+                },
+                E::ContextualizationFinished {
+                    run: 1,
+                    configured: false
+                },
+            ]
+        );
+        let mut after = given.clone();
+        after.extend(ended);
+        let state = fold(&after);
+        assert_eq!(state.live().and_then(|live| live.configured), Some(false));
+        // Ended already: a repeated end (a restarted run's late report) is stale.
+        assert_eq!(
+            given_when(
+                &after,
+                C::EndContextualization {
+                    run: 1,
+                    configured: true,
+                    message: None
+                }
+            ),
+            Ok(vec![])
+        );
+    }
 }
