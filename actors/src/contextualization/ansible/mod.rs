@@ -12,6 +12,64 @@ use std::time::Duration;
 
 use infralog_events::domain::{CloudRef, FeatureFact, InfId, VmId};
 
+mod config;
+mod galaxy;
+mod inventory;
+mod nodes;
+mod output;
+mod plan;
+mod playbook;
+mod process;
+mod runner;
+mod vault;
+
+#[cfg(test)]
+mod tests;
+
+pub use runner::run;
+
+/// Why a job could not be planned (IM: `Error generating playbooks`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The RADL does not parse or does not convert.
+    #[error("the infrastructure's RADL is unusable: {0}")]
+    Radl(String),
+    /// A VM runs a system the RADL does not define.
+    #[error("VM {vm} runs system {system}, which the RADL does not define")]
+    UnknownSystem {
+        /// The VM.
+        vm: VmId,
+        /// Its system.
+        system: String,
+    },
+    /// A contextualize item names a recipe the RADL does not define.
+    #[error("system {system} is to run configure {configure}, which the RADL does not define")]
+    UnknownConfigure {
+        /// The recipe.
+        configure: String,
+        /// The system.
+        system: String,
+    },
+    /// A vault-encrypted recipe on a system without `vault.password`.
+    #[error("configure {configure} is encrypted with Ansible Vault but system {system} has no vault.password")]
+    VaultWithoutPassword {
+        /// The recipe.
+        configure: String,
+        /// The system.
+        system: String,
+    },
+    /// A recipe that is not YAML.
+    #[error("configure {configure} of system {system}: {reason}")]
+    Recipe {
+        /// The recipe.
+        configure: String,
+        /// The system.
+        system: String,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// Where Ansible comes from and where runs keep their files.
 #[derive(Debug, Clone)]
 pub struct AnsibleSettings {
@@ -80,5 +138,3 @@ pub struct RunReport {
     pub message: Option<String>,
 }
 
-mod stub_run;
-pub use stub_run::run;
