@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
+use infralog_actors::connectors::docker::DockerConnector;
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::{ActorConfig, InfrastructureRequest, Registry};
 use infralog_events::{EventStore, Metadata, SledStore, SledStoreConfig, StoreError};
@@ -133,7 +134,13 @@ impl Application {
             Arc::clone(&projections),
         )
         .map_err(StartError::Thread)?;
-        let connectors = settings.connectors.clone();
+        let mut connectors = settings.connectors.clone();
+        if !settings.docker_labels.is_empty() {
+            // The operator's labels go on everything made in Docker, besides ours.
+            connectors.register(Arc::new(DockerConnector::new(
+                settings.docker_labels.iter().cloned(),
+            )));
+        }
         let registry = Registry::new(
             store.clone() as Arc<dyn EventStore>,
             connectors.clone(),

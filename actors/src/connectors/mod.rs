@@ -20,6 +20,7 @@ use std::sync::Arc;
 use infralog_events::domain::vm::ObservedVmState;
 use infralog_events::domain::{CloudRef, FeatureFact, InfId, VmId};
 
+pub mod docker;
 pub mod dummy;
 
 /// What a connector call returns, later.
@@ -287,6 +288,7 @@ impl Connectors {
     pub fn builtin() -> Self {
         let mut connectors = Connectors::default();
         connectors.register(Arc::new(dummy::DummyConnector::new()));
+        connectors.register(Arc::new(docker::DockerConnector::default()));
         connectors
     }
 
