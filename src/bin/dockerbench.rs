@@ -226,9 +226,15 @@ const TASK: &str = "- name: one task
     dest: /root/bench
     content: done";
 
+/// The task as an IM recipe: a play without `hosts`.
+fn recipe() -> String {
+    let indented: Vec<String> = TASK.lines().map(|line| format!("  {line}")).collect();
+    format!("- tasks:\n{}", indented.join("\n"))
+}
+
 fn contextualization_phase(port: u16, playbook: &Path) {
     let count = 10;
-    let inf = create(port, &radl(count, Some(TASK)));
+    let inf = create(port, &radl(count, Some(&recipe())));
     let Some(_) = wait_for_vms(
         port,
         &inf,

@@ -47,10 +47,7 @@ fn a_radl_becomes_containers_with_their_limits_labels_and_networks() {
         containers.iter().any(|c| front.starts_with(c.as_str())),
         "{front} in {containers:?}"
     );
-    assert_eq!(
-        inspect(&front, "{{.HostConfig.Memory}}"),
-        (256 * 1024 * 1024).to_string()
-    );
+    assert_eq!(inspect(&front, "{{.HostConfig.Memory}}"), "256000000");
     assert_eq!(inspect(&front, "{{.HostConfig.NanoCpus}}"), "1000000000");
     assert_eq!(
         inspect(
@@ -64,10 +61,7 @@ fn a_radl_becomes_containers_with_their_limits_labels_and_networks() {
         "0"
     );
     let worker = container_of(&server, USER, &inf, 1);
-    assert_eq!(
-        inspect(&worker, "{{.HostConfig.Memory}}"),
-        (128 * 1024 * 1024).to_string()
-    );
+    assert_eq!(inspect(&worker, "{{.HostConfig.Memory}}"), "128000000");
 
     // One network of its own for the private network, labelled; VMs find each other by name.
     let networks = labelled.ids(
@@ -161,10 +155,7 @@ fn stop_start_reboot_alter_and_remove_act_on_the_containers() {
         .radl("system front ( memory.size = 512m )")
         .send();
     assert_eq!(altered.status, 200, "alter: {}", altered.text());
-    assert_eq!(
-        inspect(&front, "{{.HostConfig.Memory}}"),
-        (512 * 1024 * 1024).to_string()
-    );
+    assert_eq!(inspect(&front, "{{.HostConfig.Memory}}"), "512000000");
     let memory = server
         .get(&format!("{vm0}/memory.size"))
         .auth(&docker_auth(USER))

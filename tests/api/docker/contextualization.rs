@@ -28,10 +28,11 @@ configure front (
 )
 configure wn (
 @begin
-- name: worker knows its master
-  copy:
-    dest: /root/master
-    content: \"{{{{ IM_MASTER_HOSTNAME }}}}\"
+- tasks:
+  - name: worker knows its master
+    copy:
+      dest: /root/master
+      content: \"{{{{ IM_MASTER_HOSTNAME }}}}\"
 @end
 )
 deploy front 1
@@ -40,10 +41,12 @@ deploy wn 2
     )
 }
 
-const WRITE_MARKER: &str = "- name: write the marker file
-  copy:
-    dest: /root/infralog-marker
-    content: \"configured {{ IM_NODE_HOSTNAME }}\"";
+/// Recipes are plays without `hosts`, as IM's are (IM adds the system's group).
+const WRITE_MARKER: &str = "- tasks:
+  - name: write the marker file
+    copy:
+      dest: /root/infralog-marker
+      content: \"configured {{ IM_NODE_HOSTNAME }}\"";
 
 #[test]
 fn recipes_run_on_the_containers_and_their_output_reaches_contmsg() {
@@ -102,7 +105,7 @@ fn recipes_run_on_the_containers_and_their_output_reaches_contmsg() {
     let added = server
         .post(&format!("/infrastructures/{inf}"))
         .auth(&docker_auth(USER))
-        .radl("deploy wn 1")
+        .radl("network privada\nsystem wn\ndeploy wn 1")
         .send();
     assert_eq!(added.status, 200, "add: {}", added.text());
     wait_for_docker_state(&server, USER, &inf, "configured", Duration::from_secs(240));
@@ -119,8 +122,9 @@ fn a_failed_task_leaves_the_infrastructure_unconfigured_and_reconfigure_runs_aga
     let labelled = Labelled::new("ctxt-fail");
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start_with(docker_settings(dir.path(), &labelled));
-    let failing = "- name: a task that fails
-  command: /bin/false";
+    let failing = "- tasks:
+  - name: a task that fails
+    command: /bin/false";
     let inf = create_on_docker(&server, USER, &recipes(failing));
     wait_for_docker_state(
         &server,

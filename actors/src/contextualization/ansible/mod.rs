@@ -137,4 +137,3 @@ pub struct RunReport {
     /// Why it failed, for the contextualization log; `None` on success.
     pub message: Option<String>,
 }
-
