@@ -142,6 +142,29 @@ fn wait_for_vms(
     None
 }
 
+/// Whether every VM of the infrastructure is in state `wanted` now.
+fn vms_all(port: u16, inf: &str, wanted: &str) -> bool {
+    let Ok(mut client) = Client::connect(port) else {
+        return false;
+    };
+    let Ok((200, body)) = client.request(
+        "GET",
+        &format!("/infrastructures/{inf}/state"),
+        &[("Authorization", AUTH), ("Accept", "application/json")],
+        b"",
+    ) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|json| {
+            json["state"]["vm_states"]
+                .as_object()
+                .map(|states| states.values().all(|s| s.as_str() == Some(wanted)))
+        })
+        .unwrap_or(false)
+}
+
 fn create(port: u16, radl: &str) -> String {
     let mut client = Client::connect(port).expect("connect");
     let (status, body) = client
@@ -246,8 +269,19 @@ fn contextualization_phase(port: u16, playbook: &Path) {
         return;
     };
     let launched = Instant::now();
-    let configured = wait_for_vms(port, &inf, count, &["configured"], Duration::from_secs(600));
+    let configured = wait_for_vms(
+        port,
+        &inf,
+        count,
+        &["configured", "unconfigured"],
+        Duration::from_secs(600),
+    );
     let ours = launched.elapsed();
+    if configured.is_some() && !vms_all(port, &inf, "configured") {
+        println!("contextualization: the run failed (the VMs are unconfigured); see GET /infrastructures/{inf}/contmsg");
+        destroy(port, &inf);
+        return;
+    }
     // The same task, once, against the same containers.
     let containers = docker_out(&[
         "ps",

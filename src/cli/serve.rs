@@ -110,7 +110,8 @@ fn find_ansible_playbook(given: Option<PathBuf>) -> Option<PathBuf> {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    runs.then_some(candidate)
+    // Runs start in their own directory: a relative path must not depend on it.
+    runs.then(|| std::fs::canonicalize(&candidate).unwrap_or(candidate))
 }
 
 /// Runs `infralog serve`: serves the API until interrupted, then stops in order.
