@@ -133,7 +133,9 @@ impl Application {
             Arc::clone(&projections),
         )
         .map_err(StartError::Thread)?;
-        let connectors = settings.connectors.clone();
+        let metrics = Arc::new(crate::metrics::Metrics::new(&settings.data_dir));
+        store.set_commit_observer(metrics.commit_observer());
+        let connectors = crate::metrics::connectors::measured(&settings.connectors, &metrics);
         let registry = Registry::new(
             store.clone() as Arc<dyn EventStore>,
             connectors.clone(),
@@ -177,6 +179,7 @@ impl Application {
             lanes: api::commit::Lanes::new(settings.actors.mailbox_capacity),
         });
         let limits = web::Data::new(settings.limits);
+        let metrics = web::Data::from(metrics);
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
             address: settings.listen.clone(),
             source,
@@ -190,6 +193,10 @@ impl Application {
             .port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::metrics::access::middleware,
+                ))
+                .app_data(metrics.clone())
                 .app_data(state.clone())
                 .app_data(limits.clone())
                 .default_service(web::to(api::dispatch))
