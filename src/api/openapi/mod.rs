@@ -142,11 +142,15 @@ impl Body {
                 let mut content = Map::new();
                 content.insert(
                     "text/plain".into(),
-                    json!({"schema": {"type": "string", "description": "RADL text"}}),
+                    json!({"schema": {"type": "string", "description": "RADL text"}, "example": EXAMPLE_RADL}),
                 );
                 content.insert(
                     "application/json".into(),
-                    json!({"schema": {"type": "array", "items": {"type": "object"}, "description": "RADL-JSON: one object per network, system, configure, deploy…"}}),
+                    // Any JSON: IM's RADL-JSON reader takes a list of objects (network,
+                    // system, configure, deploy…), one object, and reads other JSON
+                    // values as an empty or invalid RADL (400), so no JSON type is
+                    // refused before the RADL reader sees it.
+                    json!({"schema": {"description": "RADL-JSON: a list of objects (network, system, configure, deploy…), or one such object"}}),
                 );
                 if tosca {
                     content.insert(
@@ -283,6 +287,27 @@ const TAGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A RADL every create accepts: one Dummy VM, configured at once.
+const EXAMPLE_RADL: &str = "network net (outbound = 'yes')\nsystem node (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name = 'linux'\n)\ndeploy node 1\ncontextualize ()\n";
+
+/// What a client can do with the infrastructure a create made, named by the
+/// create's `InfID` header (OpenAPI links, which fuzzers follow). No link names a
+/// VM: a create may deploy none.
+fn create_links() -> Value {
+    let infid = json!({"infid": "$response.header.InfID"});
+    json!({
+        "GetInfrastructure": {"operationId": "get_infrastructures_infid", "parameters": infid},
+        "GetProperty": {"operationId": "get_infrastructures_infid_prop", "parameters": infid},
+        "Events": {"operationId": "get_infrastructures_infid_events", "parameters": infid},
+        "History": {"operationId": "get_infrastructures_infid_history", "parameters": infid},
+        "AddResources": {"operationId": "post_infrastructures_infid", "parameters": infid},
+        "Reconfigure": {"operationId": "put_infrastructures_infid_reconfigure", "parameters": infid},
+        "Operate": {"operationId": "put_infrastructures_infid_op", "parameters": infid},
+        "ChangeOwners": {"operationId": "post_infrastructures_infid_authorization", "parameters": infid},
+        "Destroy": {"operationId": "delete_infrastructures_infid", "parameters": infid},
+    })
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         400 => "Bad request: IM's error (the message says why).",
@@ -326,6 +351,9 @@ fn operation_json(operation: &Operation) -> Value {
         let mut value = json!({"description": answer.description, "content": content});
         if answer.infid_header {
             value["headers"] = json!({"InfID": {"schema": {"type": "string"}, "description": "The infrastructure's id."}});
+        }
+        if operation.method == "POST" && operation.template == "/infrastructures" {
+            value["links"] = create_links();
         }
         responses.insert(answer.status.to_string(), value);
     }
@@ -469,6 +497,19 @@ mod tests {
             in_template.sort_unstable();
             described.sort_unstable();
             assert_eq!(in_template, described, "{}", operation.template);
+        }
+    }
+
+    #[test]
+    fn links_name_existing_operations() {
+        let ids: Vec<String> = operations::OPERATIONS
+            .iter()
+            .map(|op| operation_id(op.method, op.template))
+            .collect();
+        let links = create_links();
+        for (name, link) in links.as_object().expect("links") {
+            let id = link["operationId"].as_str().expect("an id");
+            assert!(ids.iter().any(|known| known == id), "{name}: {id}");
         }
     }
 
