@@ -134,13 +134,16 @@ impl Application {
             Arc::clone(&projections),
         )
         .map_err(StartError::Thread)?;
-        let mut connectors = settings.connectors.clone();
+        let metrics = Arc::new(crate::metrics::Metrics::new(&settings.data_dir));
+        store.set_commit_observer(metrics.commit_observer());
+        let mut clouds = settings.connectors.clone();
         if !settings.docker_labels.is_empty() {
             // The operator's labels go on everything made in Docker, besides ours.
-            connectors.register(Arc::new(DockerConnector::new(
+            clouds.register(Arc::new(DockerConnector::new(
                 settings.docker_labels.iter().cloned(),
             )));
         }
+        let connectors = crate::metrics::connectors::measured(&clouds, &metrics);
         let registry = Registry::new(
             store.clone() as Arc<dyn EventStore>,
             connectors.clone(),
@@ -184,6 +187,7 @@ impl Application {
             lanes: api::commit::Lanes::new(settings.actors.mailbox_capacity),
         });
         let limits = web::Data::new(settings.limits);
+        let metrics = web::Data::from(metrics);
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
             address: settings.listen.clone(),
             source,
@@ -197,6 +201,10 @@ impl Application {
             .port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::metrics::access::middleware,
+                ))
+                .app_data(metrics.clone())
                 .app_data(state.clone())
                 .app_data(limits.clone())
                 .default_service(web::to(api::dispatch))

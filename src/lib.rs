@@ -14,6 +14,7 @@
 //! - [`projections`]: read models fed by committed events, rebuilt from the log at start.
 //! - [`transfer`]: IM-compatible export and import, full-history export and import.
 //! - [`history`]: an infrastructure's history: rendering, time travel, verification.
+//! - [`metrics`]: Prometheus metrics and the access log.
 //! - [`observe`]: VMs of real clouds compared with their clouds; differences become
 //!   events.
 //! - [`cli`]: the `infralog` command and its subcommands.
@@ -26,6 +27,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod history;
+pub mod metrics;
 pub mod observe;
 pub mod projections;
 pub mod transfer;

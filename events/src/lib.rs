@@ -11,6 +11,7 @@ pub mod store;
 
 pub use envelope::{Envelope, Metadata, NewEvent, StreamId};
 pub use store::{
-    AppendRequest, Appended, EventStore, ExpectedVersion, ImportRequest, Imported, ImportedEvent,
-    PendingAppend, PendingImport, SledStore, SledStoreConfig, StoreError, Subscription,
+    AppendRequest, Appended, CommitObserver, EventStore, ExpectedVersion, ImportRequest, Imported,
+    ImportedEvent, PendingAppend, PendingImport, SledStore, SledStoreConfig, StoreError,
+    Subscription,
 };

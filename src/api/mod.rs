@@ -15,6 +15,7 @@ mod events;
 mod guard;
 mod infrastructures;
 pub mod media;
+mod openapi;
 pub mod params;
 mod plan;
 mod render;
@@ -246,8 +247,9 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
     let path = percent_encoding::percent_decode_str(context.request.path())
         .decode_utf8_lossy()
         .into_owned();
-    let route = match routes::match_route(context.request.method(), &path) {
-        Ok(route) => route,
+    let (route, template) = match routes::match_route_with_template(context.request.method(), &path)
+    {
+        Ok(matched) => matched,
         Err(no_route) => return no_route_response(&context, no_route),
     };
     let Some(state) = context.request.app_data::<web::Data<AppState>>().cloned() else {
@@ -255,7 +257,12 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
             .into_response(&context.accept);
     };
     let result = handle(route, &context, &state, payload).await;
-    result.unwrap_or_else(|error| error.into_response(&context.accept))
+    let mut response = result.unwrap_or_else(|error| error.into_response(&context.accept));
+    // For the access log and the metrics, which name routes, never paths.
+    response
+        .extensions_mut()
+        .insert(crate::metrics::access::RouteTemplate(template));
+    response
 }
 
 async fn handle(
@@ -267,8 +274,9 @@ async fn handle(
     use infrastructures as infra;
     match route {
         Route::Version => system::version(context),
-        Route::Docs => Ok(system::docs()),
-        Route::OpenApi | Route::Redoc => Ok(system::docs()),
+        Route::Docs | Route::Redoc => Ok(system::docs()),
+        Route::OpenApi => Ok(system::openapi()),
+        Route::Metrics => Ok(system::metrics(context, state)),
         Route::ListInfrastructures => infra::list(state, context).await,
         Route::InfrastructureHistory { inf } => {
             transfer::export_history(state, context, &inf).await

@@ -134,6 +134,8 @@ pub enum Route {
         /// The file name as written in the path, not yet checked.
         filename: String,
     },
+    /// infralog's own: the server's metrics in Prometheus' text format (not in IM).
+    Metrics,
     /// infralog's own: the event history of an infrastructure (not in IM).
     InfrastructureEvents {
         /// The infrastructure id as written in the path, not yet validated.
@@ -168,6 +170,9 @@ pub enum NoRoute {
 struct Pattern {
     method: &'static str,
     segments: &'static [&'static str],
+    /// The pattern as the OpenAPI document, the access log and the metrics name
+    /// it: `*` segments written `{name}`.
+    template: &'static str,
     build: fn(&[&str]) -> Route,
 }
 
@@ -177,56 +182,67 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "GET",
         segments: &["openapi.json"],
+        template: "/openapi.json",
         build: |_| Route::OpenApi,
     },
     Pattern {
         method: "GET",
         segments: &[""],
+        template: "/",
         build: |_| Route::Docs,
     },
     Pattern {
         method: "GET",
         segments: &["redoc"],
+        template: "/redoc",
         build: |_| Route::Redoc,
     },
     Pattern {
         method: "GET",
         segments: &["infrastructures", "*", "events"],
+        template: "/infrastructures/{infid}/events",
         build: |p| Route::InfrastructureEvents { inf: p[0].into() },
     },
     Pattern {
         method: "GET",
         segments: &["infrastructures", "*", "history"],
+        template: "/infrastructures/{infid}/history",
         build: |p| Route::InfrastructureHistory { inf: p[0].into() },
     },
     Pattern {
         method: "GET",
         segments: &["infrastructures"],
+        template: "/infrastructures",
         build: |_| Route::ListInfrastructures,
     },
     Pattern {
         method: "POST",
         segments: &["infrastructures"],
+        template: "/infrastructures",
         build: |_| Route::CreateInfrastructure,
     },
     Pattern {
         method: "PUT",
         segments: &["infrastructures"],
+        template: "/infrastructures",
         build: |_| Route::ImportInfrastructure,
     },
     Pattern {
         method: "GET",
         segments: &["infrastructures", "*"],
+        template: "/infrastructures/{infid}",
         build: |p| Route::GetInfrastructure { inf: p[0].into() },
     },
     Pattern {
         method: "DELETE",
         segments: &["infrastructures", "*"],
+        template: "/infrastructures/{infid}",
         build: |p| Route::DestroyInfrastructure { inf: p[0].into() },
     },
     Pattern {
         method: "GET",
         segments: &["infrastructures", "*", "*"],
+        template: "/infrastructures/{infid}/{prop}",
         build: |p| Route::GetInfrastructureProperty {
             inf: p[0].into(),
             prop: p[1].into(),
@@ -235,16 +251,19 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "POST",
         segments: &["infrastructures", "*"],
+        template: "/infrastructures/{infid}",
         build: |p| Route::AddResources { inf: p[0].into() },
     },
     Pattern {
         method: "PUT",
         segments: &["infrastructures", "*", "reconfigure"],
+        template: "/infrastructures/{infid}/reconfigure",
         build: |p| Route::Reconfigure { inf: p[0].into() },
     },
     Pattern {
         method: "PUT",
         segments: &["infrastructures", "*", "*"],
+        template: "/infrastructures/{infid}/{op}",
         build: |p| Route::OperateInfrastructure {
             inf: p[0].into(),
             op: p[1].into(),
@@ -253,11 +272,13 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "POST",
         segments: &["infrastructures", "*", "authorization"],
+        template: "/infrastructures/{infid}/authorization",
         build: |p| Route::ChangeOwners { inf: p[0].into() },
     },
     Pattern {
         method: "GET",
         segments: &["infrastructures", "*", "vms", "*"],
+        template: "/infrastructures/{infid}/vms/{vmid}",
         build: |p| Route::GetVm {
             inf: p[0].into(),
             vm: p[1].into(),
@@ -266,6 +287,7 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "DELETE",
         segments: &["infrastructures", "*", "vms", "*"],
+        template: "/infrastructures/{infid}/vms/{vmid}",
         build: |p| Route::RemoveVms {
             inf: p[0].into(),
             vm: p[1].into(),
@@ -274,6 +296,7 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "PUT",
         segments: &["infrastructures", "*", "vms", "*"],
+        template: "/infrastructures/{infid}/vms/{vmid}",
         build: |p| Route::AlterVm {
             inf: p[0].into(),
             vm: p[1].into(),
@@ -282,6 +305,7 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "GET",
         segments: &["infrastructures", "*", "vms", "*", "*"],
+        template: "/infrastructures/{infid}/vms/{vmid}/{prop}",
         build: |p| Route::GetVmProperty {
             inf: p[0].into(),
             vm: p[1].into(),
@@ -291,6 +315,7 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "PUT",
         segments: &["infrastructures", "*", "vms", "*", "*"],
+        template: "/infrastructures/{infid}/vms/{vmid}/{op}",
         build: |p| Route::OperateVm {
             inf: p[0].into(),
             vm: p[1].into(),
@@ -300,6 +325,7 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "PUT",
         segments: &["infrastructures", "*", "vms", "*", "disks", "*", "snapshot"],
+        template: "/infrastructures/{infid}/vms/{vmid}/disks/{disknum}/snapshot",
         build: |p| Route::Snapshot {
             inf: p[0].into(),
             vm: p[1].into(),
@@ -309,6 +335,7 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "GET",
         segments: &["clouds", "*", "*"],
+        template: "/clouds/{cloudid}/{param}",
         build: |p| Route::CloudInfo {
             cloud: p[0].into(),
             param: p[1].into(),
@@ -317,40 +344,67 @@ const TABLE: &[Pattern] = &[
     Pattern {
         method: "GET",
         segments: &["stats"],
+        template: "/stats",
         build: |_| Route::Stats,
     },
     Pattern {
         method: "GET",
         segments: &["oai"],
+        template: "/oai",
         build: |_| Route::Oai,
     },
     Pattern {
         method: "POST",
         segments: &["oai"],
+        template: "/oai",
         build: |_| Route::Oai,
     },
     Pattern {
         method: "GET",
         segments: &["version"],
+        template: "/version",
         build: |_| Route::Version,
     },
     Pattern {
         method: "GET",
+        segments: &["metrics"],
+        template: "/metrics",
+        build: |_| Route::Metrics,
+    },
+    Pattern {
+        method: "GET",
         segments: &["static", "*"],
+        template: "/static/{filename}",
         build: |p| Route::Static {
             filename: p[0].into(),
         },
     },
 ];
 
+/// Every route of the table as `(method, template)`, in matching order (for the
+/// OpenAPI document, which must describe each).
+pub fn table() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TABLE
+        .iter()
+        .map(|pattern| (pattern.method, pattern.template))
+}
+
 /// Chooses the route for a request, as FastAPI would. `path` is the percent-decoded
 /// request path.
 pub fn match_route(method: &Method, path: &str) -> Result<Route, NoRoute> {
+    match_route_with_template(method, path).map(|(route, _)| route)
+}
+
+/// [`match_route`], with the template of the route chosen (`/infrastructures/{infid}`).
+pub fn match_route_with_template(
+    method: &Method,
+    path: &str,
+) -> Result<(Route, &'static str), NoRoute> {
     let mut first_partial: Option<&'static str> = None;
     for pattern in TABLE {
         if let Some(params) = match_segments(pattern.segments, path) {
             if pattern.method == method.as_str() {
-                return Ok((pattern.build)(&params));
+                return Ok(((pattern.build)(&params), pattern.template));
             }
             first_partial.get_or_insert(pattern.method);
         }
@@ -488,6 +542,27 @@ mod tests {
         assert_eq!(get("/health"), Err(NoRoute::NotFound));
         assert_eq!(get("/docs"), Err(NoRoute::NotFound));
         assert_eq!(get("/infrastructures//vms/0"), Err(NoRoute::NotFound));
+    }
+
+    #[test]
+    fn each_template_names_the_segments_of_its_pattern() {
+        for pattern in TABLE {
+            let written: Vec<&str> = pattern.template.split('/').skip(1).collect();
+            assert_eq!(
+                written.len(),
+                pattern.segments.len(),
+                "{}",
+                pattern.template
+            );
+            for (template, segment) in written.iter().zip(pattern.segments) {
+                let is_parameter = template.starts_with('{') && template.ends_with('}');
+                if *segment == "*" {
+                    assert!(is_parameter, "{}", pattern.template);
+                } else {
+                    assert_eq!(template, segment, "{}", pattern.template);
+                }
+            }
+        }
     }
 
     #[test]

@@ -34,15 +34,46 @@ pub fn static_file() -> ApiError {
     ApiError::im(StatusCode::NOT_FOUND, "Static files not enabled.")
 }
 
-/// `GET /`: where IM serves its API documentation, a short page pointing to ours.
+/// `GET /` and `GET /redoc`: the page that renders the OpenAPI document for a
+/// person (IM serves Swagger UI and ReDoc there). Our own page, embedded: nothing
+/// is fetched from outside.
 pub fn docs() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(concat!(
-            "<!DOCTYPE html>\n<html><head><title>infralog</title></head><body>\n",
-            "<h1>infralog</h1>\n",
-            "<p>An event-sourced infrastructure manager speaking the IM 2.0.0 REST API. ",
-            "See docs/api.md in the source tree for every route.</p>\n",
-            "</body></html>\n"
-        ))
+        .body(DOCS_PAGE)
+}
+
+/// The page: its HTML with its style sheet and script inlined, so that it needs
+/// no route of its own.
+const DOCS_PAGE: &str = concat!(
+    include_str!("docs_page/head.html"),
+    "<style>\n",
+    include_str!("docs_page/docs.css"),
+    "</style>\n</head>\n",
+    include_str!("docs_page/body.html"),
+    "<script>\n",
+    include_str!("docs_page/docs.js"),
+    "</script>\n</body>\n</html>\n"
+);
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document, built once.
+pub fn openapi() -> HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| super::openapi::document().to_string());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.clone())
+}
+
+/// `GET /metrics`: Prometheus' text format. A server started without metrics
+/// (none in the application's data) answers an empty document.
+pub fn metrics(context: &RequestContext, state: &super::AppState) -> HttpResponse {
+    let text = context
+        .request
+        .app_data::<actix_web::web::Data<crate::metrics::Metrics>>()
+        .map(|metrics| metrics.render(Some(&state.registry)))
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(text)
 }

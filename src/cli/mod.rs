@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub mod client_errors;
 pub mod offline;
@@ -37,6 +37,11 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Import the infrastructures of an `export` file into a server.
     Import(transfer::ImportArgs),
+    /// Print a completion script for a shell (`infralog completions bash > …`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -51,13 +56,40 @@ pub fn run() -> ExitCode {
         Command::Repair(args) => offline::run_repair(args),
         Command::Export(args) => transfer::run_export(args),
         Command::Import(args) => transfer::run_import(args),
+        Command::Completions { shell } => {
+            print_completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 
-/// Logs to stderr; `RUST_LOG` chooses what (default: info for infralog, warn else).
-/// actix-http's per-connection ERROR lines about clients' malformed requests are
-/// counted, not printed (see [`client_errors`]).
+/// Writes the completion script of `infralog` for `shell` into `out`.
+pub fn print_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "infralog", out);
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logs to stderr as text; see [`init_tracing_as`].
 pub fn init_tracing() {
+    init_tracing_as(LogFormat::Text);
+}
+
+/// Logs to stderr in `format`; `RUST_LOG` chooses what (default: info for
+/// infralog, warn else). Text has ANSI colours only when stderr is a terminal,
+/// so a log file holds no escape codes. actix-http's per-connection ERROR lines
+/// about clients' malformed requests are counted, not printed (see
+/// [`client_errors`]).
+pub fn init_tracing_as(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -67,14 +99,58 @@ pub fn init_tracing() {
             "warn,infralog=info,infralog_actors=info,infralog_events=info",
         )
     });
-    let printed = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
-            !client_errors::is_client_error(metadata)
-        }));
+    let shown =
+        tracing_subscriber::filter::filter_fn(|metadata| !client_errors::is_client_error(metadata));
+    let printed = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(shown)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_filter(shown)
+            .boxed(),
+    };
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(printed)
         .with(client_errors::ClientErrorCounter)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_are_generated_for_each_shell() {
+        for (shell, marker) in [
+            (clap_complete::Shell::Bash, "complete -F"),
+            (clap_complete::Shell::Zsh, "#compdef infralog"),
+            (clap_complete::Shell::Fish, "complete -c infralog"),
+        ] {
+            let mut script = Vec::new();
+            print_completions(shell, &mut script);
+            let script = String::from_utf8(script).expect("utf-8");
+            assert!(script.contains(marker), "{shell}: {script}");
+            for subcommand in ["serve", "export", "completions"] {
+                assert!(script.contains(subcommand), "{shell} lacks {subcommand}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_log_format_is_chosen_on_the_command_line() {
+        let cli =
+            Cli::try_parse_from(["infralog", "serve", "--log-format", "json"]).expect("parse");
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.log_format, LogFormat::Json);
+    }
 }

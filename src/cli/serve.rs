@@ -14,6 +14,10 @@ use infralog_actors::contextualization::ansible::AnsibleSettings;
 /// The arguments of `infralog serve`; each has an `INFRALOG_` environment variable.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// How log lines are written: `text`, or `json` (one object per line).
+    #[arg(long, env = "INFRALOG_LOG_FORMAT", value_enum, default_value_t = crate::cli::LogFormat::Text)]
+    pub log_format: crate::cli::LogFormat,
+
     /// Address to listen on.
     #[arg(long, env = "INFRALOG_LISTEN", default_value = "127.0.0.1:8800")]
     pub listen: String,
@@ -116,7 +120,7 @@ fn find_ansible_playbook(given: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Runs `infralog serve`: serves the API until interrupted, then stops in order.
 pub fn run(args: ServeArgs) -> ExitCode {
-    crate::cli::init_tracing();
+    crate::cli::init_tracing_as(args.log_format);
     crate::cli::client_errors::spawn_reporter(
         Duration::try_from_secs_f64(args.client_error_log_seconds.max(0.01))
             .unwrap_or(Duration::from_secs(10)),

@@ -148,55 +148,57 @@ pub fn ids_of_uri_list(body: &[u8]) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// The progress line: `\r` and a fixed-width bar, for a terminal.
-pub fn progress_line(verb: &str, done: usize, total: usize) -> String {
-    const WIDTH: usize = 30;
-    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
-    format!(
-        "\r{verb} [{}{}] {done}/{total}",
-        "#".repeat(filled),
-        " ".repeat(WIDTH - filled)
-    )
-}
+/// The bar's layout: the verb, a 30-character bar, done/total.
+const PROGRESS_TEMPLATE: &str = "{msg} [{bar:30}] {pos}/{len}";
 
-/// Draws progress on stderr when it is a terminal.
+/// Progress on stderr with `indicatif`, drawn only when stderr is a terminal: a
+/// log file or a pipe gets the messages alone, never cursor movements.
 struct Progress {
-    verb: &'static str,
-    total: usize,
+    bar: indicatif::ProgressBar,
     enabled: bool,
 }
 
 impl Progress {
     fn new(verb: &'static str, total: usize) -> Self {
-        let progress = Progress {
-            verb,
-            total,
-            enabled: std::io::stderr().is_terminal(),
+        Progress::with_terminal(verb, total, std::io::stderr().is_terminal())
+    }
+
+    fn with_terminal(verb: &'static str, total: usize, terminal: bool) -> Self {
+        let bar = if terminal {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
         };
-        progress.show(0);
-        progress
+        // The template is a constant; should indicatif ever refuse it, its
+        // default bar still shows progress.
+        let style = indicatif::ProgressStyle::with_template(PROGRESS_TEMPLATE)
+            .map(|style| style.progress_chars("#>-"))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(verb);
+        bar.set_length(total as u64);
+        Progress {
+            bar,
+            enabled: terminal,
+        }
     }
 
     fn show(&self, done: usize) {
-        if self.enabled {
-            eprint!("{}", progress_line(self.verb, done, self.total));
-            let _ = std::io::stderr().flush();
-        }
+        self.bar.set_position(done as u64);
     }
 
     /// Prints a message on its own line, above the bar.
     fn message(&self, done: usize, text: &str) {
         if self.enabled {
-            eprint!("\r\x1b[2K");
+            self.bar.println(text);
+        } else {
+            eprintln!("{text}");
         }
-        eprintln!("{text}");
         self.show(done);
     }
 
     fn finish(&self) {
-        if self.enabled {
-            eprintln!();
-        }
+        self.bar.finish();
     }
 }
 
@@ -418,18 +420,16 @@ mod tests {
     }
 
     #[test]
-    fn the_progress_line_fills_up() {
-        assert_eq!(
-            progress_line("x", 0, 2),
-            format!("\rx [{}] 0/2", " ".repeat(30))
-        );
-        assert_eq!(
-            progress_line("x", 1, 2),
-            format!("\rx [{}{}] 1/2", "#".repeat(15), " ".repeat(15))
-        );
-        assert_eq!(
-            progress_line("x", 0, 0),
-            format!("\rx [{}] 0/0", "#".repeat(30))
-        );
+    fn the_progress_bar_is_drawn_only_on_a_terminal() {
+        let hidden = Progress::with_terminal("importing", 3, false);
+        assert!(hidden.bar.is_hidden());
+        hidden.show(2);
+        assert_eq!(hidden.bar.position(), 2);
+        assert_eq!(hidden.bar.length(), Some(3));
+        let shown = Progress::with_terminal("exporting", 4, true);
+        assert_eq!(shown.bar.length(), Some(4));
+        assert_eq!(shown.bar.message(), "exporting");
+        shown.finish();
+        assert!(shown.bar.is_finished());
     }
 }

@@ -206,7 +206,26 @@ impl ChildServer {
         ChildServer::spawn(data_dir, extra, None)
     }
 
+    /// As [`ChildServer::start`], with `configure` applied to the command last
+    /// (to change its environment).
+    pub fn start_configured(
+        data_dir: &Path,
+        extra: &[&str],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> ChildServer {
+        ChildServer::spawn_configured(data_dir, extra, Some("info"), configure)
+    }
+
     fn spawn(data_dir: &Path, extra: &[&str], rust_log: Option<&str>) -> ChildServer {
+        ChildServer::spawn_configured(data_dir, extra, rust_log, |_| {})
+    }
+
+    fn spawn_configured(
+        data_dir: &Path,
+        extra: &[&str],
+        rust_log: Option<&str>,
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> ChildServer {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_infralog"));
@@ -223,6 +242,7 @@ impl ChildServer {
             Some(filter) => command.env("RUST_LOG", filter),
             None => command.env_remove("RUST_LOG"),
         };
+        configure(&mut command);
         let mut child = command.spawn().expect("start the infralog binary");
         let stderr = child.stderr.take().expect("the child's stderr");
         let (found, port) = mpsc::channel();
@@ -310,7 +330,11 @@ fn logged_port(line: &str) -> Option<u16> {
     if !plain.contains("serving the IM REST API") {
         return None;
     }
-    let after = plain.split("port=").nth(1)?;
+    // Text lines say `port=N`; JSON lines (`--log-format json`) `"port":N`.
+    let after = plain
+        .split("port=")
+        .nth(1)
+        .or_else(|| plain.split("\"port\":").nth(1))?;
     after
         .chars()
         .take_while(char::is_ascii_digit)

@@ -22,6 +22,7 @@ mod http;
 mod im_transfer;
 mod limits;
 mod log_damage;
+mod observability;
 mod races;
 mod reimport;
 mod restart;

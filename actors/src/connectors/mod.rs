@@ -320,6 +320,11 @@ impl Connectors {
     pub fn supports(&self, kind: &str) -> bool {
         self.by_kind.contains_key(kind)
     }
+
+    /// Every connector, in no particular order (to wrap each, e.g. for metrics).
+    pub fn all(&self) -> Vec<Arc<dyn CloudConnector>> {
+        self.by_kind.values().cloned().collect()
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ pub mod contract;
 mod sled_store;
 mod subscription;
 
-pub use sled_store::{RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM};
+pub use sled_store::{
+    CommitObserver, RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM,
+};
 pub use subscription::Subscription;
 
 /// What the stream's version must be for an append to go in.

@@ -55,6 +55,7 @@ use super::{
 use crate::envelope::{Envelope, StreamId};
 
 mod acked;
+mod commit_observer;
 mod import;
 mod integrity;
 mod keys;
@@ -64,6 +65,7 @@ mod repair;
 mod writer;
 
 use acked::{AckedFile, AckedRecord};
+pub use commit_observer::CommitObserver;
 use keys::{
     be64, numbered_stream_head, read_all_from, read_positions, storage, stream_head,
     stream_index_key, stream_name_key, stream_number, stream_prefix_end,
@@ -133,6 +135,8 @@ pub struct SledStore {
     /// For a read-only store: the private copy of the files it reads (removed
     /// when the store is dropped).
     copy: Option<tempfile::TempDir>,
+    /// Told of every group commit (see [`CommitObserver`]); shared with the writer.
+    observer: commit_observer::ObserverSlot,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -178,6 +182,7 @@ impl SledStore {
         let hub = Arc::new(SubscriberHub::new());
         let (sender, receiver) = channel();
         let failed = Arc::new(Mutex::new(None));
+        let observer = commit_observer::ObserverSlot::default();
         let writer = Writer {
             db: db.clone(),
             instance,
@@ -192,6 +197,7 @@ impl SledStore {
             }),
             failed,
             next_stream: streams,
+            observer: Arc::clone(&observer),
         };
         let handle = std::thread::Builder::new()
             .name("infralog-log-writer".into())
@@ -207,6 +213,7 @@ impl SledStore {
             writer: Mutex::new(Some(handle)),
             report,
             copy: None,
+            observer,
         })
     }
 
@@ -233,7 +240,15 @@ impl SledStore {
             writer: Mutex::new(None),
             report,
             copy: Some(copy),
+            observer: commit_observer::ObserverSlot::default(),
         })
+    }
+
+    /// Sets the observer told of every group commit from now on; `false` when one
+    /// was set already (the first stays: the writer thread reads the slot without
+    /// a lock).
+    pub fn set_commit_observer(&self, observer: Arc<dyn CommitObserver>) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// What `open` found.

@@ -88,6 +88,8 @@ pub(super) struct Writer {
     pub(super) failed: Arc<Mutex<Option<String>>>,
     /// The number the next new stream gets.
     pub(super) next_stream: u64,
+    /// Told of each group flushed, for the server's metrics.
+    pub(super) observer: super::commit_observer::ObserverSlot,
 }
 
 /// A group written and flushed to sled, waiting for the acknowledged-head record.
@@ -271,10 +273,16 @@ impl Writer {
                     .batch
                     .insert(META_STREAMS, &staging.next_stream.to_be_bytes());
             }
+            let mut flush_time = std::time::Duration::ZERO;
             let written = self
                 .db
                 .apply_batch(std::mem::take(&mut staging.batch))
-                .and_then(|()| self.db.flush().map(|_| ()));
+                .and_then(|()| {
+                    let flush_started = std::time::Instant::now();
+                    let flushed = self.db.flush().map(|_| ());
+                    flush_time = flush_started.elapsed();
+                    flushed
+                });
             if let Err(error) = written {
                 let reason = format!("writing the log failed: {error}");
                 tracing::error!(%reason, "event log failure: refusing writes until reopened");
@@ -294,6 +302,9 @@ impl Writer {
                 self.digest = digest;
                 self.next_stream = staging.next_stream;
                 head = Some((new_head, digest));
+                if let Some(observer) = self.observer.get() {
+                    observer.group_committed(&staging.envelopes, flush_time);
+                }
             }
         }
         // Every group goes through the acknowledger, even one that wrote nothing, so
