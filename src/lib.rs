@@ -25,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod facades;
 pub mod history;
 pub mod observe;
 pub mod projections;

@@ -12,11 +12,11 @@ mod clouds;
 pub mod commit;
 pub mod errors;
 mod events;
-mod guard;
+pub(crate) mod guard;
 mod infrastructures;
 pub mod media;
 pub mod params;
-mod plan;
+pub(crate) mod plan;
 mod render;
 mod respond;
 pub mod routes;
@@ -246,6 +246,15 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
     let path = percent_encoding::percent_decode_str(context.request.path())
         .decode_utf8_lossy()
         .into_owned();
+    // Enabled facades own their prefixes (`/v1/…`), which no IM route uses.
+    if let Some(facades) = context
+        .request
+        .app_data::<web::Data<crate::facades::Facades>>()
+        .filter(|facades| facades.claims(&path))
+        .cloned()
+    {
+        return facades.dispatch(&context, &path, payload).await;
+    }
     let route = match routes::match_route(context.request.method(), &path) {
         Ok(route) => route,
         Err(no_route) => return no_route_response(&context, no_route),

@@ -1,0 +1,113 @@
+//! The read model's IMC section: every placement as the log shows it, which core
+//! infrastructure belongs to which placement (for the facade follower), and each
+//! site's recent attempts (for ranking).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use infralog_events::codec::DomainEvent;
+use infralog_events::domain::ids::{parse_placement_stream, IMC_LEDGER_STREAM};
+use infralog_events::domain::placement::{evolve, PlacementEvent, PlacementState};
+use infralog_events::domain::InfId;
+use infralog_events::Envelope;
+use uuid::Uuid;
+
+/// How far back a site's success ratio looks.
+const SUCCESS_WINDOW_HOURS: i64 = 2;
+
+/// One placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacementView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its folded state.
+    pub state: PlacementState,
+    /// When it was requested.
+    pub created_at: DateTime<Utc>,
+    /// When its last event was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// The position of `PlacementRequested` (the listing's order).
+    pub created_position: u64,
+}
+
+/// An attempt's end on a site, for success ratios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AttemptEnd {
+    at: DateTime<Utc>,
+    succeeded: bool,
+}
+
+/// The IMC section of the read model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImcSection {
+    /// Every placement, purged ones included, by id.
+    pub placements: BTreeMap<Uuid, PlacementView>,
+    /// The placement that owns each core infrastructure an attempt created.
+    pub owners: HashMap<InfId, Uuid>,
+    /// The last position of the ledger's stream (0: none).
+    pub ledger_position: u64,
+    attempts_by_site: HashMap<String, Vec<AttemptEnd>>,
+}
+
+/// Why an IMC event could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ImcProjectionError(pub String);
+
+impl ImcSection {
+    /// Applies an envelope of an IMC stream; others are skipped.
+    pub fn apply(&mut self, envelope: &Envelope) -> Result<(), ImcProjectionError> {
+        if envelope.stream.as_str() == IMC_LEDGER_STREAM {
+            self.ledger_position = envelope.position;
+            return Ok(());
+        }
+        let Some(id) = parse_placement_stream(envelope.stream.as_str()) else {
+            return Ok(());
+        };
+        let event = PlacementEvent::from_envelope(envelope)
+            .map_err(|e| ImcProjectionError(e.to_string()))?;
+        let view = self.placements.entry(id).or_insert_with(|| PlacementView {
+            id,
+            state: PlacementState::default(),
+            created_at: envelope.recorded_at,
+            updated_at: envelope.recorded_at,
+            created_position: envelope.position,
+        });
+        let live_site = view.state.live_attempt().map(|a| a.site.clone());
+        view.state = evolve(std::mem::take(&mut view.state), &event);
+        view.updated_at = envelope.recorded_at;
+        match &event {
+            PlacementEvent::AttemptStarted { inf_id, .. } => {
+                self.owners.insert(*inf_id, id);
+            }
+            PlacementEvent::AttemptSucceeded | PlacementEvent::AttemptFailed { .. } => {
+                if let Some(site) = live_site {
+                    self.attempts_by_site
+                        .entry(site)
+                        .or_default()
+                        .push(AttemptEnd {
+                            at: envelope.recorded_at,
+                            succeeded: matches!(event, PlacementEvent::AttemptSucceeded),
+                        });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The ratio of successful attempts on `site` that ended in the last two hours
+    /// before `now` (0 without any).
+    pub fn success_ratio(&self, site: &str, now: DateTime<Utc>) -> f64 {
+        let since = now - Duration::hours(SUCCESS_WINDOW_HOURS);
+        let Some(ends) = self.attempts_by_site.get(site) else {
+            return 0.0;
+        };
+        let recent: Vec<&AttemptEnd> = ends.iter().filter(|end| end.at >= since).collect();
+        if recent.is_empty() {
+            return 0.0;
+        }
+        let successes = recent.iter().filter(|end| end.succeeded).count();
+        successes as f64 / recent.len() as f64
+    }
+}
