@@ -111,3 +111,89 @@ impl ImcSection {
         successes as f64 / recent.len() as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use infralog_events::domain::ids::placement_stream_name;
+    use infralog_events::domain::placement::PlacementStatus;
+    use infralog_events::envelope::payload_checksum;
+    use infralog_events::{Metadata, StreamId};
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a time")
+            + Duration::minutes(minute)
+    }
+
+    /// `events` as the envelopes of placement `id`'s stream, one a minute.
+    fn apply_all(
+        section: &mut ImcSection,
+        id: Uuid,
+        first_position: u64,
+        events: &[PlacementEvent],
+    ) {
+        for (index, event) in events.iter().enumerate() {
+            let new = event.to_new_event(Metadata::default());
+            let envelope = Envelope {
+                position: first_position + index as u64,
+                stream: StreamId::new(placement_stream_name(&id)).expect("a stream name"),
+                version: index as u64 + 1,
+                event_id: new.event_id,
+                event_type: new.event_type,
+                schema_version: new.schema_version,
+                recorded_at: at(index as i64),
+                metadata: new.metadata,
+                checksum: payload_checksum(&new.payload),
+                payload: new.payload,
+            };
+            section.apply(&envelope).expect("applies");
+        }
+    }
+
+    #[test]
+    fn placements_their_infrastructures_and_site_success_are_projected() {
+        let (id, inf, other) = (Uuid::new_v4(), InfId::random(), InfId::random());
+        let start = |inf_id| PlacementEvent::AttemptStarted {
+            site: "site-a".into(),
+            flavour: "m1.small".into(),
+            image: "mock0://u".into(),
+            inf_id,
+        };
+        let mut section = ImcSection::default();
+        apply_all(
+            &mut section,
+            id,
+            1,
+            &[
+                PlacementEvent::PlacementRequested(Box::default()),
+                PlacementEvent::CandidatesEvaluated {
+                    matching: vec!["site-a".into()],
+                    ignore_usage: false,
+                },
+                start(other),
+                PlacementEvent::AttemptFailed {
+                    reason: "LaunchFailed".into(),
+                },
+                PlacementEvent::AttemptDestroyed,
+                start(inf),
+                PlacementEvent::AttemptSucceeded,
+                PlacementEvent::PlacementConfigured {
+                    site: "site-a".into(),
+                    inf_id: inf,
+                },
+            ],
+        );
+        let view = &section.placements[&id];
+        assert_eq!(view.state.status, Some(PlacementStatus::Configured));
+        assert_eq!(view.created_position, 1);
+        assert_eq!((view.created_at, view.updated_at), (at(0), at(7)));
+        assert_eq!(section.owners.get(&inf), Some(&id));
+        assert_eq!(section.owners.get(&other), Some(&id));
+        assert_eq!(section.success_ratio("site-a", at(10)), 0.5);
+        assert_eq!(section.success_ratio("site-a", at(60 * 3)), 0.0);
+        assert_eq!(section.success_ratio("site-b", at(10)), 0.0);
+    }
+}

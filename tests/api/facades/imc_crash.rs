@@ -101,4 +101,12 @@ fn repeated_kill_9_never_creates_a_second_infrastructure_for_an_attempt() {
         .collect();
     assert_eq!(owned, infras, "an attempt created a second infrastructure");
     server.kill();
+    // The offline verification refolds every placement too.
+    let data_arg = data.to_str().expect("a UTF-8 path").to_string();
+    let verified = infralog(&["verify", "--data-dir", &data_arg]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
 }
