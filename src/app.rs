@@ -42,6 +42,8 @@ pub struct Settings {
     pub connectors: Connectors,
     /// Labels put on everything created in Docker, besides infralog's own.
     pub docker_labels: Vec<(String, String)>,
+    /// The facades to serve (none by default).
+    pub facades: crate::facades::FacadeSettings,
 }
 
 impl Settings {
@@ -62,6 +64,7 @@ impl Settings {
             fast_password_hashing: false,
             connectors: Connectors::builtin(),
             docker_labels: Vec::new(),
+            facades: Default::default(),
         }
     }
 }
@@ -87,6 +90,9 @@ pub enum StartError {
     /// follower) could not be started or panicked.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    /// A facade could not start (its catalogue names a cloud this server lacks…).
+    #[error("cannot start the facades: {0}")]
+    Facades(String),
 }
 
 /// A started server.
@@ -98,6 +104,8 @@ pub struct Application {
     follower: std::thread::JoinHandle<()>,
     /// The background observation of real clouds' VMs.
     sweep: actix_web::rt::task::JoinHandle<()>,
+    /// The facades' actors, stopped with the core's.
+    facades: web::Data<crate::facades::Facades>,
 }
 
 impl Application {
@@ -129,9 +137,11 @@ impl Application {
             .map(|view| view.id)
             .collect();
         let projections = Arc::new(Projections::new(model));
-        let follower = projections::spawn_follower(
+        let (tap, facade_batches) = settings.facades.tap();
+        let follower = projections::spawn_follower_with_tap(
             store.clone() as Arc<dyn EventStore>,
             Arc::clone(&projections),
+            tap,
         )
         .map_err(StartError::Thread)?;
         let metrics = Arc::new(crate::metrics::Metrics::new(&settings.data_dir));
@@ -143,6 +153,7 @@ impl Application {
                 settings.docker_labels.iter().cloned(),
             )));
         }
+        settings.facades.register_connectors(&mut clouds);
         let connectors = crate::metrics::connectors::measured(&clouds, &metrics);
         let registry = Registry::new(
             store.clone() as Arc<dyn EventStore>,
@@ -186,8 +197,26 @@ impl Application {
             use_counter: Default::default(),
             lanes: api::commit::Lanes::new(settings.actors.mailbox_capacity),
         });
+        let facades = web::Data::new(
+            crate::facades::Facades::start(
+                &settings.facades,
+                crate::facades::FacadeDeps {
+                    store: store.clone() as Arc<dyn EventStore>,
+                    projections: Arc::clone(&state.projections),
+                    registry: registry.clone(),
+                    connectors: state.connectors.clone(),
+                    hasher: Arc::clone(&state.hasher),
+                    limits: settings.limits,
+                    policy: state.context_policy(None),
+                },
+                facade_batches,
+            )
+            .await
+            .map_err(StartError::Facades)?,
+        );
         let limits = web::Data::new(settings.limits);
         let metrics = web::Data::from(metrics);
+        let served_facades = facades.clone();
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
             address: settings.listen.clone(),
             source,
@@ -207,6 +236,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(state.clone())
                 .app_data(limits.clone())
+                .app_data(served_facades.clone())
                 .default_service(web::to(api::dispatch))
         })
         .shutdown_timeout(10);
@@ -228,6 +258,7 @@ impl Application {
             registry,
             follower,
             sweep,
+            facades,
         })
     }
 
@@ -249,6 +280,7 @@ impl Application {
         let registry = self.registry;
         let store = self.store;
         let follower = self.follower;
+        self.facades.shutdown();
         tokio::task::spawn_blocking(move || {
             registry.shutdown();
             drop(registry);

@@ -26,6 +26,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod facades;
 pub mod history;
 pub mod metrics;
 pub mod observe;

@@ -12,12 +12,12 @@ mod clouds;
 pub mod commit;
 pub mod errors;
 mod events;
-mod guard;
+pub(crate) mod guard;
 mod infrastructures;
 pub mod media;
 mod openapi;
 pub mod params;
-mod plan;
+pub(crate) mod plan;
 mod render;
 mod respond;
 pub mod routes;
@@ -247,6 +247,15 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
     let path = percent_encoding::percent_decode_str(context.request.path())
         .decode_utf8_lossy()
         .into_owned();
+    // Enabled facades own their prefixes (`/v1/…`), which no IM route uses.
+    if let Some(facades) = context
+        .request
+        .app_data::<web::Data<crate::facades::Facades>>()
+        .filter(|facades| facades.claims(&path))
+        .cloned()
+    {
+        return facades.dispatch(&context, &path, payload).await;
+    }
     let (route, template) = match routes::match_route_with_template(context.request.method(), &path)
     {
         Ok(matched) => matched,

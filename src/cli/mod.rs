@@ -21,7 +21,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the HTTP server.
-    Serve(serve::ServeArgs),
+    // Boxed: the server's flags outweigh every other command's.
+    Serve(Box<serve::ServeArgs>),
     /// Check and format RADL documents.
     #[command(subcommand)]
     Radl(radl::RadlCommand),
@@ -48,7 +49,7 @@ enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Radl(command) => radl::run(command),
         Command::Events(args) => offline::run_events(args),
         Command::Replay(args) => offline::run_replay(args),

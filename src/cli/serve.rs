@@ -96,6 +96,75 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub docker_labels: Vec<String>,
+
+    /// Facades to serve besides the IM API, comma-separated (`imc`); none by default.
+    #[arg(long, env = "INFRALOG_FACADES", value_delimiter = ',')]
+    pub facades: Vec<String>,
+
+    /// IMC facade: the service identity's username (HTTP Basic on `/v1/…`, and the
+    /// IM owner of every infrastructure the facade creates).
+    #[arg(long, env = "INFRALOG_IMC_USER")]
+    pub imc_user: Option<String>,
+
+    /// IMC facade: the service identity's password.
+    #[arg(long, env = "INFRALOG_IMC_PASSWORD", hide_env_values = true)]
+    pub imc_password: Option<String>,
+
+    /// IMC facade: the site catalogue, a JSON array of sites (default: one Dummy site).
+    #[arg(long, env = "INFRALOG_IMC_SITES")]
+    pub imc_sites: Option<PathBuf>,
+
+    /// IMC facade: seconds a waiting deployment waits before it is tried again.
+    #[arg(long, env = "INFRALOG_IMC_WAITING_RETRY_S", default_value_t = 800.0)]
+    pub imc_waiting_retry_s: f64,
+
+    /// IMC facade: seconds an attempt may take to be configured.
+    #[arg(long, env = "INFRALOG_IMC_ATTEMPT_TIMEOUT_S", default_value_t = 8000.0)]
+    pub imc_attempt_timeout_s: f64,
+
+    /// IMC facade: seconds before a failed deletion is tried again.
+    #[arg(long, env = "INFRALOG_IMC_DELETION_RETRY_S", default_value_t = 7200.0)]
+    pub imc_deletion_retry_s: f64,
+
+    /// IMC facade: seconds a deleted or unable deployment is kept before it is purged.
+    #[arg(long, env = "INFRALOG_IMC_PURGE_AFTER_S", default_value_t = 604_800.0)]
+    pub imc_purge_after_s: f64,
+
+    /// IMC facade: reconfigurations of an unconfigured attempt before it fails.
+    #[arg(long, env = "INFRALOG_IMC_RECONFIGURES", default_value_t = 6)]
+    pub imc_reconfigures: u32,
+
+    /// IMC facade: tries of one flavour on one site per round, after the first.
+    #[arg(long, env = "INFRALOG_IMC_RETRIES_PER_FLAVOUR", default_value_t = 2)]
+    pub imc_retries_per_flavour: u32,
+}
+
+/// Seconds from a flag, at least a millisecond.
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.001)).unwrap_or(Duration::MAX)
+}
+
+/// The facades the flags enable, with their settings.
+fn facade_settings(args: &ServeArgs) -> Result<crate::facades::FacadeSettings, String> {
+    let mut facades = crate::facades::FacadeSettings::enable(&args.facades)?;
+    if let Some(imc) = facades.imc.as_mut() {
+        imc.user = args.imc_user.clone();
+        imc.password = args.imc_password.clone();
+        if let Some(path) = &args.imc_sites {
+            imc.sites = crate::facades::imc::load_catalogue(path)?;
+        }
+        imc.placement.waiting_retry = seconds(args.imc_waiting_retry_s);
+        imc.placement.attempt_timeout = seconds(args.imc_attempt_timeout_s);
+        imc.placement.deletion_retry = seconds(args.imc_deletion_retry_s);
+        imc.placement.purge_after = seconds(args.imc_purge_after_s);
+        imc.placement.max_reconfigures = args.imc_reconfigures;
+        imc.placement.retries_per_flavour = args.imc_retries_per_flavour;
+        imc.placement.mailbox_capacity = args.mailbox_capacity.max(1);
+        if imc.user.is_none() || imc.password.is_none() {
+            tracing::warn!("the IMC facade has no --imc-user/--imc-password: every request but /v1/health is refused");
+        }
+    }
+    Ok(facades)
 }
 
 /// The `ansible-playbook` to use: the one given, or the first on PATH; `None`
@@ -125,6 +194,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Duration::try_from_secs_f64(args.client_error_log_seconds.max(0.01))
             .unwrap_or(Duration::from_secs(10)),
     );
+    let facades = match facade_settings(&args) {
+        Ok(facades) => facades,
+        Err(message) => {
+            eprintln!("infralog: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let mut settings = Settings::new(args.listen, args.data_dir);
     settings.contextualization_delay = Duration::from_millis(args.contextualization_delay_ms);
     settings.limits.max_body_bytes = args.max_body_bytes;
@@ -151,6 +227,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     }
     settings.docker_labels = docker_labels;
+    settings.facades = facades;
     match find_ansible_playbook(args.ansible_playbook.clone()) {
         Some(playbook) => {
             tracing::info!(playbook = %playbook.display(), "contextualization with Ansible is available");

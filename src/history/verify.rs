@@ -169,7 +169,64 @@ pub fn verify(store: &dyn EventStore, progress: &mut dyn FnMut(Progress)) -> Ver
     if owners_by_log != owners_by_stream {
         report.problem("the owners' index differs between the two folds");
     }
+    verify_placements(store, &model, &listed, &mut report);
     report
+}
+
+/// Each IMC placement folded from its own stream must equal its fold in the whole
+/// log, and the infrastructure of each successful attempt must be in the log (a
+/// pending attempt's may not be yet: a crash can come before its creation).
+fn verify_placements(
+    store: &dyn EventStore,
+    model: &ReadModel,
+    listed: &[(StreamId, u64)],
+    report: &mut VerifyReport,
+) {
+    use infralog_events::domain::ids::parse_placement_stream;
+    use infralog_events::domain::placement::{
+        evolve, AttemptOutcome, PlacementEvent, PlacementState,
+    };
+    for (stream, _) in listed {
+        let Some(id) = parse_placement_stream(stream.as_str()) else {
+            continue;
+        };
+        let mut state = PlacementState::default();
+        let mut from = 1;
+        loop {
+            let batch = match store.read_stream(stream, from, LOG_BATCH) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    report.problem(format!("{stream}: {error}"));
+                    return;
+                }
+            };
+            let Some(last) = batch.last() else { break };
+            from = last.version + 1;
+            for envelope in &batch {
+                match PlacementEvent::from_envelope(envelope) {
+                    Ok(event) => state = evolve(state, &event),
+                    Err(error) => report.problem(format!("{stream}: {error}")),
+                }
+            }
+        }
+        let whole = model.imc.placements.get(&id).map(|view| &view.state);
+        if whole != Some(&state) {
+            report.problem(format!(
+                "placement {id}: folding its stream gives a different state than folding the whole log"
+            ));
+        }
+        let standing = |a: &&infralog_events::domain::placement::Attempt| {
+            !a.destroyed && a.outcome == AttemptOutcome::Succeeded
+        };
+        for attempt in state.attempts.iter().filter(standing) {
+            if !model.infrastructures.contains_key(&attempt.inf_id) {
+                report.problem(format!(
+                    "placement {id}: its attempt's infrastructure {} is not in the log",
+                    attempt.inf_id
+                ));
+            }
+        }
+    }
 }
 
 /// The fields in which two views differ, for the mismatch message.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use infralog_events::{EventStore, StoreError};
 use tokio::sync::watch;
 
+pub mod imc;
 pub mod model;
 pub mod stats;
 pub mod views;
@@ -116,6 +117,16 @@ pub fn spawn_follower(
     store: Arc<dyn EventStore>,
     projections: Arc<Projections>,
 ) -> std::io::Result<JoinHandle<()>> {
+    spawn_follower_with_tap(store, projections, None)
+}
+
+/// [`spawn_follower`], also handing every applied batch to `tap` (the facades'
+/// follower), so that what it reads of the model already includes the batch.
+pub fn spawn_follower_with_tap(
+    store: Arc<dyn EventStore>,
+    projections: Arc<Projections>,
+    tap: Option<std::sync::mpsc::Sender<Vec<Arc<infralog_events::Envelope>>>>,
+) -> std::io::Result<JoinHandle<()>> {
     let mut subscription = store.subscribe(projections.position());
     drop(store);
     std::thread::Builder::new()
@@ -127,6 +138,10 @@ pub fn spawn_follower(
                     if let Err(error) = projections.apply(&batch) {
                         tracing::error!(%error, "the read model cannot apply the log; reads are frozen at position {}", projections.position());
                         return;
+                    }
+                    if let Some(tap) = &tap {
+                        // A gone receiver only means the facades stopped first.
+                        let _ = tap.send(batch);
                     }
                 }
                 Err(StoreError::Closed) => return,

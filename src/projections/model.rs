@@ -126,6 +126,8 @@ pub struct ReadModel {
     /// the same ones, and memory per infrastructure matters.
     interned_facts: HashSet<Arc<[FeatureFact]>>,
     interned_clouds: HashSet<Arc<CloudRef>>,
+    /// The IMC facade's placements (empty unless it was ever enabled).
+    pub imc: super::imc::ImcSection,
 }
 
 impl ReadModel {
@@ -173,7 +175,11 @@ impl ReadModel {
                     VmEvent::from_envelope(envelope).map_err(|e| undecodable(e.to_string()))?;
                 self.apply_vm(inf, vm, envelope, &event);
             }
-            None => {}
+            // Facade streams: the IMC section skips every stream not its own.
+            None => self
+                .imc
+                .apply(envelope)
+                .map_err(|e| undecodable(e.to_string()))?,
         }
         Ok(())
     }

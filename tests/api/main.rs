@@ -16,6 +16,7 @@ mod auth;
 mod bodies;
 mod clouds_and_stats;
 mod docker;
+mod facades;
 mod history;
 mod history_transfer;
 mod http;

@@ -3,6 +3,8 @@
 //! whatever varies (time, generated passwords, cloud answers) comes in the command.
 
 pub mod infrastructure;
+pub mod placement;
+pub mod sites;
 pub mod vm;
 
 /// Why a command is refused. The texts are IM's where IM has one.

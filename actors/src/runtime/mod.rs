@@ -34,7 +34,9 @@ use crate::decide::DomainError;
 
 mod infrastructure;
 mod journal;
+pub mod ledger;
 mod panics;
+pub mod placement;
 mod registry;
 mod vm;
 

@@ -52,6 +52,24 @@ impl InfId {
 pub const INFRASTRUCTURE_STREAM_PREFIX: &str = "infrastructure-";
 /// Streams of VMs are named `vm-<infrastructure uuid>-<vm id>`.
 pub const VM_STREAM_PREFIX: &str = "vm-";
+/// Streams of IMC placements (the IMC facade's deployments) are named
+/// `imc-placement-<uuid>`.
+pub const PLACEMENT_STREAM_PREFIX: &str = "imc-placement-";
+/// The one stream of the IMC facade's quota reservations.
+pub const IMC_LEDGER_STREAM: &str = "imc-ledger";
+
+/// The stream of the IMC placement `id`.
+pub fn placement_stream_name(id: &Uuid) -> String {
+    format!("{PLACEMENT_STREAM_PREFIX}{}", id.hyphenated())
+}
+
+/// The placement a stream name written by [`placement_stream_name`] belongs to.
+pub fn parse_placement_stream(stream: &str) -> Option<Uuid> {
+    let rest = stream.strip_prefix(PLACEMENT_STREAM_PREFIX)?;
+    let id = Uuid::try_parse(rest).ok()?;
+    // Only the canonical spelling names a placement, as for infrastructures.
+    (id.hyphenated().to_string() == rest).then_some(id)
+}
 
 impl fmt::Display for InfId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,5 +173,15 @@ mod tests {
             Some(StreamOwner::Vm(id, VmId(12)))
         );
         assert_eq!(StreamOwner::parse("other-stream"), None);
+    }
+
+    #[test]
+    fn placement_streams_round_trip_and_are_no_infrastructure_streams() {
+        let id = Uuid::new_v4();
+        let name = placement_stream_name(&id);
+        assert_eq!(parse_placement_stream(&name), Some(id));
+        assert_eq!(StreamOwner::parse(&name), None);
+        assert_eq!(parse_placement_stream(&name.to_uppercase()), None);
+        assert_eq!(parse_placement_stream(IMC_LEDGER_STREAM), None);
     }
 }

@@ -8,6 +8,7 @@
 pub mod facts;
 pub mod ids;
 pub mod infrastructure;
+pub mod placement;
 pub mod status;
 pub mod vm;
 
@@ -32,5 +33,23 @@ impl DomainEvent for vm::VmEvent {
 
     fn event_type(&self) -> &'static str {
         vm::VmEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for placement::PlacementEvent {
+    const FAMILY: &'static str = "IMC placement events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        placement::PlacementEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for placement::LedgerEvent {
+    const FAMILY: &'static str = "IMC ledger events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        placement::LedgerEvent::event_type(self)
     }
 }

@@ -1,0 +1,72 @@
+//! The facade follower: tells each placement how the core infrastructures it owns
+//! are, after every committed change of them, so placements never poll.
+//!
+//! It is fed by the projections' follower with each batch the read model has just
+//! applied, so the states it reads include the batch. It sends the state read at
+//! the time of sending (not per event): a placement needs the latest state only,
+//! and a placement whose mailbox is full is told again a moment later.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use infralog_actors::runtime::placement::{PlacementFailure, Placements};
+use infralog_events::domain::{InfId, StreamOwner};
+use infralog_events::Envelope;
+use uuid::Uuid;
+
+use super::imc::driver::core_state;
+use crate::projections::Projections;
+
+/// How long a placement with a full mailbox waits to be told again.
+const BUSY_RETRY: Duration = Duration::from_millis(50);
+
+/// Starts the follower thread; it ends when the projections' follower does.
+pub fn spawn(
+    batches: Receiver<Vec<Arc<Envelope>>>,
+    projections: Arc<Projections>,
+    placements: Placements,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("infralog-facades".into())
+        .spawn(move || {
+            let mut pending: HashMap<InfId, Uuid> = HashMap::new();
+            loop {
+                match batches.recv_timeout(BUSY_RETRY) {
+                    Ok(batch) => {
+                        let model = projections.read();
+                        for envelope in &batch {
+                            let Some(owner) = StreamOwner::parse(envelope.stream.as_str()) else {
+                                continue;
+                            };
+                            let inf = owner.infrastructure();
+                            if let Some(placement) = model.imc.owners.get(&inf) {
+                                pending.insert(inf, *placement);
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                if pending.is_empty() {
+                    continue;
+                }
+                let told: Vec<(InfId, Uuid)> = pending.iter().map(|(i, p)| (*i, *p)).collect();
+                for (inf, placement) in told {
+                    let state = core_state(projections.read().infrastructures.get(&inf));
+                    match placements.observe(placement, inf, state) {
+                        Err(PlacementFailure::Busy) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, %inf, "a placement cannot be told of its infrastructure");
+                            pending.remove(&inf);
+                        }
+                        Ok(()) => {
+                            pending.remove(&inf);
+                        }
+                    }
+                }
+            }
+        })
+}

@@ -1,0 +1,326 @@
+//! The IMC routes. Errors are `{"error": …}` (a 404 for a placement is IMC's
+//! `{"status": "invalid"}`); every check runs before anything is recorded, so a
+//! refused request leaves the log as it was.
+
+use std::time::Duration;
+
+use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpResponse};
+use base64::Engine;
+use futures_util::StreamExt;
+use infralog_actors::decide::placement::PlacementError;
+use infralog_actors::decide::sites;
+use infralog_actors::runtime::placement::PlacementFailure;
+use infralog_events::domain::placement::PlacementStatus;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{request, Imc};
+use crate::api::RequestContext;
+use crate::projections::imc::PlacementView;
+
+/// How far the read model may lag behind the log before `/v1/health` says so.
+const HEALTH_LAG: Duration = Duration::from_secs(5);
+
+fn answer(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    answer(status, json!({ "error": message.into() }))
+}
+
+fn invalid() -> HttpResponse {
+    answer(StatusCode::NOT_FOUND, json!({ "status": "invalid" }))
+}
+
+/// Routes a `/v1/…` request (a trailing slash is optional).
+pub async fn dispatch(
+    imc: &Imc,
+    context: &RequestContext,
+    path: &str,
+    payload: web::Payload,
+) -> HttpResponse {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let method = context.request.method().clone();
+    if path == "/v1/health" {
+        return match method {
+            Method::GET | Method::HEAD => health(imc).await,
+            _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        };
+    }
+    let known = path == "/v1/infrastructures"
+        || path == "/v1/credentials"
+        || path
+            .strip_prefix("/v1/infrastructures/")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if !known {
+        return error(StatusCode::NOT_FOUND, "Not found");
+    }
+    if !authenticated(imc, context) {
+        return error(StatusCode::UNAUTHORIZED, "Authentication failure");
+    }
+    match (path, method) {
+        ("/v1/infrastructures", Method::POST) => create(imc, context, payload).await,
+        ("/v1/infrastructures", Method::GET) => list(imc, context),
+        ("/v1/credentials", Method::POST) => credentials(imc, context, payload).await,
+        (_, Method::GET) if path.starts_with("/v1/infrastructures/") => {
+            show(imc, &path["/v1/infrastructures/".len()..])
+        }
+        (_, Method::DELETE) if path.starts_with("/v1/infrastructures/") => {
+            delete(imc, &path["/v1/infrastructures/".len()..]).await
+        }
+        _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+    }
+}
+
+/// HTTP Basic against the service identity; with none configured nobody passes.
+fn authenticated(imc: &Imc, context: &RequestContext) -> bool {
+    let (Some(user), Some(password)) = (&imc.user, &imc.password) else {
+        return false;
+    };
+    let Some(header) = context
+        .request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim())
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
+        return false;
+    };
+    let expected = format!("{user}:{password}");
+    constant_time_eq(&decoded, expected.as_bytes())
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing
+/// about how much of a password was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_body(
+    imc: &Imc,
+    context: &RequestContext,
+    mut payload: web::Payload,
+) -> Result<Vec<u8>, HttpResponse> {
+    let limit = imc.limits.max_body_bytes;
+    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+    let announced = context
+        .request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let deadline = tokio::time::Instant::now() + imc.limits.body_read_timeout;
+    let mut body = Vec::new();
+    loop {
+        let next = tokio::time::timeout_at(deadline, payload.next())
+            .await
+            .map_err(|_| error(StatusCode::REQUEST_TIMEOUT, "Request body timed out"))?;
+        let Some(chunk) = next else { break };
+        let chunk =
+            chunk.map_err(|e| error(StatusCode::BAD_REQUEST, format!("Bad request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The `Idempotency-Key`: the placement's id; a fresh one without it; `None`
+/// when it is no UUID.
+fn idempotency_key(context: &RequestContext) -> Option<Uuid> {
+    let Some(value) = context.request.headers().get("idempotency-key") else {
+        return Some(Uuid::new_v4());
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| Uuid::try_parse(text.trim()).ok())
+}
+
+fn known(imc: &Imc, id: Uuid) -> Option<PlacementView> {
+    imc.projections
+        .read()
+        .imc
+        .placements
+        .get(&id)
+        .filter(|view| view.state.status != Some(PlacementStatus::Purged))
+        .cloned()
+}
+
+async fn create(imc: &Imc, context: &RequestContext, payload: web::Payload) -> HttpResponse {
+    let Some(id) = idempotency_key(context) else {
+        return error(StatusCode::BAD_REQUEST, "Idempotency-Key is not a UUID");
+    };
+    let body = match read_body(imc, context, payload).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let parsed = match request::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    if parsed.dry_run {
+        let ledger = imc.placements.ledger().await;
+        let identity = parsed.request.identity.clone().unwrap_or_default();
+        let now = chrono::Utc::now();
+        let model = imc.projections.read();
+        let ranked: Vec<String> = sites::rank(
+            imc.placements.catalogue(),
+            &parsed.request,
+            &|site| ledger.usage_of(&identity, &site.name, None),
+            &|site| model.imc.success_ratio(site, now),
+        )
+        .into_iter()
+        .map(|site| site.name.clone())
+        .collect();
+        return answer(StatusCode::OK, json!({ "sites": ranked }));
+    }
+    let id_text = id.hyphenated().to_string();
+    if known(imc, id).is_some() {
+        return answer(StatusCode::OK, json!({ "id": id_text }));
+    }
+    match imc.placements.request(id, parsed.request).await {
+        Ok(position) => {
+            imc.projections.wait_for(position).await;
+            answer(StatusCode::CREATED, json!({ "id": id_text }))
+        }
+        // Two requests with one key raced: the first recorded it.
+        Err(PlacementFailure::Refused(PlacementError::AlreadyExists)) => {
+            answer(StatusCode::OK, json!({ "id": id_text }))
+        }
+        Err(failure) => failed(failure),
+    }
+}
+
+fn failed(failure: PlacementFailure) -> HttpResponse {
+    match failure {
+        PlacementFailure::Busy => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many operations are pending on this deployment",
+        ),
+        other => {
+            tracing::error!(error = %other, "an IMC request failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+        }
+    }
+}
+
+fn show(imc: &Imc, id: &str) -> HttpResponse {
+    let Some(view) = Uuid::try_parse(id).ok().and_then(|id| known(imc, id)) else {
+        return invalid();
+    };
+    let state = &view.state;
+    let status = state.status.unwrap_or(PlacementStatus::Accepted);
+    // IMC shows a reason only while waiting or unable.
+    let reason = matches!(status, PlacementStatus::Waiting | PlacementStatus::Unable)
+        .then(|| state.reason.clone())
+        .flatten();
+    answer(
+        StatusCode::OK,
+        json!({
+            "status": status.as_str(),
+            "status_reason": reason,
+            "cloud": state.cloud,
+            "infra_id": state.infra_id.map(|inf| inf.to_string()),
+        }),
+    )
+}
+
+fn epoch(at: chrono::DateTime<chrono::Utc>) -> f64 {
+    at.timestamp_micros() as f64 / 1_000_000.0
+}
+
+fn list(imc: &Imc, context: &RequestContext) -> HttpResponse {
+    let query = &context.query;
+    if query.get("type").is_some() {
+        return error(StatusCode::BAD_REQUEST, "type is not supported");
+    }
+    let Some(status) = query.get("status") else {
+        return error(StatusCode::BAD_REQUEST, "status is required");
+    };
+    let cloud = query.get("cloud");
+    let model = imc.projections.read();
+    let mut views: Vec<&PlacementView> = model
+        .imc
+        .placements
+        .values()
+        .filter(|view| view.state.status.map(PlacementStatus::as_str) == Some(status))
+        .filter(|view| cloud.is_none_or(|c| view.state.cloud.as_deref() == Some(c)))
+        .collect();
+    views.sort_by_key(|view| view.created_position);
+    let rows: Vec<Value> = views
+        .iter()
+        .map(|view| {
+            json!({
+                "id": view.id.hyphenated().to_string(),
+                "created": epoch(view.created_at),
+                "updated": epoch(view.updated_at),
+                "identity": view.state.request.as_ref().and_then(|r| r.identity.clone()),
+            })
+        })
+        .collect();
+    answer(StatusCode::OK, Value::Array(rows))
+}
+
+async fn delete(imc: &Imc, id: &str) -> HttpResponse {
+    let Some(view) = Uuid::try_parse(id).ok().and_then(|id| known(imc, id)) else {
+        return invalid();
+    };
+    // Already deleting or deleted: nothing to record.
+    if view.state.status.is_some_and(PlacementStatus::is_deletion) {
+        return answer(StatusCode::OK, json!({}));
+    }
+    match imc.placements.delete(view.id).await {
+        Ok(position) => {
+            imc.projections.wait_for(position).await;
+            answer(StatusCode::OK, json!({}))
+        }
+        Err(failure) => failed(failure),
+    }
+}
+
+async fn credentials(imc: &Imc, context: &RequestContext, payload: web::Payload) -> HttpResponse {
+    let body = match read_body(imc, context, payload).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    // Without an OIDC issuer there is nothing to keep the token for: it is checked
+    // and dropped, never stored.
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(_)) => answer(StatusCode::CREATED, json!({})),
+        _ => error(StatusCode::BAD_REQUEST, "json data not valid"),
+    }
+}
+
+async fn health(imc: &Imc) -> HttpResponse {
+    let head = imc.store.head_position();
+    let caught_up = tokio::time::timeout(HEALTH_LAG, imc.projections.wait_for(head)).await;
+    if caught_up.is_err() {
+        return error(
+            StatusCode::CONFLICT,
+            "the read model lags behind the event log",
+        );
+    }
+    HttpResponse::NoContent().finish()
+}

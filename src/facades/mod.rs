@@ -1,0 +1,140 @@
+//! The facades: other systems' REST APIs served on infralog's core. Each is off
+//! unless `serve --facades` names it; a disabled facade's paths fall through to
+//! IM's router (404), so the IM API is unchanged.
+//!
+//! Only IMC (`/v1/…`) exists so far ([`imc`]). A facade's aggregates live in
+//! their own streams; they drive ordinary core infrastructures through the IM
+//! API's commands, and learn of their changes from the [`follower`].
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use infralog_actors::connectors::Connectors;
+use infralog_actors::runtime::Registry;
+use infralog_events::{Envelope, EventStore};
+
+use crate::api::plan::ContextPolicy;
+use crate::api::{Limits, RequestContext};
+use crate::auth::ownership::PasswordHasher;
+use crate::projections::Projections;
+
+pub mod follower;
+pub mod imc;
+
+/// Which facades run, and how.
+#[derive(Debug, Clone, Default)]
+pub struct FacadeSettings {
+    /// The IMC facade, when enabled.
+    pub imc: Option<imc::ImcSettings>,
+}
+
+impl FacadeSettings {
+    /// Settings with the facades named in `names` (`imc`) at their defaults.
+    /// Names of facades infralog does not have are an error.
+    pub fn enable(names: &[String]) -> Result<Self, String> {
+        let mut settings = FacadeSettings::default();
+        for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+            match name {
+                "imc" => settings.imc = Some(imc::ImcSettings::default()),
+                other => return Err(format!("unknown facade {other:?} (this build serves: imc)")),
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Adds the clouds the facades' sites need (sites that simulate faults).
+    pub fn register_connectors(&self, connectors: &mut Connectors) {
+        if let Some(imc) = &self.imc {
+            if let Some(faulty) = imc::faults::FaultyDummy::for_catalogue(&imc.sites) {
+                connectors.register(faulty);
+            }
+        }
+    }
+
+    /// The channel that hands the facades' follower what the read model applied;
+    /// `(None, None)` when no facade runs.
+    #[allow(clippy::type_complexity)]
+    pub fn tap(
+        &self,
+    ) -> (
+        Option<mpsc::Sender<Vec<Arc<Envelope>>>>,
+        Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
+    ) {
+        if self.imc.is_none() {
+            return (None, None);
+        }
+        let (sender, receiver) = mpsc::channel();
+        (Some(sender), Some(receiver))
+    }
+}
+
+/// What the facades need of the server.
+pub struct FacadeDeps {
+    /// The log.
+    pub store: Arc<dyn EventStore>,
+    /// The read model.
+    pub projections: Arc<Projections>,
+    /// The core's actors.
+    pub registry: Registry,
+    /// The clouds (with the facades' own registered).
+    pub connectors: Connectors,
+    /// Hashes the facades' owner records.
+    pub hasher: Arc<PasswordHasher>,
+    /// Request limits (body size).
+    pub limits: Limits,
+    /// How contextualization goes on this server.
+    pub policy: ContextPolicy,
+}
+
+/// The running facades, shared by the HTTP workers.
+#[derive(Default)]
+pub struct Facades {
+    imc: Option<Arc<imc::Imc>>,
+}
+
+impl Facades {
+    /// Starts the enabled facades: their actors, the follower, and the work a
+    /// restart interrupted.
+    pub async fn start(
+        settings: &FacadeSettings,
+        deps: FacadeDeps,
+        batches: Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
+    ) -> Result<Self, String> {
+        let Some(imc_settings) = &settings.imc else {
+            return Ok(Facades::default());
+        };
+        let imc = Arc::new(imc::Imc::start(imc_settings, &deps).await?);
+        if let Some(batches) = batches {
+            follower::spawn(batches, Arc::clone(&deps.projections), imc.placements())
+                .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
+        }
+        imc.resume();
+        Ok(Facades { imc: Some(imc) })
+    }
+
+    /// Whether a facade serves `path`.
+    pub fn claims(&self, path: &str) -> bool {
+        self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/"))
+    }
+
+    /// Answers a request for a path [`Facades::claims`].
+    pub async fn dispatch(
+        &self,
+        context: &RequestContext,
+        path: &str,
+        payload: web::Payload,
+    ) -> HttpResponse {
+        match &self.imc {
+            Some(imc) => imc.dispatch(context, path, payload).await,
+            None => HttpResponse::NotFound().finish(),
+        }
+    }
+
+    /// Stops the facades' actors.
+    pub fn shutdown(&self) {
+        if let Some(imc) = &self.imc {
+            imc.placements().shutdown();
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The facades: other systems' APIs served on infralog's core.
+
+mod imc;
+mod imc_crash;
