@@ -246,15 +246,44 @@ async fn execute(
         args.push(secret.vault_id(dir));
     }
     args.push("site.yml".into());
-    say.line(None, "Launching ansible-playbook.");
-    let mut reader = Reader::new(plan.hosts());
-    let finished = process::run(&settings.playbook, &args, &env, dir, deadline, |_, line| {
-        let vm = reader.line(line);
-        say.line(vm, line);
-    })
-    .await
-    .map_err(|e| format!("cannot run {}: {e}", settings.playbook.display()))?;
-    Ok(assess(plan, &reader, &finished, max_time))
+    let mut attempt = 1;
+    loop {
+        say.line(None, "Launching ansible-playbook.");
+        let mut reader = Reader::new(plan.hosts());
+        let finished = process::run(&settings.playbook, &args, &env, dir, deadline, |_, line| {
+            let vm = reader.line(line);
+            say.line(vm, line);
+        })
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", settings.playbook.display()))?;
+        if attempt < ATTEMPTS && only_unreachable(&reader, &finished) && Instant::now() < deadline {
+            // The Docker API's exec can answer nothing under load (community.docker
+            // then reports the host unreachable): a connection failure, not a
+            // recipe's; recipes are idempotent, as IM expects them to be.
+            attempt += 1;
+            say.line(
+                None,
+                &format!("Some VMs were unreachable: running ansible-playbook again (attempt {attempt} of {ATTEMPTS})."),
+            );
+            tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+            continue;
+        }
+        return Ok(assess(plan, &reader, &finished, max_time));
+    }
+}
+
+/// Runs of `ansible-playbook` when hosts are only unreachable.
+const ATTEMPTS: u32 = 3;
+/// The pause before running again.
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// Whether the run failed only because hosts could not be reached: some host is
+/// unreachable and no task failed anywhere.
+pub(crate) fn only_unreachable(reader: &Reader, finished: &Finished) -> bool {
+    !finished.timed_out
+        && reader.recap.values().any(|r| r.unreachable > 0)
+        && reader.recap.values().all(|r| r.failed == 0)
 }
 
 /// Judges a finished run from its recap, failures and exit status.

@@ -11,7 +11,7 @@ use super::galaxy::{self, Kind};
 use super::output::Reader;
 use super::plan::{File, Plan};
 use super::process::Finished;
-use super::runner::assess;
+use super::runner::{assess, only_unreachable};
 use super::{AnsibleJob, JobVm, PlanError};
 
 const RADL: &str = r#"
@@ -567,4 +567,39 @@ fn a_vm_of_an_undefined_system_is_a_planning_error() {
         error.to_string(),
         "VM 0 runs system nope, which the RADL does not define"
     );
+}
+
+#[test]
+fn only_a_run_whose_hosts_were_merely_unreachable_is_run_again() {
+    let plan = Plan::new(&job(RADL, three_vms())).expect("plans");
+    let done = Finished {
+        status: exit(4),
+        timed_out: false,
+    };
+    let recap = |lines: &[&str]| {
+        let mut reader = Reader::new(plan.hosts());
+        reader.line("PLAY RECAP ***");
+        for line in lines {
+            reader.line(line);
+        }
+        reader
+    };
+    let unreachable = recap(&[
+        "vnode-1 : ok=3 changed=1 unreachable=0 failed=0 skipped=0",
+        "vnode-2 : ok=3 changed=1 unreachable=1 failed=0 skipped=0",
+    ]);
+    assert!(only_unreachable(&unreachable, &done));
+    // A recipe's failure is the recipe's: running again would not fix it.
+    let failed = recap(&[
+        "vnode-1 : ok=3 changed=1 unreachable=0 failed=1 skipped=0",
+        "vnode-2 : ok=3 changed=1 unreachable=1 failed=0 skipped=0",
+    ]);
+    assert!(!only_unreachable(&failed, &done));
+    let clean = recap(&["vnode-1 : ok=3 changed=1 unreachable=0 failed=0 skipped=0"]);
+    assert!(!only_unreachable(&clean, &done));
+    let timed_out = Finished {
+        status: exit(9),
+        timed_out: true,
+    };
+    assert!(!only_unreachable(&unreachable, &timed_out));
 }
