@@ -65,6 +65,53 @@ pub(crate) struct Shared {
 /// stopping one's mailbox.
 pub(crate) type Forget = Arc<dyn Fn() + Send + Sync>;
 
+/// When an actor last worked, and whether it is working or retiring. An idle actor
+/// retires in two steps: it leaves the registry first (new commands start a fresh
+/// actor), then stops once a grace period passed with no work; a command that
+/// reached its mailbox in between is handled, not dropped.
+#[derive(Debug)]
+pub(crate) struct Idleness {
+    last_activity: std::time::Instant,
+    in_flight: u32,
+    retiring: bool,
+}
+
+impl Idleness {
+    pub(crate) fn new() -> Self {
+        Idleness {
+            last_activity: std::time::Instant::now(),
+            in_flight: 0,
+            retiring: false,
+        }
+    }
+
+    /// A command starts.
+    pub(crate) fn begin(&mut self) {
+        self.last_activity = std::time::Instant::now();
+        self.in_flight += 1;
+    }
+
+    /// A command ended.
+    pub(crate) fn end(&mut self) {
+        self.last_activity = std::time::Instant::now();
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Whether nothing ran for `quiet`.
+    pub(crate) fn quiet_for(&self, quiet: Duration) -> bool {
+        self.in_flight == 0 && self.last_activity.elapsed() >= quiet
+    }
+
+    /// Whether the actor should start retiring now (once).
+    pub(crate) fn start_retiring(&mut self, idle: Duration) -> bool {
+        if self.retiring || !self.quiet_for(idle) {
+            return false;
+        }
+        self.retiring = true;
+        true
+    }
+}
+
 /// How the actors behave.
 #[derive(Debug, Clone)]
 pub struct ActorConfig {

@@ -2,7 +2,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
@@ -13,7 +13,9 @@ use infralog_events::StreamId;
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::panics::panic_message;
-use super::{journal, ActorError, CommandMetadata, Forget, Outcome, Reply, Shared, VmRequest};
+use super::{
+    journal, ActorError, CommandMetadata, Forget, Idleness, Outcome, Reply, Shared, VmRequest,
+};
 use crate::connectors::{CloudConnector, CloudCredentials, CloudVmRef, LaunchRequest};
 use crate::decide::vm::{decide, observed, record, Plan, VmCommand};
 
@@ -56,7 +58,7 @@ pub struct VmActor {
     forget: Forget,
     state: VmState,
     load_error: Option<String>,
-    last_activity: Instant,
+    idleness: Idleness,
 }
 
 impl VmActor {
@@ -68,7 +70,7 @@ impl VmActor {
             forget,
             state: VmState::default(),
             load_error: None,
-            last_activity: Instant::now(),
+            idleness: Idleness::new(),
         }
     }
 
@@ -98,8 +100,9 @@ impl Actor for VmActor {
         );
         let idle = self.shared.config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {
-            if actor.last_activity.elapsed() >= idle {
-                ctx.stop();
+            if actor.idleness.start_retiring(idle) {
+                (actor.forget)();
+                ctx.run_later(idle / 2, move |actor, ctx| actor.retire(idle / 2, ctx));
             }
         });
     }
@@ -109,11 +112,22 @@ impl Actor for VmActor {
     }
 }
 
+impl VmActor {
+    /// Stops once `grace` passed with no work (the actor already left the registry).
+    fn retire(&mut self, grace: Duration, ctx: &mut Context<Self>) {
+        if self.idleness.quiet_for(grace) {
+            ctx.stop();
+        } else {
+            ctx.run_later(grace, move |actor, ctx| actor.retire(grace, ctx));
+        }
+    }
+}
+
 impl Handler<VmCommandMessage> for VmActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, message: VmCommandMessage, _: &mut Self::Context) -> Self::Result {
-        self.last_activity = Instant::now();
+        self.idleness.begin();
         let VmCommandMessage {
             work,
             metadata,
@@ -123,6 +137,7 @@ impl Handler<VmCommandMessage> for VmActor {
             let _ = reply.send(Err(ActorError::Failed(format!(
                 "the VM's log cannot be read: {error}"
             ))));
+            self.idleness.end();
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
         let env = match self.stream() {
@@ -134,6 +149,7 @@ impl Handler<VmCommandMessage> for VmActor {
             },
             Err(error) => {
                 let _ = reply.send(Err(error));
+                self.idleness.end();
                 return AtomicResponse::new(Box::pin(actix::fut::ready(())));
             }
         };
@@ -158,11 +174,14 @@ impl Handler<VmCommandMessage> for VmActor {
             }
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
-            |state, actor, ctx| match state {
-                Some(state) => actor.state = state,
-                None => {
-                    tracing::error!(inf = %actor.inf, vm = %actor.vm, "a VM command panicked; the actor restarts from the log");
-                    ctx.stop();
+            |state, actor, ctx| {
+                actor.idleness.end();
+                match state {
+                    Some(state) => actor.state = state,
+                    None => {
+                        tracing::error!(inf = %actor.inf, vm = %actor.vm, "a VM command panicked; the actor restarts from the log");
+                        ctx.stop();
+                    }
                 }
             },
         )))

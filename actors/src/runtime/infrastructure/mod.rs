@@ -10,7 +10,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
@@ -24,7 +24,8 @@ use infralog_events::{EventStore, StreamId};
 use super::panics::panic_message;
 use super::vm::VmWork;
 use super::{
-    journal, ActorError, CommandMetadata, Forget, InfrastructureRequest, Outcome, Reply, Shared,
+    journal, ActorError, CommandMetadata, Forget, Idleness, InfrastructureRequest, Outcome, Reply,
+    Shared,
 };
 
 mod ansible;
@@ -83,7 +84,7 @@ pub struct InfrastructureActor {
     forget: Forget,
     state: InfrastructureState,
     load_error: Option<String>,
-    last_activity: Instant,
+    idleness: Idleness,
     /// The real contextualization run under way, if any.
     ansible: Option<ansible::RunningTask>,
 }
@@ -102,7 +103,7 @@ impl InfrastructureActor {
             forget,
             state: InfrastructureState::default(),
             load_error: None,
-            last_activity: Instant::now(),
+            idleness: Idleness::new(),
             ansible: None,
         }
     }
@@ -140,13 +141,14 @@ impl InfrastructureActor {
         metadata: CommandMetadata,
         reply: Option<Reply>,
     ) -> AtomicResponse<Self, ()> {
-        self.last_activity = Instant::now();
+        self.idleness.begin();
         if let Some(error) = &self.load_error {
             if let Some(reply) = reply {
                 let _ = reply.send(Err(ActorError::Failed(format!(
                     "the infrastructure's log cannot be read: {error}"
                 ))));
             }
+            self.idleness.end();
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
         let env = match self.env() {
@@ -155,6 +157,7 @@ impl InfrastructureActor {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(error));
                 }
+                self.idleness.end();
                 return AtomicResponse::new(Box::pin(actix::fut::ready(())));
             }
         };
@@ -195,7 +198,9 @@ impl InfrastructureActor {
             }
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
-            |finished, actor, ctx| match finished {
+            |finished, actor, ctx| {
+                actor.idleness.end();
+                match finished {
                 Some((state, timers)) => {
                     actor.state = state;
                     for (run, delay) in timers {
@@ -207,7 +212,7 @@ impl InfrastructureActor {
                     tracing::error!(inf = %actor.id, "an infrastructure command panicked; the actor restarts from the log");
                     ctx.stop();
                 }
-            },
+            }},
         )))
     }
 }
@@ -231,8 +236,9 @@ impl Actor for InfrastructureActor {
         );
         let idle = self.shared.config.idle_timeout;
         ctx.run_interval(idle / 2, move |actor, ctx| {
-            if actor.last_activity.elapsed() >= idle && !actor.has_pending_work() {
-                ctx.stop();
+            if !actor.has_pending_work() && actor.idleness.start_retiring(idle) {
+                (actor.forget)();
+                ctx.run_later(idle / 2, move |actor, ctx| actor.retire(idle / 2, ctx));
             }
         });
     }
@@ -242,6 +248,17 @@ impl Actor for InfrastructureActor {
             task.abort();
         }
         (self.forget)();
+    }
+}
+
+impl InfrastructureActor {
+    /// Stops once `grace` passed with no work (the actor already left the registry).
+    fn retire(&mut self, grace: Duration, ctx: &mut Context<Self>) {
+        if self.idleness.quiet_for(grace) && !self.has_pending_work() {
+            ctx.stop();
+        } else {
+            ctx.run_later(grace, move |actor, ctx| actor.retire(grace, ctx));
+        }
     }
 }
 
