@@ -208,6 +208,7 @@ impl Application {
                     hasher: Arc::clone(&state.hasher),
                     limits: settings.limits,
                     policy: state.context_policy(None),
+                    data_dir: settings.data_dir.clone(),
                 },
                 facade_batches,
             )

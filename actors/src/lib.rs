@@ -8,4 +8,5 @@
 pub mod connectors;
 pub mod contextualization;
 pub mod decide;
+pub mod exec;
 pub mod runtime;

@@ -137,6 +137,27 @@ pub struct ServeArgs {
     /// IMC facade: tries of one flavour on one site per round, after the first.
     #[arg(long, env = "INFRALOG_IMC_RETRIES_PER_FLAVOUR", default_value_t = 2)]
     pub imc_retries_per_flavour: u32,
+
+    /// Batch facade: the service identity's username (HTTP Basic on `/jobs…`).
+    #[arg(long, env = "INFRALOG_BATCH_USER")]
+    pub batch_user: Option<String>,
+
+    /// Batch facade: the service identity's password.
+    #[arg(long, env = "INFRALOG_BATCH_PASSWORD", hide_env_values = true)]
+    pub batch_password: Option<String>,
+
+    /// Batch facade: serve `/jobs…` without credentials (uploaded code runs as the
+    /// server's user: only on a trusted network).
+    #[arg(long, env = "INFRALOG_BATCH_NO_AUTH")]
+    pub batch_no_auth: bool,
+
+    /// Batch facade: jobs that run at once.
+    #[arg(long, env = "INFRALOG_BATCH_SLOTS", default_value_t = 2)]
+    pub batch_slots: u32,
+
+    /// Batch facade: the largest `POST /jobs` body, in bytes (16 MiB).
+    #[arg(long, env = "INFRALOG_BATCH_MAX_UPLOAD_BYTES", default_value_t = crate::facades::batch::DEFAULT_MAX_UPLOAD)]
+    pub batch_max_upload_bytes: usize,
 }
 
 /// Seconds from a flag, at least a millisecond.
@@ -162,6 +183,16 @@ fn facade_settings(args: &ServeArgs) -> Result<crate::facades::FacadeSettings, S
         imc.placement.mailbox_capacity = args.mailbox_capacity.max(1);
         if imc.user.is_none() || imc.password.is_none() {
             tracing::warn!("the IMC facade has no --imc-user/--imc-password: every request but /v1/health is refused");
+        }
+    }
+    if let Some(batch) = facades.batch.as_mut() {
+        batch.user = args.batch_user.clone();
+        batch.password = args.batch_password.clone();
+        batch.no_auth = args.batch_no_auth;
+        batch.slots = args.batch_slots.max(1);
+        batch.max_upload_bytes = args.batch_max_upload_bytes;
+        if !batch.no_auth && (batch.user.is_none() || batch.password.is_none()) {
+            tracing::warn!("the Batch facade has no --batch-user/--batch-password and no --batch-no-auth: every request is refused");
         }
     }
     Ok(facades)

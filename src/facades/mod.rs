@@ -2,7 +2,7 @@
 //! unless `serve --facades` names it; a disabled facade's paths fall through to
 //! IM's router (404), so the IM API is unchanged.
 //!
-//! Only IMC (`/v1/…`) exists so far ([`imc`]). A facade's aggregates live in
+//! IMC (`/v1/…`, [`imc`]) and MODAClouds Batch (`/jobs…`, [`batch`]) exist so far. A facade's aggregates live in
 //! their own streams; they drive ordinary core infrastructures through the IM
 //! API's commands, and learn of their changes from the [`follower`].
 
@@ -19,6 +19,7 @@ use crate::api::{Limits, RequestContext};
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::Projections;
 
+pub mod batch;
 pub mod follower;
 pub mod imc;
 
@@ -27,6 +28,8 @@ pub mod imc;
 pub struct FacadeSettings {
     /// The IMC facade, when enabled.
     pub imc: Option<imc::ImcSettings>,
+    /// The MODAClouds Batch facade, when enabled.
+    pub batch: Option<batch::BatchSettings>,
 }
 
 impl FacadeSettings {
@@ -37,7 +40,12 @@ impl FacadeSettings {
         for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
             match name {
                 "imc" => settings.imc = Some(imc::ImcSettings::default()),
-                other => return Err(format!("unknown facade {other:?} (this build serves: imc)")),
+                "batch" => settings.batch = Some(batch::BatchSettings::default()),
+                other => {
+                    return Err(format!(
+                        "unknown facade {other:?} (this build serves: imc, batch)"
+                    ))
+                }
             }
         }
         Ok(settings)
@@ -85,12 +93,15 @@ pub struct FacadeDeps {
     pub limits: Limits,
     /// How contextualization goes on this server.
     pub policy: ContextPolicy,
+    /// The server's data directory (the Batch facade's sandboxes live under it).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The running facades, shared by the HTTP workers.
 #[derive(Default)]
 pub struct Facades {
     imc: Option<Arc<imc::Imc>>,
+    batch: Option<Arc<batch::Batch>>,
 }
 
 impl Facades {
@@ -101,8 +112,16 @@ impl Facades {
         deps: FacadeDeps,
         batches: Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
     ) -> Result<Self, String> {
+        let batch = match &settings.batch {
+            Some(batch_settings) => {
+                let batch = Arc::new(batch::Batch::start(batch_settings, &deps)?);
+                batch.resume().await;
+                Some(batch)
+            }
+            None => None,
+        };
         let Some(imc_settings) = &settings.imc else {
-            return Ok(Facades::default());
+            return Ok(Facades { imc: None, batch });
         };
         let imc = Arc::new(imc::Imc::start(imc_settings, &deps).await?);
         if let Some(batches) = batches {
@@ -110,12 +129,16 @@ impl Facades {
                 .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
         }
         imc.resume();
-        Ok(Facades { imc: Some(imc) })
+        Ok(Facades {
+            imc: Some(imc),
+            batch,
+        })
     }
 
     /// Whether a facade serves `path`.
     pub fn claims(&self, path: &str) -> bool {
-        self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/"))
+        (self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/")))
+            || (self.batch.is_some() && (path == "/jobs" || path.starts_with("/jobs/")))
     }
 
     /// Answers a request for a path [`Facades::claims`].
@@ -125,6 +148,11 @@ impl Facades {
         path: &str,
         payload: web::Payload,
     ) -> HttpResponse {
+        if path == "/jobs" || path.starts_with("/jobs/") {
+            if let Some(batch) = &self.batch {
+                return batch.dispatch(context, path, payload).await;
+            }
+        }
         match &self.imc {
             Some(imc) => imc.dispatch(context, path, payload).await,
             None => HttpResponse::NotFound().finish(),
@@ -135,6 +163,9 @@ impl Facades {
     pub fn shutdown(&self) {
         if let Some(imc) = &self.imc {
             imc.placements().shutdown();
+        }
+        if let Some(batch) = &self.batch {
+            batch.shutdown();
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use infralog_events::{EventStore, StoreError};
 use tokio::sync::watch;
 
+pub mod batch;
 pub mod imc;
 pub mod model;
 pub mod stats;

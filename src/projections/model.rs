@@ -128,6 +128,8 @@ pub struct ReadModel {
     interned_clouds: HashSet<Arc<CloudRef>>,
     /// The IMC facade's placements (empty unless it was ever enabled).
     pub imc: super::imc::ImcSection,
+    /// The Batch facade's jobs (empty unless it was ever enabled).
+    pub batch: super::batch::BatchSection,
 }
 
 impl ReadModel {
@@ -176,10 +178,14 @@ impl ReadModel {
                 self.apply_vm(inf, vm, envelope, &event);
             }
             // Facade streams: the IMC section skips every stream not its own.
-            None => self
-                .imc
-                .apply(envelope)
-                .map_err(|e| undecodable(e.to_string()))?,
+            None => {
+                self.imc
+                    .apply(envelope)
+                    .map_err(|e| undecodable(e.to_string()))?;
+                self.batch
+                    .apply(envelope)
+                    .map_err(|e| undecodable(e.to_string()))?;
+            }
         }
         Ok(())
     }

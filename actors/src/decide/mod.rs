@@ -2,6 +2,7 @@
 //! events to append (or which error to answer). No I/O, no clock, no randomness:
 //! whatever varies (time, generated passwords, cloud answers) comes in the command.
 
+pub mod batch;
 pub mod infrastructure;
 pub mod placement;
 pub mod sites;

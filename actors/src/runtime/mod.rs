@@ -32,6 +32,7 @@ use crate::connectors::{AlterRequest, CloudCredentials, ConnectorError, Connecto
 use crate::decide::infrastructure::ResourceRequest;
 use crate::decide::DomainError;
 
+pub mod batch;
 mod infrastructure;
 mod journal;
 pub mod ledger;

@@ -71,6 +71,23 @@ pub fn parse_placement_stream(stream: &str) -> Option<Uuid> {
     (id.hyphenated().to_string() == rest).then_some(id)
 }
 
+/// The one stream of the Batch facade's queue: job numbering and the pool.
+pub const BATCH_QUEUE_STREAM: &str = "batch-queue";
+/// Streams of Batch jobs are named `batch-job-<uuid>`.
+pub const BATCH_JOB_STREAM_PREFIX: &str = "batch-job-";
+
+/// The stream of the Batch job `id`.
+pub fn job_stream_name(id: &Uuid) -> String {
+    format!("{BATCH_JOB_STREAM_PREFIX}{}", id.hyphenated())
+}
+
+/// The job a stream name written by [`job_stream_name`] belongs to.
+pub fn parse_job_stream(stream: &str) -> Option<Uuid> {
+    let rest = stream.strip_prefix(BATCH_JOB_STREAM_PREFIX)?;
+    let id = Uuid::try_parse(rest).ok()?;
+    (id.hyphenated().to_string() == rest).then_some(id)
+}
+
 impl fmt::Display for InfId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.hyphenated())

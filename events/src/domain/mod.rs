@@ -5,6 +5,7 @@
 //! `infralog-actors` crate, are imperative (`LaunchVm`). Every event names its type
 //! for the envelope through `event_type()`.
 
+pub mod batch;
 pub mod facts;
 pub mod ids;
 pub mod infrastructure;
@@ -51,5 +52,23 @@ impl DomainEvent for placement::LedgerEvent {
 
     fn event_type(&self) -> &'static str {
         placement::LedgerEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for batch::QueueEvent {
+    const FAMILY: &'static str = "Batch queue events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        batch::QueueEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for batch::JobEvent {
+    const FAMILY: &'static str = "Batch job events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        batch::JobEvent::event_type(self)
     }
 }

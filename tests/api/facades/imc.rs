@@ -67,7 +67,10 @@ fn imc_settings(dir: &Path) -> Settings {
     // The data directory holds the log; the catalogue beside it is harmless.
     let mut settings = settings(&dir.join("log"));
     settings.contextualization_delay = Duration::from_millis(200);
-    settings.facades = FacadeSettings { imc: Some(imc) };
+    settings.facades = FacadeSettings {
+        imc: Some(imc),
+        ..FacadeSettings::default()
+    };
     settings
 }
 

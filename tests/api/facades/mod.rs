@@ -1,4 +1,6 @@
 //! The facades: other systems' APIs served on infralog's core.
 
+mod batch;
+mod batch_crash;
 mod imc;
 mod imc_crash;
