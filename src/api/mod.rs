@@ -25,6 +25,7 @@ mod stats;
 mod system;
 mod tosca;
 pub mod transfer;
+mod ui;
 mod vms;
 
 use std::collections::HashMap;
@@ -285,6 +286,8 @@ async fn handle(
         Route::Version => system::version(context),
         Route::Docs | Route::Redoc => Ok(system::docs()),
         Route::OpenApi => Ok(system::openapi()),
+        Route::Ui => Ok(ui::page()),
+        Route::UiAsset { asset } => ui::asset(&asset),
         Route::Metrics => Ok(system::metrics(context, state)),
         Route::ListInfrastructures => infra::list(state, context).await,
         Route::InfrastructureHistory { inf } => {

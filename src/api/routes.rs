@@ -134,6 +134,13 @@ pub enum Route {
         /// The file name as written in the path, not yet checked.
         filename: String,
     },
+    /// infralog's own: the dashboard's page (not in IM).
+    Ui,
+    /// infralog's own: one of the dashboard's files (not in IM).
+    UiAsset {
+        /// The file name as written in the path; unknown names answer 404.
+        asset: String,
+    },
     /// infralog's own: the server's metrics in Prometheus' text format (not in IM).
     Metrics,
     /// infralog's own: the event history of an infrastructure (not in IM).
@@ -370,6 +377,18 @@ const TABLE: &[Pattern] = &[
         segments: &["metrics"],
         template: "/metrics",
         build: |_| Route::Metrics,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["ui"],
+        template: "/ui",
+        build: |_| Route::Ui,
+    },
+    Pattern {
+        method: "GET",
+        segments: &["ui", "*"],
+        template: "/ui/{asset}",
+        build: |p| Route::UiAsset { asset: p[0].into() },
     },
     Pattern {
         method: "GET",
