@@ -278,7 +278,22 @@ fn contextualization_phase(port: u16, playbook: &Path) {
     );
     let ours = launched.elapsed();
     if configured.is_some() && !vms_all(port, &inf, "configured") {
-        println!("contextualization: the run failed (the VMs are unconfigured); see GET /infrastructures/{inf}/contmsg");
+        println!(
+            "contextualization: the run failed (the VMs are unconfigured); the end of its log:"
+        );
+        if let Ok(mut client) = Client::connect(port) {
+            if let Ok((_, log)) = client.request(
+                "GET",
+                &format!("/infrastructures/{inf}/contmsg"),
+                &[("Authorization", AUTH)],
+                b"",
+            ) {
+                let lines: Vec<&str> = log.lines().collect();
+                for line in &lines[lines.len().saturating_sub(25)..] {
+                    println!("  {line}");
+                }
+            }
+        }
         destroy(port, &inf);
         return;
     }
