@@ -6,13 +6,23 @@ use std::path::Path;
 /// The `ansible.cfg` of a run: no host key checking, no retry files, no colour, the
 /// default stdout callback (task names and the `PLAY RECAP` counts), temporary files
 /// inside the run directory, and the local roles and collections.
+/// The most hosts one run reaches at once.
+const MAX_FORKS: usize = 50;
+
 pub(crate) fn ansible_cfg(
     run_dir: &Path,
     roles_path: Option<&Path>,
     collections_path: Option<&Path>,
+    hosts: usize,
 ) -> String {
     let mut cfg = String::from("[defaults]\n");
     let mut set = |key: &str, value: &str| cfg.push_str(&format!("{key} = {value}\n"));
+    // Every host at once (Ansible's default is 5: ten VMs would go in two rounds per
+    // task); bounded so a large infrastructure does not fork hundreds of workers.
+    set("forks", &hosts.clamp(1, MAX_FORKS).to_string());
+    // Facts gathered once per host and run: the systems' plays, which ask for facts
+    // as IM's do, reuse those of the first play instead of gathering them again.
+    set("gathering", "smart");
     set("host_key_checking", "False");
     set("retry_files_enabled", "False");
     set("nocolor", "True");

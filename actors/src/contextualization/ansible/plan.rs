@@ -249,7 +249,12 @@ impl Plan {
             file("etc_hosts", self.etc_hosts.clone()),
             file(
                 "ansible.cfg",
-                ansible_cfg(run_dir, roles_path, collections_path),
+                ansible_cfg(
+                    run_dir,
+                    roles_path,
+                    collections_path,
+                    self.inventory.hosts.len(),
+                ),
             ),
         ];
         for secret in &self.secrets {

@@ -489,8 +489,10 @@ fn the_environment_is_minimal_and_the_config_quiet() {
     assert_eq!(get("ANSIBLE_FORCE_COLOR"), Some("0"));
     assert_eq!(get("ANSIBLE_ROLES_PATH"), Some("/roles"));
     assert_eq!(get("ANSIBLE_COLLECTIONS_PATH"), None);
-    let cfg = super::config::ansible_cfg(Path::new("/work/run-1"), None, None);
+    let cfg = super::config::ansible_cfg(Path::new("/work/run-1"), None, None, 10);
     for line in [
+        "forks = 10",
+        "gathering = smart",
         "host_key_checking = False",
         "retry_files_enabled = False",
         "stdout_callback = default",
