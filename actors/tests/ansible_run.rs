@@ -151,6 +151,7 @@ fn settings(work: &Path) -> AnsibleSettings {
         work_dir: work.join("runs"),
         roles_path: Some(work.join("roles")),
         collections_path: None,
+        keep_runs: false,
     }
 }
 

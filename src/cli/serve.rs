@@ -84,6 +84,11 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_ANSIBLE_COLLECTIONS_PATH")]
     pub ansible_collections_path: Option<PathBuf>,
 
+    /// Keep each contextualization run's files under `<data-dir>/ansible-runs/` after
+    /// it ends, to debug or replay it by hand. They hold vault passwords.
+    #[arg(long, env = "INFRALOG_KEEP_ANSIBLE_RUNS")]
+    pub keep_ansible_runs: bool,
+
     /// Seconds between two comparisons of a real cloud's VM with the log.
     #[arg(long, env = "INFRALOG_OBSERVE_SECONDS", default_value_t = 5.0)]
     pub observe_seconds: f64,
@@ -267,6 +272,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 work_dir: settings.data_dir.join("ansible-runs"),
                 roles_path: args.ansible_roles_path.clone(),
                 collections_path: args.ansible_collections_path.clone(),
+                keep_runs: args.keep_ansible_runs,
             });
         }
         None => tracing::warn!(

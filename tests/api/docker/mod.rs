@@ -171,6 +171,7 @@ pub fn docker_settings(data_dir: &std::path::Path, labelled: &Labelled) -> Setti
         work_dir: data_dir.join("ansible-runs"),
         roles_path: None,
         collections_path: None,
+        keep_runs: false,
     });
     settings.actors.observe_interval = Duration::from_millis(500);
     settings

@@ -82,6 +82,9 @@ pub struct AnsibleSettings {
     pub roles_path: Option<PathBuf>,
     /// Where collections named by `ansible.collections.X` applications are found.
     pub collections_path: Option<PathBuf>,
+    /// Keep each run's directory (inventory, playbooks, vault files) after it ends,
+    /// to debug or replay a run by hand. Off by default: it holds vault passwords.
+    pub keep_runs: bool,
 }
 
 /// One run: what it configures and with what.

@@ -34,10 +34,10 @@ impl Say<'_> {
 
 /// The run directory; removed when dropped, so a cancelled or failed run leaves no
 /// passwords behind.
-struct RunDir(PathBuf);
+struct RunDir(PathBuf, bool);
 
 impl RunDir {
-    async fn create(work_dir: &Path, job: &AnsibleJob) -> std::io::Result<RunDir> {
+    async fn create(work_dir: &Path, job: &AnsibleJob, keep: bool) -> std::io::Result<RunDir> {
         tokio::fs::create_dir_all(work_dir).await?;
         let name = format!(
             "run-{}-{}-{:08x}",
@@ -49,7 +49,7 @@ impl RunDir {
         let mut builder = tokio::fs::DirBuilder::new();
         builder.mode(0o700);
         builder.create(&path).await?;
-        let dir = RunDir(path);
+        let dir = RunDir(path, keep);
         for sub in ["tmp", "vault", "keys"] {
             builder.create(dir.0.join(sub)).await?;
         }
@@ -59,6 +59,9 @@ impl RunDir {
 
 impl Drop for RunDir {
     fn drop(&mut self) {
+        if self.1 {
+            return;
+        }
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(dir = %self.0.display(), error = %e, "could not remove an Ansible run directory");
@@ -138,7 +141,7 @@ pub async fn run(
             ),
         );
     }
-    let dir = match RunDir::create(&settings.work_dir, &job).await {
+    let dir = match RunDir::create(&settings.work_dir, &job, settings.keep_runs).await {
         Ok(dir) => dir,
         Err(e) => {
             return failure(
