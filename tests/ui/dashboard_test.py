@@ -17,7 +17,11 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -75,7 +79,14 @@ class Dashboard:
 
     def wait(self, what, condition, timeout=20):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(lambda _: condition())
+            # The page re-renders as it polls: an element read while it is replaced
+            # is read again at the next poll, not a failure.
+            return WebDriverWait(
+                self.driver,
+                timeout,
+                poll_frequency=0.2,
+                ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+            ).until(lambda _: condition())
         except TimeoutException:
             self.shot("FAILED-" + what.replace(" ", "-"))
             raise AssertionError(f"timed out waiting for: {what}")
@@ -85,6 +96,12 @@ class Dashboard:
         return bool(elements) and elements[0].is_displayed()
 
     def text(self, css):
+        # An element the page replaced between finding and reading is found again.
+        for _ in range(20):
+            try:
+                return self.find(css).text.strip()
+            except StaleElementReferenceException:
+                time.sleep(0.05)
         return self.find(css).text.strip()
 
     def type_into(self, css, text):
