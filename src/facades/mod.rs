@@ -9,7 +9,10 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::Registry;
 use infralog_events::{Envelope, EventStore};
@@ -168,4 +171,51 @@ impl Facades {
             batch.shutdown();
         }
     }
+}
+
+/// A facade's request body, read whole within `limit` bytes and `timeout`; the
+/// error is the status and message the facade answers in its own error body
+/// (413 beyond the limit, announced or read; 408 when it trickles; 400 when the
+/// stream breaks).
+pub(crate) async fn read_limited_body(
+    context: &RequestContext,
+    mut payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, (StatusCode, String)> {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large".to_owned(),
+        )
+    };
+    let announced = context
+        .request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut body = Vec::new();
+    loop {
+        let next = tokio::time::timeout_at(deadline, payload.next())
+            .await
+            .map_err(|_| {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request body timed out".to_owned(),
+                )
+            })?;
+        let Some(chunk) = next else { break };
+        let chunk =
+            chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("Bad request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -1,11 +1,10 @@
 //! The Batch routes. Errors are `{"message": …}` as upstream's; every check of a
 //! submission runs before anything is written or recorded.
 
-use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
 use base64::Engine;
-use futures_util::StreamExt;
 use infralog_actors::decide::batch::{JobAction, JobError};
 use infralog_actors::exec::local::sandbox_of;
 use infralog_actors::runtime::batch::BatchFailure;
@@ -15,6 +14,7 @@ use uuid::Uuid;
 
 use super::{bundle, form, Batch};
 use crate::api::RequestContext;
+use crate::facades::read_limited_body;
 use crate::projections::batch::JobView;
 
 fn answer(status: StatusCode, body: Value) -> HttpResponse {
@@ -153,34 +153,16 @@ fn list(batch: &Batch) -> HttpResponse {
 async fn read_body(
     batch: &Batch,
     context: &RequestContext,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<Vec<u8>, HttpResponse> {
-    let limit = batch.settings.max_upload_bytes;
-    let too_large = || message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
-    let announced = context
-        .request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    let deadline = tokio::time::Instant::now() + batch.body_timeout;
-    let mut body = Vec::new();
-    loop {
-        let next = tokio::time::timeout_at(deadline, payload.next())
-            .await
-            .map_err(|_| message(StatusCode::REQUEST_TIMEOUT, "Request body timed out"))?;
-        let Some(chunk) = next else { break };
-        let chunk = chunk
-            .map_err(|e| message(StatusCode::BAD_REQUEST, format!("Bad request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    read_limited_body(
+        context,
+        payload,
+        batch.settings.max_upload_bytes,
+        batch.body_timeout,
+    )
+    .await
+    .map_err(|(status, text)| message(status, text))
 }
 
 async fn submit(batch: &Batch, context: &RequestContext, payload: web::Payload) -> HttpResponse {

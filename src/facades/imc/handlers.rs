@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
 use base64::Engine;
-use futures_util::StreamExt;
 use infralog_actors::decide::placement::PlacementError;
 use infralog_actors::decide::sites;
 use infralog_actors::runtime::placement::PlacementFailure;
@@ -18,6 +17,7 @@ use uuid::Uuid;
 
 use super::{request, Imc};
 use crate::api::RequestContext;
+use crate::facades::read_limited_body;
 use crate::projections::imc::PlacementView;
 
 /// How far the read model may lag behind the log before `/v1/health` says so.
@@ -116,34 +116,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn read_body(
     imc: &Imc,
     context: &RequestContext,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<Vec<u8>, HttpResponse> {
-    let limit = imc.limits.max_body_bytes;
-    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
-    let announced = context
-        .request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    let deadline = tokio::time::Instant::now() + imc.limits.body_read_timeout;
-    let mut body = Vec::new();
-    loop {
-        let next = tokio::time::timeout_at(deadline, payload.next())
-            .await
-            .map_err(|_| error(StatusCode::REQUEST_TIMEOUT, "Request body timed out"))?;
-        let Some(chunk) = next else { break };
-        let chunk =
-            chunk.map_err(|e| error(StatusCode::BAD_REQUEST, format!("Bad request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    read_limited_body(
+        context,
+        payload,
+        imc.limits.max_body_bytes,
+        imc.limits.body_read_timeout,
+    )
+    .await
+    .map_err(|(status, text)| error(status, text))
 }
 
 /// The `Idempotency-Key`: the placement's id; a fresh one without it; `None`
