@@ -418,6 +418,13 @@ fn a_full_mailbox_answers_busy_at_once() {
                 })
             })
             .collect();
+        // The first stop holds the actor; those that got in wait in its mailbox.
+        actix::clock::sleep(Duration::from_millis(150)).await;
+        let (waiting, _) = registry.mailbox_depths();
+        assert!(
+            (1..=2).contains(&waiting.waiting) && waiting.deepest == waiting.waiting,
+            "{waiting:?}"
+        );
         let mut busy = 0;
         let mut done = 0;
         for stop in stops {
@@ -429,7 +436,34 @@ fn a_full_mailbox_answers_busy_at_once() {
         }
         assert!(busy > 0, "a flood must meet a full mailbox");
         assert!(done > 0, "queued commands still run");
+        // Handled and refused alike were counted out.
+        let (infrastructures, vms) = registry.mailbox_depths();
+        assert_eq!((infrastructures.waiting, infrastructures.deepest), (0, 0));
+        assert_eq!((vms.waiting, vms.deepest), (0, 0));
+        // Commands still waiting when the actors stop are dropped, and counted out.
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let registry = registry.clone();
+                actix::spawn(async move {
+                    registry
+                        .infrastructure(
+                            id,
+                            InfrastructureRequest::Stop {
+                                credentials: HashMap::new(),
+                            },
+                            Metadata::default(),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        actix::clock::sleep(Duration::from_millis(150)).await;
+        assert!(registry.mailbox_depths().0.waiting >= 1);
         world.registry.shutdown();
+        assert_eq!(registry.mailbox_depths().0.waiting, 0);
+        for stop in waiting {
+            assert!(stop.await.expect("the task ends").is_err());
+        }
     });
 }
 

@@ -68,10 +68,15 @@ pub fn openapi() -> HttpResponse {
 /// `GET /metrics`: Prometheus' text format. A server started without metrics
 /// (none in the application's data) answers an empty document.
 pub fn metrics(context: &RequestContext, state: &super::AppState) -> HttpResponse {
+    let facade_mailboxes = context
+        .request
+        .app_data::<actix_web::web::Data<crate::facades::Facades>>()
+        .map(|facades| facades.mailbox_depths())
+        .unwrap_or_default();
     let text = context
         .request
         .app_data::<actix_web::web::Data<crate::metrics::Metrics>>()
-        .map(|metrics| metrics.render(Some(&state.registry)))
+        .map(|metrics| metrics.render(Some(&state.registry), &facade_mailboxes))
         .unwrap_or_default();
     HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)

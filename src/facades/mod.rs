@@ -162,6 +162,15 @@ impl Facades {
         }
     }
 
+    /// The messages waiting in the facades' actors' mailboxes, by kind of actor
+    /// (for metrics): the IMC facade's placements.
+    pub fn mailbox_depths(&self) -> Vec<(&'static str, infralog_actors::runtime::MailboxDepth)> {
+        self.imc
+            .iter()
+            .map(|imc| ("imc_placement", imc.placements().mailbox_depth()))
+            .collect()
+    }
+
     /// Stops the facades' actors.
     pub fn shutdown(&self) {
         if let Some(imc) = &self.imc {

@@ -4,8 +4,11 @@
 //! record per request, [`access`]), the log's writer thread (through the event
 //! store's [`CommitObserver`] hook, so the events crate stays free of metrics
 //! libraries), and the cloud connectors (wrapped once at start, [`connectors`]).
-//! What the server already knows (live actors, the log's size on disk) is sampled
-//! when `/metrics` is read rather than kept up to date on every change.
+//! What the server already knows (live actors, the messages waiting in their
+//! mailboxes, the log's size on disk) is sampled when `/metrics` is read rather
+//! than kept up to date on every change: the actors crate counts its mailboxes in
+//! plain atomics (`infralog_actors::runtime::MailboxDepth`) and knows no metrics
+//! library.
 //!
 //! Labels have bounded values only: route templates, never request paths; cloud
 //! kinds, never cloud ids; never a user name.
@@ -17,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use infralog_actors::runtime::Registry as ActorRegistry;
+use infralog_actors::runtime::{MailboxDepth, Registry as ActorRegistry};
 use infralog_events::codec::DomainEvent;
 use infralog_events::domain::infrastructure::InfrastructureEvent;
 use infralog_events::{CommitObserver, Envelope};
@@ -67,6 +70,13 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// One label naming the kind of actor whose mailboxes are counted.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailboxLabels {
+    /// `infrastructure`, `vm` or a facade's actor (`imc_placement`).
+    pub actor: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -88,6 +98,8 @@ pub struct Metrics {
     connector_duration: HistogramFamily<ConnectorLabels>,
     contextualization_runs: Family<OutcomeLabels, Counter>,
     live_actors: Family<KindLabels, Gauge>,
+    mailbox_depth: Family<MailboxLabels, Gauge>,
+    mailbox_depth_max: Family<MailboxLabels, Gauge>,
     log_size_bytes: Gauge,
 }
 
@@ -160,6 +172,18 @@ impl Metrics {
             "Infrastructure and VM actors running (idle ones stop; the log rebuilds them)",
             live_actors.clone(),
         );
+        let mailbox_depth = Family::<MailboxLabels, Gauge>::default();
+        registry.register(
+            "mailbox_depth",
+            "Messages waiting in the mailboxes of every actor of a kind: sent, not yet taken by a handler",
+            mailbox_depth.clone(),
+        );
+        let mailbox_depth_max = Family::<MailboxLabels, Gauge>::default();
+        registry.register(
+            "mailbox_depth_max",
+            "Messages waiting in the deepest mailbox of one running actor of a kind",
+            mailbox_depth_max.clone(),
+        );
         let log_size_bytes = Gauge::default();
         registry.register(
             "log_size_bytes",
@@ -178,6 +202,8 @@ impl Metrics {
             connector_duration,
             contextualization_runs,
             live_actors,
+            mailbox_depth,
+            mailbox_depth_max,
             log_size_bytes,
         }
     }
@@ -214,13 +240,24 @@ impl Metrics {
         Arc::new(StoreHook(Arc::clone(self)))
     }
 
-    /// Samples what is read rather than counted (live actors, the log's size) and
-    /// renders every metric in Prometheus' text format.
-    pub fn render(&self, actors: Option<&ActorRegistry>) -> String {
+    /// Samples what is read rather than counted (live actors, their mailboxes and
+    /// the facades' in `facade_mailboxes`, the log's size) and renders every
+    /// metric in Prometheus' text format.
+    pub fn render(
+        &self,
+        actors: Option<&ActorRegistry>,
+        facade_mailboxes: &[(&str, MailboxDepth)],
+    ) -> String {
         if let Some(actors) = actors {
             let (infrastructures, vms) = actors.running_actors();
             self.set_live("infrastructure", infrastructures);
             self.set_live("vm", vms);
+            let (infrastructures, vms) = actors.mailbox_depths();
+            self.set_mailbox("infrastructure", infrastructures);
+            self.set_mailbox("vm", vms);
+        }
+        for (actor, depth) in facade_mailboxes {
+            self.set_mailbox(actor, *depth);
         }
         self.log_size_bytes
             .set(i64::try_from(directory_size(&self.data_dir)).unwrap_or(i64::MAX));
@@ -239,6 +276,19 @@ impl Metrics {
                 kind: kind.to_owned(),
             })
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    fn set_mailbox(&self, actor: &str, depth: MailboxDepth) {
+        let labels = MailboxLabels {
+            actor: actor.to_owned(),
+        };
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.mailbox_depth
+            .get_or_create(&labels)
+            .set(gauge(depth.waiting));
+        self.mailbox_depth_max
+            .get_or_create(&labels)
+            .set(gauge(depth.deepest));
     }
 
     fn observe_group(&self, envelopes: &[Arc<Envelope>], flush: Duration) {
@@ -324,7 +374,11 @@ mod tests {
         metrics.observe_request(&labels, Duration::from_millis(3));
         metrics.observe_request(&labels, Duration::from_millis(3));
         metrics.observe_connector_call("Dummy", "launch", false, Duration::from_millis(1));
-        let text = metrics.render(None);
+        let placements = MailboxDepth {
+            waiting: 5,
+            deepest: 3,
+        };
+        let text = metrics.render(None, &[("imc_placement", placements)]);
         assert!(
             text.contains(
                 r#"infralog_http_requests_total{method="GET",route="/infrastructures/{infid}",status="404"} 2"#
@@ -336,6 +390,8 @@ mod tests {
             r#"infralog_connector_calls_total{cloud="Dummy",operation="launch",outcome="error"} 1"#
         ));
         assert!(text.contains("infralog_log_size_bytes 100"), "{text}");
+        assert!(text.contains(r#"infralog_mailbox_depth{actor="imc_placement"} 5"#));
+        assert!(text.contains(r#"infralog_mailbox_depth_max{actor="imc_placement"} 3"#));
         assert!(text.trim_end().ends_with("# EOF"));
     }
 }

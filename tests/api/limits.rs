@@ -310,6 +310,81 @@ fn a_full_mailbox_is_503_with_retry_after_and_queued_work_still_runs() {
     );
 }
 
+/// `infralog_mailbox_depth{actor="vm"}` and its `_max` now.
+fn vm_mailbox_depth(server: &TestServer) -> (f64, f64) {
+    let metrics = server.get("/metrics").send().expect(200).text();
+    let read = |name| {
+        crate::observability::sample(&metrics, name, &[r#"actor="vm""#])
+            .unwrap_or_else(|| panic!("{name} is missing: {metrics}"))
+    };
+    (
+        read("infralog_mailbox_depth"),
+        read("infralog_mailbox_depth_max"),
+    )
+}
+
+#[test]
+fn mailbox_depth_counts_waiting_commands_and_returns_to_zero_after_a_flood() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = troublesome_server(dir.path(), 4);
+    let created = server
+        .post("/infrastructures")
+        .auth(TROUBLE_AUTH)
+        .radl(&troublesome_radl("node"))
+        .send()
+        .expect(200);
+    let inf = id_of(&created.text());
+    assert_eq!(vm_mailbox_depth(&server), (0.0, 0.0));
+    let vm_stop = server
+        .put(&format!("/infrastructures/{inf}/vms/0/stop"))
+        .auth(TROUBLE_AUTH);
+    // Each stop holds the VM's actor for 300 ms, so the stops that get in wait in
+    // its mailbox while /metrics is read; the rest meet a full mailbox (503).
+    let flooding = std::sync::atomic::AtomicBool::new(true);
+    let (statuses, deepest_seen) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut deepest = (0.0f64, 0.0f64);
+            while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                let (waiting, max) = vm_mailbox_depth(&server);
+                deepest = (deepest.0.max(waiting), deepest.1.max(max));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            deepest
+        });
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let vm_stop = vm_stop.clone();
+                scope.spawn(move || vm_stop.send().status)
+            })
+            .collect();
+        let statuses: Vec<u16> = handles
+            .into_iter()
+            .map(|h| h.join().expect("a request thread"))
+            .collect();
+        flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+        (statuses, watcher.join().expect("the watcher"))
+    });
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        deepest_seen.0 >= 1.0 && deepest_seen.1 >= 1.0,
+        "queued stops were never seen waiting: {deepest_seen:?}"
+    );
+    assert!(deepest_seen.0 <= 16.0, "{deepest_seen:?}");
+    // Every stop was answered, so each was handled or refused: none waits, and
+    // the refused ones (503) did not leave a count behind.
+    assert_eq!(vm_mailbox_depth(&server), (0.0, 0.0));
+    let metrics = server.get("/metrics").send().expect(200).text();
+    assert_eq!(
+        crate::observability::sample(
+            &metrics,
+            "infralog_mailbox_depth",
+            &[r#"actor="infrastructure""#]
+        ),
+        Some(0.0)
+    );
+}
+
 #[test]
 fn a_panicking_cloud_fails_its_request_and_everything_else_keeps_serving() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -7,7 +7,7 @@ use crate::harness::*;
 
 /// The value of the first sample of `name` whose labels contain every one of
 /// `labels` (`key="value"`), in a Prometheus text document.
-fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
     metrics
         .lines()
         .filter(|line| !line.starts_with('#'))
@@ -176,6 +176,17 @@ fn metrics_count_requests_log_writes_cloud_calls_and_contextualization() {
     )
     .is_some_and(|n| n >= 1.0));
     assert!(sample(&metrics, "infralog_log_size_bytes", &[]).is_some_and(|n| n > 0.0));
+    // Every command was handled: nothing waits in a mailbox.
+    for actor in [r#"actor="infrastructure""#, r#"actor="vm""#] {
+        assert_eq!(
+            sample(&metrics, "infralog_mailbox_depth", &[actor]),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&metrics, "infralog_mailbox_depth_max", &[actor]),
+            Some(0.0)
+        );
+    }
 }
 
 #[test]

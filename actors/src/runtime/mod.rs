@@ -36,11 +36,13 @@ pub mod batch;
 mod infrastructure;
 mod journal;
 pub mod ledger;
+mod mailbox;
 mod panics;
 pub mod placement;
 mod registry;
 mod vm;
 
+pub use mailbox::MailboxDepth;
 pub use registry::Registry;
 
 // The files depend in one direction: `registry` starts the actors and so knows

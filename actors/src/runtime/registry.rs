@@ -14,6 +14,7 @@ use infralog_events::EventStore;
 use tokio::sync::oneshot;
 
 use super::infrastructure::{InfrastructureActor, InfrastructureMessage, VmDispatch};
+use super::mailbox::{self, Mailbox, MailboxDepth};
 use super::vm::{VmActor, VmCommandMessage, VmWork};
 use super::{
     ActorConfig, ActorError, CommandMetadata, Forget, InfrastructureRequest, Outcome, Shared,
@@ -40,6 +41,10 @@ struct Inner {
     vms: Mutex<HashMap<(InfId, VmId), Running<VmActor>>>,
     /// The serial of the next actor started.
     next_serial: AtomicU64,
+    /// Messages waiting in the mailboxes of every infrastructure actor, and of
+    /// every VM actor (see [`mailbox`]); stopped actors' included until they drain.
+    infrastructures_waiting: Arc<AtomicU64>,
+    vms_waiting: Arc<AtomicU64>,
 }
 
 /// An actor the registry started, and the serial that tells it from an actor that
@@ -47,6 +52,8 @@ struct Inner {
 struct Running<A: Actor> {
     serial: u64,
     address: Addr<A>,
+    /// What waits in its mailbox.
+    mailbox: Mailbox,
 }
 
 impl std::fmt::Debug for Registry {
@@ -77,6 +84,8 @@ impl Registry {
                 infrastructures: Mutex::new(HashMap::new()),
                 vms: Mutex::new(HashMap::new()),
                 next_serial: AtomicU64::new(0),
+                infrastructures_waiting: Arc::new(AtomicU64::new(0)),
+                vms_waiting: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -93,6 +102,7 @@ impl Registry {
             request,
             metadata,
             reply: Some(reply),
+            queued: None,
         };
         // An actor may stop (idle) between lookup and send: try a fresh one once.
         for _ in 0..2 {
@@ -152,6 +162,7 @@ impl Registry {
             work,
             metadata,
             reply,
+            queued: None,
         };
         let deadline = Instant::now() + patience;
         let mut pause = Duration::from_millis(1);
@@ -195,6 +206,28 @@ impl Registry {
         (infrastructures, vms)
     }
 
+    /// The messages waiting in the infrastructure actors' mailboxes and in the VM
+    /// actors' (for metrics): sent through the registry, not yet taken by a
+    /// handler.
+    pub fn mailbox_depths(&self) -> (MailboxDepth, MailboxDepth) {
+        let deepest = |mailboxes: &mut dyn Iterator<Item = &Mailbox>| {
+            mailboxes.map(Mailbox::waiting).max().unwrap_or(0)
+        };
+        let infrastructures = MailboxDepth {
+            waiting: self.inner.infrastructures_waiting.load(Ordering::Relaxed),
+            deepest: deepest(
+                &mut lock(&self.inner.infrastructures)
+                    .values()
+                    .map(|r| &r.mailbox),
+            ),
+        };
+        let vms = MailboxDepth {
+            waiting: self.inner.vms_waiting.load(Ordering::Relaxed),
+            deepest: deepest(&mut lock(&self.inner.vms).values().map(|r| &r.mailbox)),
+        };
+        (infrastructures, vms)
+    }
+
     /// Stops every arbiter thread (their actors stop with them).
     pub fn shutdown(&self) {
         lock(&self.inner.infrastructures).clear();
@@ -215,6 +248,8 @@ impl Registry {
     /// Sends through the registry's own address of the actor: actix gives every
     /// address clone a slot of its own, so sending through clones would bypass the
     /// mailbox bound. A closed actor is forgotten, so the next try starts a new one.
+    /// This and [`Registry::send_to_vm`] are the only ways commands reach the
+    /// actors, so the mailbox counts ([`Registry::mailbox_depths`]) are kept here.
     // The error hands the message back for the retry; boxing it would only add an
     // allocation to every send.
     #[allow(clippy::result_large_err)]
@@ -231,14 +266,20 @@ impl Registry {
             let registry = self.clone();
             let forget: Forget = Arc::new(move || registry.forget_infrastructure(id, serial));
             let capacity = shared.config.mailbox_capacity;
+            let mailbox = Mailbox::of_kind(&self.inner.infrastructures_waiting);
+            let own = mailbox.clone();
             let address =
                 InfrastructureActor::start_in_arbiter(self.arbiter_for(&id), move |ctx| {
                     ctx.set_mailbox_capacity(capacity);
-                    InfrastructureActor::new(id, shared, vms, forget)
+                    InfrastructureActor::new(id, shared, vms, forget, own)
                 });
-            Running { serial, address }
+            Running {
+                serial,
+                address,
+                mailbox,
+            }
         });
-        let sent = running.address.try_send(message);
+        let sent = mailbox::try_send(&running.address, &running.mailbox, message);
         if matches!(sent, Err(SendError::Closed(_))) {
             actors.remove(&id);
         }
@@ -263,9 +304,13 @@ impl Registry {
                 ctx.set_mailbox_capacity(capacity);
                 VmActor::new(inf, vm, shared, forget)
             });
-            Running { serial, address }
+            Running {
+                serial,
+                address,
+                mailbox: Mailbox::of_kind(&self.inner.vms_waiting),
+            }
         });
-        let sent = running.address.try_send(message);
+        let sent = mailbox::try_send(&running.address, &running.mailbox, message);
         if matches!(sent, Err(SendError::Closed(_))) {
             actors.remove(&(inf, vm));
         }

@@ -12,6 +12,7 @@ use infralog_events::domain::{InfId, VmId};
 use infralog_events::StreamId;
 use rand::distr::{Alphanumeric, SampleString};
 
+use super::mailbox::{Queued, Ticketed};
 use super::panics::panic_message;
 use super::{
     journal, ActorError, CommandMetadata, Forget, Idleness, Outcome, Reply, Shared, VmRequest,
@@ -45,10 +46,18 @@ pub(crate) struct VmCommandMessage {
     pub(crate) work: VmWork,
     pub(crate) metadata: CommandMetadata,
     pub(crate) reply: Reply,
+    /// Counts the message in the mailbox until the handler takes it.
+    pub(crate) queued: Option<Queued>,
 }
 
 impl Message for VmCommandMessage {
     type Result = ();
+}
+
+impl Ticketed for VmCommandMessage {
+    fn ticket(&mut self) -> &mut Option<Queued> {
+        &mut self.queued
+    }
 }
 
 pub struct VmActor {
@@ -127,12 +136,15 @@ impl Handler<VmCommandMessage> for VmActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, message: VmCommandMessage, _: &mut Self::Context) -> Self::Result {
-        self.idleness.begin();
         let VmCommandMessage {
             work,
             metadata,
             reply,
+            queued,
         } = message;
+        // Out of the mailbox: no longer waiting.
+        drop(queued);
+        self.idleness.begin();
         if let Some(error) = &self.load_error {
             let _ = reply.send(Err(ActorError::Failed(format!(
                 "the VM's log cannot be read: {error}"

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::InfrastructureActor;
 use crate::contextualization::ansible::{self, AnsibleJob, JobVm, Output, RunReport};
 use crate::runtime::journal;
+use crate::runtime::mailbox::{Mailbox, Queued};
 
 /// Output is sent to the log at least this often while a run writes.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -33,6 +34,8 @@ const KEEP_BYTES: usize = 1024 * 1024;
 pub(super) struct AnsibleOutput {
     pub(super) run: u32,
     pub(super) batches: Vec<(Option<VmId>, String)>,
+    /// Counts the report in the actor's mailbox until the handler takes it.
+    pub(super) queued: Option<Queued>,
 }
 
 impl Message for AnsibleOutput {
@@ -43,6 +46,15 @@ impl Message for AnsibleOutput {
 pub(super) struct AnsibleEnded {
     pub(super) run: u32,
     pub(super) report: RunReport,
+    /// Counts the report in the actor's mailbox until the handler takes it.
+    pub(super) queued: Option<Queued>,
+}
+
+/// Where a run reports: the actor's address, and its mailbox's count, which each
+/// report joins from the moment it is sent.
+struct Reporter {
+    address: Addr<InfrastructureActor>,
+    mailbox: Mailbox,
 }
 
 impl Message for AnsibleEnded {
@@ -94,7 +106,10 @@ impl InfrastructureActor {
         let Some((run, max_time_s, configure, live)) = current else {
             return;
         };
-        let address = ctx.address();
+        let reporter = Reporter {
+            address: ctx.address(),
+            mailbox: self.mailbox.clone(),
+        };
         let settings = self.shared.config.ansible.clone();
         let store = Arc::clone(&self.shared.store);
         let inf = self.id;
@@ -116,7 +131,7 @@ impl InfrastructureActor {
                     ),
                 },
                 Some(settings) => match job(store, inf, run, radl, vms, &configure, max_time_s).await {
-                    Ok(job) => execute(&settings, job, run, &address).await,
+                    Ok(job) => execute(&settings, job, run, &reporter).await,
                     Err(message) => RunReport {
                         configured: false,
                         failed_vms: configure.clone(),
@@ -125,7 +140,12 @@ impl InfrastructureActor {
                 },
             };
             // The actor may be gone (destroyed meanwhile): nothing left to record.
-            let _ = address.send(AnsibleEnded { run, report }).await;
+            let ended = AnsibleEnded {
+                run,
+                report,
+                queued: Some(reporter.mailbox.enter()),
+            };
+            let _ = reporter.address.send(ended).await;
         });
         self.ansible = Some(RunningTask { run, handle });
     }
@@ -206,12 +226,12 @@ async fn execute(
     settings: &ansible::AnsibleSettings,
     job: AnsibleJob,
     run: u32,
-    address: &Addr<InfrastructureActor>,
+    reporter: &Reporter,
 ) -> RunReport {
     let (sender, receiver) = mpsc::unbounded_channel();
     let (report, ()) = tokio::join!(
         ansible::run(settings, job, sender),
-        forward(receiver, run, address)
+        forward(receiver, run, reporter)
     );
     report
 }
@@ -219,11 +239,7 @@ async fn execute(
 /// Batches a run's output (per VM, at most every [`FLUSH_EVERY`] or
 /// [`FLUSH_BYTES`]) and keeps at most [`KEEP_BYTES`] of it; ends when the run
 /// drops its sender.
-async fn forward(
-    mut receiver: mpsc::UnboundedReceiver<Output>,
-    run: u32,
-    address: &Addr<InfrastructureActor>,
-) {
+async fn forward(mut receiver: mpsc::UnboundedReceiver<Output>, run: u32, reporter: &Reporter) {
     let mut batcher = Batcher::default();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,24 +248,29 @@ async fn forward(
             received = receiver.recv() => match received {
                 Some(output) => {
                     if batcher.push(output) {
-                        send(address, run, batcher.take()).await;
+                        send(reporter, run, batcher.take()).await;
                     }
                 }
                 None => break,
             },
-            _ = tick.tick() => send(address, run, batcher.take()).await,
+            _ = tick.tick() => send(reporter, run, batcher.take()).await,
         }
     }
     batcher.finish();
-    send(address, run, batcher.take()).await;
+    send(reporter, run, batcher.take()).await;
 }
 
-async fn send(address: &Addr<InfrastructureActor>, run: u32, batches: Vec<(Option<VmId>, String)>) {
+async fn send(reporter: &Reporter, run: u32, batches: Vec<(Option<VmId>, String)>) {
     if batches.is_empty() {
         return;
     }
+    let output = AnsibleOutput {
+        run,
+        batches,
+        queued: Some(reporter.mailbox.enter()),
+    };
     // `send` waits for room in a full mailbox: the output is the run's own work.
-    let _ = address.send(AnsibleOutput { run, batches }).await;
+    let _ = reporter.address.send(output).await;
 }
 
 /// Pending output per VM, in arrival order of the VMs, and what was kept or cut.

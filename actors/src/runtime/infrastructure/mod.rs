@@ -21,6 +21,7 @@ use infralog_events::domain::infrastructure::{
 use infralog_events::domain::{InfId, VmId};
 use infralog_events::{EventStore, StreamId};
 
+use super::mailbox::{Mailbox, Queued, Ticketed};
 use super::panics::panic_message;
 use super::vm::VmWork;
 use super::{
@@ -37,10 +38,18 @@ pub(crate) struct InfrastructureMessage {
     pub(crate) request: InfrastructureRequest,
     pub(crate) metadata: CommandMetadata,
     pub(crate) reply: Option<Reply>,
+    /// Counts the message in the mailbox until the handler takes it.
+    pub(crate) queued: Option<Queued>,
 }
 
 impl Message for InfrastructureMessage {
     type Result = ();
+}
+
+impl Ticketed for InfrastructureMessage {
+    fn ticket(&mut self) -> &mut Option<Queued> {
+        &mut self.queued
+    }
 }
 
 /// A contextualization timer fired.
@@ -87,6 +96,8 @@ pub struct InfrastructureActor {
     idleness: Idleness,
     /// The real contextualization run under way, if any.
     ansible: Option<ansible::RunningTask>,
+    /// Its mailbox's count, which the run's reports join too.
+    mailbox: Mailbox,
 }
 
 impl InfrastructureActor {
@@ -95,6 +106,7 @@ impl InfrastructureActor {
         shared: Arc<Shared>,
         vms: Arc<dyn VmDispatch + Send + Sync>,
         forget: Forget,
+        mailbox: Mailbox,
     ) -> Self {
         InfrastructureActor {
             id,
@@ -105,6 +117,7 @@ impl InfrastructureActor {
             load_error: None,
             idleness: Idleness::new(),
             ansible: None,
+            mailbox,
         }
     }
 
@@ -266,7 +279,15 @@ impl Handler<InfrastructureMessage> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, message: InfrastructureMessage, _: &mut Self::Context) -> Self::Result {
-        self.run(Some(message.request), None, message.metadata, message.reply)
+        let InfrastructureMessage {
+            request,
+            metadata,
+            reply,
+            queued,
+        } = message;
+        // Out of the mailbox: no longer waiting.
+        drop(queued);
+        self.run(Some(request), None, metadata, reply)
     }
 }
 
@@ -286,7 +307,12 @@ impl Handler<ContextualizationDue> for InfrastructureActor {
 impl Handler<ansible::AnsibleOutput> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: ansible::AnsibleOutput, _: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        mut message: ansible::AnsibleOutput,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        drop(message.queued.take());
         self.run(
             None,
             Some(Internal::AnsibleOutput(message)),
@@ -299,7 +325,12 @@ impl Handler<ansible::AnsibleOutput> for InfrastructureActor {
 impl Handler<ansible::AnsibleEnded> for InfrastructureActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, message: ansible::AnsibleEnded, _: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        mut message: ansible::AnsibleEnded,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        drop(message.queued.take());
         self.run(
             None,
             Some(Internal::AnsibleEnded(message)),

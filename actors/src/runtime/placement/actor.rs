@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::super::journal;
 use super::super::ledger::{ImcLedger, Release, Reserve};
+use super::super::mailbox::{Queued, Ticketed};
 use super::{AttemptSpec, CoreDriver, Destroyed, PlacementConfig, PlacementFailure};
 use crate::decide::placement::{decide, CoreState, PlacementCommand};
 use crate::decide::sites::{self, Site, Try};
@@ -46,10 +47,19 @@ pub(super) enum Work {
 pub(super) struct PlacementMessage {
     pub(super) work: Work,
     pub(super) reply: Option<oneshot::Sender<Result<u64, PlacementFailure>>>,
+    /// Counts the message in the mailbox until the handler takes it (`None` for
+    /// the actor's own timers, which bypass the mailbox).
+    pub(super) queued: Option<Queued>,
 }
 
 impl Message for PlacementMessage {
     type Result = ();
+}
+
+impl Ticketed for PlacementMessage {
+    fn ticket(&mut self) -> &mut Option<Queued> {
+        &mut self.queued
+    }
 }
 
 /// What a step leaves to do later.
@@ -100,7 +110,9 @@ impl Actor for PlacementActor {
 impl Handler<PlacementMessage> for PlacementActor {
     type Result = AtomicResponse<Self, ()>;
 
-    fn handle(&mut self, msg: PlacementMessage, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: PlacementMessage, _ctx: &mut Self::Context) -> Self::Result {
+        // Out of the mailbox: no longer waiting.
+        drop(msg.queued.take());
         let Some(mut core) = self.core.take().filter(|_| self.loaded) else {
             if let Some(reply) = msg.reply {
                 let _ = reply.send(Err(PlacementFailure::Failed("not loaded".into())));
@@ -125,7 +137,11 @@ impl Handler<PlacementMessage> for PlacementActor {
                     let _ = reply.send(result);
                 }
                 for (delay, work) in timers {
-                    let message = PlacementMessage { work, reply: None };
+                    let message = PlacementMessage {
+                        work,
+                        reply: None,
+                        queued: None,
+                    };
                     if delay.is_zero() {
                         ctx.notify(message);
                     } else {

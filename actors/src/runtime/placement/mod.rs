@@ -20,6 +20,7 @@
 //!   does later, its infrastructure is destroyed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::ledger::{ImcLedger, Snapshot};
+use super::mailbox::{self, Mailbox, MailboxDepth};
 use crate::decide::placement::{CoreState, PlacementError};
 use crate::decide::sites::Site;
 
@@ -129,13 +131,18 @@ pub enum PlacementFailure {
     Failed(String),
 }
 
+/// A placement actor's address and its mailbox's count.
+type Started = (Addr<PlacementActor>, Mailbox);
+
 /// Starts, finds and resumes placement actors, and holds the ledger. Cheap to
 /// clone.
 #[derive(Clone)]
 pub struct Placements {
     shared: Arc<Shared>,
     arbiter: ArbiterHandle,
-    actors: Arc<Mutex<HashMap<Uuid, Addr<PlacementActor>>>>,
+    actors: Arc<Mutex<HashMap<Uuid, Started>>>,
+    /// Messages waiting in every placement's mailbox (see [`mailbox`]).
+    waiting: Arc<AtomicU64>,
     _thread: Arc<Arbiter>,
 }
 
@@ -174,6 +181,7 @@ impl Placements {
             }),
             arbiter,
             actors: Arc::new(Mutex::new(HashMap::new())),
+            waiting: Arc::new(AtomicU64::new(0)),
             _thread: Arc::new(thread),
         }
     }
@@ -212,6 +220,7 @@ impl Placements {
             PlacementMessage {
                 work: Work::Observed(inf, state),
                 reply: None,
+                queued: None,
             },
         )
     }
@@ -223,8 +232,21 @@ impl Placements {
             PlacementMessage {
                 work: Work::Resume,
                 reply: None,
+                queued: None,
             },
         )
+    }
+
+    /// The messages waiting in the placements' mailboxes (for metrics).
+    pub fn mailbox_depth(&self) -> MailboxDepth {
+        MailboxDepth {
+            waiting: self.waiting.load(Ordering::Relaxed),
+            deepest: lock(&self.actors)
+                .values()
+                .map(|(_, mailbox)| mailbox.waiting())
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     /// Stops the arbiter thread (its actors stop with it).
@@ -240,6 +262,7 @@ impl Placements {
             PlacementMessage {
                 work,
                 reply: Some(reply),
+                queued: None,
             },
         )?;
         answer
@@ -252,19 +275,21 @@ impl Placements {
         let mut message = message;
         // An actor may have stopped (a failed load): start a fresh one once.
         for _ in 0..2 {
-            let address = actors.entry(id).or_insert_with(|| {
+            let (address, mailbox) = actors.entry(id).or_insert_with(|| {
                 let shared = Arc::clone(&self.shared);
-                PlacementActor::start_in_arbiter(&self.arbiter, move |_| PlacementActor {
-                    core: Some(Core {
-                        id,
-                        state: PlacementState::default(),
-                        shared,
-                        refused: HashSet::new(),
-                    }),
-                    loaded: false,
-                })
+                let address =
+                    PlacementActor::start_in_arbiter(&self.arbiter, move |_| PlacementActor {
+                        core: Some(Core {
+                            id,
+                            state: PlacementState::default(),
+                            shared,
+                            refused: HashSet::new(),
+                        }),
+                        loaded: false,
+                    });
+                (address, Mailbox::of_kind(&self.waiting))
             });
-            match address.try_send(message) {
+            match mailbox::try_send(address, mailbox, message) {
                 Ok(()) => return Ok(()),
                 Err(SendError::Full(_)) => return Err(PlacementFailure::Busy),
                 Err(SendError::Closed(returned)) => {
