@@ -182,6 +182,20 @@ fn history_time_travel_and_offline_tools() {
 
     // Capture what the server answers after each step of a lifecycle.
     let mut captured = vec![settled_answers(&server, &inf)];
+    let mut seen: Vec<Value> = Vec::new();
+    let mut read_new_events = |version: u64| {
+        // The events after the last one seen: exactly those the step added.
+        let fresh = server
+            .get(
+                &format!("/infrastructures/{inf}/events?from={}", seen.len() + 1),
+                OWNER,
+            )
+            .json();
+        assert!(fresh.get("next").is_none(), "{fresh}");
+        seen.extend(fresh["events"].as_array().expect("events").iter().cloned());
+        assert_eq!(seen.len() as u64, version, "{fresh}");
+    };
+    read_new_events(captured[0].0);
     let operations: Vec<(&str, String, &str)> = vec![
         ("PUT", format!("/infrastructures/{inf}/stop"), ""),
         ("PUT", format!("/infrastructures/{inf}/start"), ""),
@@ -196,6 +210,7 @@ fn history_time_travel_and_offline_tools() {
         let response = server.request(method, path, OWNER, &[("Content-Type", "text/plain")], body);
         assert_eq!(response.status, 200, "{method} {path}: {}", response.body);
         captured.push(settled_answers(&server, &inf));
+        read_new_events(captured.last().expect("captured").0);
     }
     let states: Vec<String> = captured
         .iter()
@@ -236,6 +251,16 @@ fn history_time_travel_and_offline_tools() {
     assert_eq!(page["events"].as_array().expect("page").len(), 2);
     assert_eq!(page["events"][0], all[2]);
     assert_eq!(page["next"], 5);
+    // Read incrementally between the steps (as the dashboard polls), the events
+    // are the whole history, each once.
+    assert_eq!(seen, all);
+    let past_end = server
+        .get(
+            &format!("/infrastructures/{inf}/events?from={}", last + 1),
+            OWNER,
+        )
+        .json();
+    assert_eq!(past_end, serde_json::json!({ "events": [] }));
     let streamed = server.request(
         "GET",
         &format!("/infrastructures/{inf}/events?from=2"),

@@ -3,9 +3,13 @@
 
 Signs in with IM credentials, sees the server's error for a bad RADL in place,
 creates an infrastructure (Dummy cloud, with contextualization), waits for it to
-reach `configured`, moves the history slider back and sees an earlier state, then
-destroys it after the confirmation. A screenshot of each step is written to the
-directory printed at the start (UI_SCREENSHOTS, default target/ui-screenshots).
+reach `configured`, moves the history slider back and sees an earlier state,
+checks that polling reads only new events and nothing while the tab is hidden,
+stops, starts and reconfigures it (the VMs' states and the history follow), and
+destroys it after the confirmation; then sees a bad TOSCA template's error in
+place and creates one from TOSCA that reaches `configured`. A screenshot of each
+step is written to the directory printed at the start (UI_SCREENSHOTS, default
+target/ui-screenshots).
 
     UI_BASE_URL=http://127.0.0.1:PORT python3 tests/ui/dashboard_test.py
 """
@@ -45,6 +49,29 @@ configure node (
 deploy node 2
 contextualize (system node configure node)
 """
+
+
+TOSCA = """tosca_definitions_version: tosca_simple_yaml_1_0
+description: one small server, from the dashboard test
+topology_template:
+  inputs:
+    cpus:
+      type: integer
+      default: 1
+  node_templates:
+    server:
+      type: tosca.nodes.Compute
+      capabilities:
+        host:
+          properties:
+            num_cpus: { get_input: cpus }
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+"""
+# The same with an input that does not exist: the server refuses it (400).
+BAD_TOSCA = TOSCA.replace("get_input: cpus", "get_input: missing")
 
 
 def api(path):
@@ -108,6 +135,40 @@ class Dashboard:
         box = self.find(css)
         box.clear()
         box.send_keys(text)
+
+    def badges(self, css):
+        """The texts of the state badges under `css`, read again if the page replaced them."""
+        for _ in range(20):
+            try:
+                return [cell.text for cell in self.driver.find_elements(By.CSS_SELECTOR, css + " .badge")]
+            except StaleElementReferenceException:
+                time.sleep(0.05)
+        return []
+
+    def api_requests(self):
+        """The paths (with query) of the API requests the page made since the last
+        `forget_requests`, in order (the browser's resource timing)."""
+        names = self.driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        return [name[len(BASE):] for name in names if name.startswith(BASE + "/infrastructures")]
+
+    def forget_requests(self):
+        self.driver.execute_script(
+            "performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings()"
+        )
+
+    def timeline(self):
+        """(version, event title) of each event the page's history shows."""
+        for _ in range(20):
+            try:
+                return [
+                    (int(item.get_attribute("data-version")), item.find_element(By.CSS_SELECTOR, ".what b").text)
+                    for item in self.driver.find_elements(By.CSS_SELECTOR, "#timeline li")
+                ]
+            except StaleElementReferenceException:
+                time.sleep(0.05)
+        raise AssertionError("the timeline kept changing")
 
 
 def main():
@@ -197,6 +258,9 @@ def scenario(ui):
     ui.find("#live-btn").click()
     ui.wait("back to the present", lambda: ui.text("#detail-state") == "configured" and not ui.visible("#history-banner"))
 
+    polling(ui, infid)
+    operations(ui, infid)
+
     print("destroy, with confirmation")
     ui.find("#destroy-btn").click()
     ui.wait("the confirmation", lambda: ui.visible("#confirm-modal"))
@@ -207,10 +271,138 @@ def scenario(ui):
     assert api("/infrastructures")["uri-list"] == [], "the server destroyed it"
     ui.shot("destroyed")
 
+    tosca(ui)
+
     print("sign out forgets the credentials")
     ui.find("#signout-btn").click()
     ui.wait("the sign-in form", lambda: ui.visible("#signin-view"))
     assert d.execute_script("return sessionStorage.getItem('infralog.credentials')") is None
+
+
+def human(event_type):
+    """The title the page gives an event type (as dashboard.js's humanType)."""
+    words = []
+    for char in event_type:
+        if char.isupper() and words:
+            words.append(" ")
+        words.append(char)
+    parts = "".join(words).split(" ")
+    return " ".join("VM" if w == "Vm" else (w if i == 0 else w.lower()) for i, w in enumerate(parts))
+
+
+def same_history(ui, infid):
+    """Whether the page's history is the server's, event for event."""
+    events = api(f"/infrastructures/{infid}/events")["events"]
+    return ui.timeline() == [(e["version"], human(e["type"])) for e in events]
+
+
+def polling(ui, infid):
+    print("polling: only new events are read, and nothing while the tab is hidden")
+    d = ui.driver
+    last = api(f"/infrastructures/{infid}/events")["events"][-1]["version"]
+    ui.forget_requests()
+    # Three polls of a settled infrastructure.
+    time.sleep(6.5)
+    requests = ui.api_requests()
+    event_reads = [r for r in requests if "/events" in r]
+    assert len(event_reads) >= 2, requests
+    assert all(r.endswith(f"/events?from={last + 1}") for r in event_reads), event_reads
+    # Nothing changed, so nothing else of the infrastructure was read again.
+    for unchanged in ("/radl", "/contmsg", "/vms/"):
+        assert not [r for r in requests if unchanged in r], (unchanged, requests)
+    assert same_history(ui, infid), ui.timeline()
+    # A hidden tab asks nothing...
+    d.execute_script(
+        "Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});"
+        "document.dispatchEvent(new Event('visibilitychange'));"
+    )
+    ui.forget_requests()
+    time.sleep(4.5)
+    assert ui.api_requests() == [], ui.api_requests()
+    # ...and catches up as soon as it is shown again.
+    d.execute_script(
+        "delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'));"
+    )
+    assert d.execute_script("return document.visibilityState") == "visible"
+    ui.wait("a read when shown again", lambda: [r for r in ui.api_requests() if "/events?from=" in r], timeout=1.5)
+
+
+def operations(ui, infid):
+    d = ui.driver
+    vm_badges = "#vm-rows"
+
+    print("stop: the VMs are stopped")
+    ui.forget_requests()
+    ui.find("#stop-btn").click()
+    ui.wait("the infrastructure stopped", lambda: ui.text("#detail-state") == "stopped")
+    ui.wait("both VMs stopped", lambda: ui.badges(vm_badges) == ["stopped", "stopped"])
+    ui.wait("the stops in the history", lambda: [t for _, t in ui.timeline()].count("VM stopped") == 2)
+    ui.wait("the page's history is the server's", lambda: same_history(ui, infid))
+    assert api(f"/infrastructures/{infid}/state")["state"]["state"] == "stopped"
+    ui.wait("Stop off and Start on", lambda: ui.find("#stop-btn").get_attribute("disabled") is not None
+            and ui.find("#start-btn").get_attribute("disabled") is None)
+    ui.shot("stopped")
+
+    print("start: the VMs are back")
+    ui.find("#start-btn").click()
+    ui.wait("the infrastructure configured again", lambda: ui.text("#detail-state") == "configured")
+    ui.wait("both VMs configured", lambda: ui.badges(vm_badges) == ["configured", "configured"])
+    ui.wait("the starts in the history", lambda: [t for _, t in ui.timeline()].count("VM started") == 2)
+    ui.wait("the page's history is the server's", lambda: same_history(ui, infid))
+    ui.wait("Start off and Stop on", lambda: ui.find("#start-btn").get_attribute("disabled") is not None
+            and ui.find("#stop-btn").get_attribute("disabled") is None)
+    ui.shot("started")
+
+    print("reconfigure: contextualization runs again, back to configured")
+    runs_before = [t for _, t in ui.timeline()].count("Contextualization started")
+    ui.find("#reconfigure-btn").click()
+    ui.wait("the reconfiguration under way", lambda: ui.text("#detail-state") == "running")
+    ui.wait("the contextualization log live", lambda: ui.visible("#contmsg-live"))
+    ui.shot("reconfiguring")
+    ui.wait("configured again", lambda: ui.text("#detail-state") == "configured", timeout=30)
+    ui.wait("the new run in the history", lambda: [t for _, t in ui.timeline()].count("Contextualization started") == runs_before + 1)
+    ui.wait("the page's history is the server's", lambda: same_history(ui, infid))
+    ui.wait("the run's end in the history", lambda: ui.timeline()[-1][1] == "Contextualization finished")
+    assert not ui.visible("#contmsg-live")
+    # New events arrived all along: each was read once, never the whole history again.
+    event_reads = [r for r in ui.api_requests() if "/events" in r]
+    starts = [int(r.rsplit("from=", 1)[1]) for r in event_reads]
+    assert starts == sorted(starts) and starts[0] > 1, event_reads
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", ui.find(".timeline-card"))
+    ui.shot("reconfigured")
+    d.execute_script("window.scrollTo(0, 0)")
+
+
+def tosca(ui):
+    d = ui.driver
+    print("create from TOSCA: a bad template shows the server's error in place")
+    ui.find("#new-btn").click()
+    ui.wait("the create form", lambda: ui.visible("#create-view"))
+    ui.type_into("#create-text", BAD_TOSCA)
+    assert "TOSCA" in ui.text("#create-kind"), ui.text("#create-kind")
+    ui.find("#create-btn").click()
+    ui.wait("the server's error", lambda: ui.visible("#create-error"))
+    error = ui.text("#create-error")
+    assert error.startswith("400 ") and 'Unknown input "missing"' in error, error
+    assert api("/infrastructures")["uri-list"] == [], "nothing was created"
+    ui.shot("tosca-error")
+
+    print("create from TOSCA and see it reach configured")
+    ui.type_into("#create-text", TOSCA)
+    ui.find("#create-btn").click()
+    ui.wait("the new infrastructure's page", lambda: ui.visible("#detail-view") and ui.text("#detail-id"))
+    infid = ui.text("#detail-id")
+    ui.wait("state configured", lambda: ui.text("#detail-state") == "configured", timeout=40)
+    ui.wait("its VM", lambda: ui.badges("#vm-rows") == ["configured"])
+    ui.wait("the RADL translated from TOSCA", lambda: "system server" in ui.text("#radl"))
+    assert ui.text(f'.infra-item[data-id="{infid}"] .sub') == "1 VM"
+    ui.shot("tosca-configured")
+
+    ui.find("#destroy-btn").click()
+    ui.wait("the confirmation", lambda: ui.visible("#confirm-modal"))
+    ui.find("#confirm-destroy").click()
+    ui.wait("the empty list", lambda: ui.visible("#infra-empty"))
+    assert api("/infrastructures")["uri-list"] == []
 
 
 if __name__ == "__main__":

@@ -27,15 +27,45 @@
     "",
   ].join("\n");
 
+  const TOSCA_EXAMPLE = [
+    "tosca_definitions_version: tosca_simple_yaml_1_0",
+    "description: one small Linux server",
+    "topology_template:",
+    "  inputs:",
+    "    cpus:",
+    "      type: integer",
+    "      default: 1",
+    "  node_templates:",
+    "    server:",
+    "      type: tosca.nodes.Compute",
+    "      capabilities:",
+    "        host:",
+    "          properties:",
+    "            num_cpus: { get_input: cpus }",
+    "            mem_size: 1 GB",
+    "        os:",
+    "          properties:",
+    "            type: linux",
+    "",
+  ].join("\n");
+
   const $ = (id) => document.getElementById(id);
   const ui = {
     credentials: null, // the text typed at sign-in
     auth: null, // the same lines joined by the two characters \n, as IM clients send them
     selected: null,
-    events: [],
+    events: [], // the selected infrastructure's history, read incrementally
     viewAt: null, // null: the present; a number: the history version shown
     generation: 0, // detail answers of an older generation are dropped (slider moved meanwhile)
     timers: [],
+    // What the last detail refresh saw, so a poll that finds no new event and the
+    // same state reads nothing more (every change of an infrastructure is an event).
+    lastState: null,
+    settling: 0, // polls left that re-read everything after new events (the read model may lag the log)
+    detailRunning: null, // the refresh under way; refreshes never overlap
+    detailAgain: null, // a refresh asked for meanwhile: {full}
+    vmStates: [], // the VMs' states shown, for the actions that make sense
+    operating: null, // the action under way ("stop", …), if any
   };
 
   // ---- API ----------------------------------------------------------------
@@ -144,7 +174,7 @@
     sessionStorage.removeItem(KEY);
     ui.timers.forEach(clearTimeout);
     ui.timers = [];
-    Object.assign(ui, { credentials: null, auth: null, selected: null, events: [], viewAt: null });
+    Object.assign(ui, { credentials: null, auth: null, selected: null, events: [], viewAt: null, lastState: null });
     $("infra-list").replaceChildren();
     $("who").hidden = true;
     $("app-view").hidden = true;
@@ -153,10 +183,14 @@
   }
 
   // ---- polling ----------------------------------------------------------------
+  // A hidden tab asks nothing: its polls are skipped, and it catches up at once
+  // when it is shown again.
+  const hidden = () => document.visibilityState === "hidden";
+
   function every(ms, task) {
     const run = async () => {
       if (!ui.auth) return;
-      if (!document.hidden) {
+      if (!hidden()) {
         try {
           await task();
         } catch (_) {
@@ -172,6 +206,12 @@
     every(LIST_EVERY_MS, refreshList);
     every(DETAIL_EVERY_MS, () => refreshDetail());
   }
+
+  document.addEventListener("visibilitychange", () => {
+    if (hidden() || !ui.auth) return;
+    refreshList();
+    refreshDetail();
+  });
 
   // ---- the list -----------------------------------------------------------------
   async function refreshList() {
@@ -212,7 +252,7 @@
   }
 
   function selectInfrastructure(id) {
-    Object.assign(ui, { selected: id, events: [], viewAt: null });
+    Object.assign(ui, { selected: id, events: [], viewAt: null, lastState: null, settling: 0 });
     ui.generation += 1;
     history.replaceState(null, "", `#/infrastructures/${id}`);
     for (const item of document.querySelectorAll(".infra-item")) {
@@ -224,21 +264,70 @@
     $("radl").textContent = "";
     $("contmsg").textContent = "";
     $("timeline").replaceChildren();
+    delete $("timeline").dataset.shown;
     showError("action-error", "");
     show("detail-view");
-    refreshDetail();
+    refreshDetail({ full: true });
   }
 
-  async function refreshDetail() {
+  // Refreshes the selected infrastructure. A poll reads only the events after the
+  // last one the page has (`?from=`) and the state; the VMs, RADL and contmsg are
+  // read again only when something changed (`full` forces it: a selection, an
+  // action, a move in the history). Refreshes never overlap: one asked for while
+  // another runs follows it.
+  async function refreshDetail(options = {}) {
+    if (ui.detailRunning) {
+      ui.detailAgain = { full: Boolean(options.full || (ui.detailAgain && ui.detailAgain.full)) };
+      return ui.detailRunning;
+    }
+    ui.detailRunning = refreshDetailOnce(Boolean(options.full));
+    try {
+      await ui.detailRunning;
+    } finally {
+      ui.detailRunning = null;
+    }
+    const again = ui.detailAgain;
+    ui.detailAgain = null;
+    if (again) await refreshDetail(again);
+  }
+
+  // The events after `after`, every page of them.
+  async function eventsAfter(base, after) {
+    const events = [];
+    let from = after + 1;
+    for (;;) {
+      const page = await api("GET", `${base}/events?from=${from}`);
+      events.push(...(page.events || []));
+      if (page.next == null) return events;
+      from = page.next;
+    }
+  }
+
+  async function refreshDetailOnce(full) {
     const id = ui.selected;
     if (!id) return;
     const generation = ui.generation;
     const base = `/infrastructures/${id}`;
     const at = atQuery();
+    const known = ui.events.length ? ui.events[ui.events.length - 1].version : 0;
     try {
-      const [events, state, vmList, radl, contmsg] = await Promise.all([
-        api("GET", `${base}/events`),
-        api("GET", `${base}/state${at}`),
+      const [fresh, state] = await Promise.all([eventsAfter(base, known), api("GET", `${base}/state${at}`)]);
+      if (generation !== ui.generation || id !== ui.selected) return;
+      const stateText = JSON.stringify(state.state);
+      // In the past the answers at that version never change; live, new events
+      // (or a state that moved) mean the rest changed too.
+      const live = ui.viewAt === null;
+      const changed = full || stateText !== ui.lastState || (live && (fresh.length > 0 || ui.settling > 0));
+      // The read model follows the log within moments: after new events, the
+      // next poll reads everything again too.
+      ui.settling = fresh.length > 0 ? 1 : Math.max(0, ui.settling - 1);
+      ui.events = ui.events.concat(fresh);
+      appendTimeline(fresh);
+      if (!changed) {
+        renderTimeline();
+        return;
+      }
+      const [vmList, radl, contmsg] = await Promise.all([
         api("GET", `${base}${at}`),
         api("GET", `${base}/radl${at}`),
         api("GET", `${base}/contmsg${at}`),
@@ -248,7 +337,8 @@
         vmIds.map((vm) => api("GET", `${base}/vms/${vm}${at}`).then((d) => d.radl, () => null))
       );
       if (generation !== ui.generation || id !== ui.selected) return;
-      renderDetail(events.events || [], state.state, vmIds, vmInfo, radl.radl, contmsg.contmsg);
+      ui.lastState = stateText;
+      renderDetail(state.state, vmIds, vmInfo, radl.radl, contmsg.contmsg);
     } catch (error) {
       if (generation !== ui.generation || id !== ui.selected) return;
       if (error.status === 404 || error.status === 403) {
@@ -262,7 +352,7 @@
     }
   }
 
-  function renderDetail(events, state, vmIds, vmInfo, radl, contmsg) {
+  function renderDetail(state, vmIds, vmInfo, radl, contmsg) {
     $("detail-state").replaceWith(Object.assign(badge(state.state), { id: "detail-state" }));
     const count = vmIds.length;
     $("detail-vmcount").textContent = `${count} VM${count === 1 ? "" : "s"}` + (ui.viewAt ? ` · at version ${ui.viewAt}` : "");
@@ -276,9 +366,9 @@
     }
     if (!log.textContent) log.textContent = "(empty)";
     $("contmsg-live").hidden = ui.viewAt !== null || SETTLED.has(state.state);
-    renderTimeline(events);
-    const past = ui.viewAt !== null;
-    for (const button of ["stop-btn", "start-btn", "reconfigure-btn", "destroy-btn"]) $(button).disabled = past;
+    renderTimeline();
+    ui.vmStates = Object.values(state.vm_states || {});
+    updateActions();
   }
 
   function renderVms(vmIds, vmInfo, vmStates) {
@@ -315,6 +405,8 @@
     if (type === "InfrastructureCreated") return "k-create";
     if (type === "ContextualizationFinished") return event.data && event.data.configured ? "k-ok" : "k-bad";
     if (/Destroyed|Failed|Removed/.test(type)) return "k-bad";
+    if (type === "VmStopped") return "k-stop";
+    if (type === "VmStarted") return "k-ok";
     if (type.startsWith("Contextualization")) return "k-ctx";
     if (type.startsWith("Vm") || type.startsWith("Resources")) return "k-vm";
     return "";
@@ -342,29 +434,13 @@
     }
   }
 
-  function renderTimeline(events) {
-    const slider = $("timeline-slider");
-    const last = events.length ? events[events.length - 1].version : 1;
-    const first = events.length ? events[0].version : 1;
-    slider.min = String(first);
-    slider.max = String(last);
-    // Live: the slider follows the newest event; in the past it stays put.
-    if (ui.viewAt === null) slider.value = String(last);
-    $("slider-max").textContent = `v${last}`;
-    const shown = ui.viewAt === null ? last : ui.viewAt;
-    const changed = events.length !== ui.events.length || $("timeline").dataset.shown !== String(shown);
-    ui.events = events;
-    $("timeline-summary").textContent = `${events.length} events`;
-    renderBanner();
-    if (!changed) return;
-    $("timeline").dataset.shown = String(shown);
-    const items = events.map((event) => {
-      const classes = [eventKind(event)];
-      if (event.version === shown) classes.push("current");
-      if (event.version > shown) classes.push("future");
+  // Adds the events just read to the list; what is already there stays.
+  function appendTimeline(fresh) {
+    if (!fresh.length) return;
+    const items = fresh.map((event) => {
       const item = el(
         "li",
-        { class: classes.join(" "), "data-version": event.version },
+        { class: eventKind(event), "data-version": event.version },
         el("span", { class: "v", text: `v${event.version}` }),
         el("span", { class: "dot" }),
         el("span", { class: "what" }, el("b", { text: humanType(event.type) }), " ", el("span", { text: eventDetail(event) })),
@@ -373,7 +449,36 @@
       item.addEventListener("click", () => travelTo(event.version));
       return item;
     });
-    $("timeline").replaceChildren(...items);
+    $("timeline").append(...items);
+    // Marked again below, with the new events in.
+    delete $("timeline").dataset.shown;
+  }
+
+  function renderTimeline() {
+    const events = ui.events;
+    const slider = $("timeline-slider");
+    const last = events.length ? events[events.length - 1].version : 1;
+    const first = events.length ? events[0].version : 1;
+    slider.min = String(first);
+    slider.max = String(last);
+    // Live: the slider follows the newest event; in the past it stays put.
+    if (ui.viewAt === null) slider.value = String(last);
+    $("slider-max").textContent = `v${last}`;
+    $("timeline-summary").textContent = `${events.length} event${events.length === 1 ? "" : "s"}`;
+    renderBanner();
+    markShown(ui.viewAt === null ? last : ui.viewAt);
+  }
+
+  // Marks the event shown and greys those after it.
+  function markShown(shown) {
+    const list = $("timeline");
+    if (list.dataset.shown === String(shown)) return;
+    list.dataset.shown = String(shown);
+    for (const item of list.children) {
+      const version = Number(item.dataset.version);
+      item.classList.toggle("current", version === shown);
+      item.classList.toggle("future", version > shown);
+    }
     scrollToCurrent();
   }
 
@@ -402,15 +507,9 @@
     $("timeline-slider").value = String(shown);
     // Say at once which version is asked for; its data follows with the answers.
     renderBanner();
-    for (const item of $("timeline").children) {
-      const itemVersion = Number(item.dataset.version);
-      item.classList.toggle("current", itemVersion === shown);
-      item.classList.toggle("future", itemVersion > shown);
-    }
-    $("timeline").dataset.shown = String(shown);
-    scrollToCurrent();
+    markShown(shown);
     ui.generation += 1;
-    refreshDetail();
+    refreshDetail({ full: true });
   }
 
   // ---- operations ------------------------------------------------------------------------
@@ -442,10 +541,48 @@
     }
   }
 
+  const ACTIONS = {
+    stop: ["stop-btn", "Stopping…"],
+    start: ["start-btn", "Starting…"],
+    reconfigure: ["reconfigure-btn", "Reconfiguring…"],
+    destroy: ["destroy-btn", "Destroying…"],
+  };
+  const isStopped = (state) => state === "stopped" || state === "off";
+
+  // Actions are off in the past and while one is under way; Stop needs a VM that
+  // is not stopped, Start a stopped one.
+  function updateActions() {
+    const off = ui.viewAt !== null || ui.operating !== null;
+    const states = ui.vmStates || [];
+    const allStopped = states.length > 0 && states.every(isStopped);
+    const enable = {
+      stop: !off && !allStopped,
+      start: !off && states.some(isStopped),
+      reconfigure: !off,
+      destroy: !off,
+    };
+    const why = {
+      stop: allStopped ? "Every VM is stopped" : "Stop every VM",
+      start: states.some(isStopped) ? "Start the stopped VMs" : "No VM is stopped",
+      reconfigure: "Run contextualization again on every VM",
+      destroy: "Delete every VM (asks first)",
+    };
+    for (const [operation, [button, busyLabel]] of Object.entries(ACTIONS)) {
+      const node = $(button);
+      node.disabled = !enable[operation];
+      node.title = ui.viewAt !== null ? "Actions are off in the past" : why[operation];
+      const label = node.dataset.label || (node.dataset.label = node.textContent);
+      node.textContent = ui.operating === operation ? busyLabel : label;
+      node.classList.toggle("busy", ui.operating === operation);
+    }
+  }
+
   async function operate(operation, label) {
     const id = ui.selected;
-    if (!id) return;
+    if (!id || ui.operating) return;
     showError("action-error", "");
+    ui.operating = operation;
+    updateActions();
     try {
       if (operation === "destroy") await api("DELETE", `/infrastructures/${id}`);
       else await api("PUT", `/infrastructures/${id}/${operation}`);
@@ -456,9 +593,12 @@
         show("welcome");
       }
       refreshList();
-      refreshDetail();
+      refreshDetail({ full: true });
     } catch (error) {
       showError("action-error", error.message);
+    } finally {
+      ui.operating = null;
+      updateActions();
     }
   }
 
@@ -482,10 +622,12 @@
     $("create-text").focus();
   });
   $("create-cancel").addEventListener("click", () => show(ui.selected ? "detail-view" : "welcome"));
-  $("example-btn").addEventListener("click", () => {
-    $("create-text").value = EXAMPLE;
-    $("create-text").dispatchEvent(new Event("input"));
-  });
+  for (const [button, example] of [["example-btn", EXAMPLE], ["tosca-example-btn", TOSCA_EXAMPLE]]) {
+    $(button).addEventListener("click", () => {
+      $("create-text").value = example;
+      $("create-text").dispatchEvent(new Event("input"));
+    });
+  }
   $("create-text").addEventListener("input", () => {
     const text = $("create-text").value;
     $("create-kind").textContent = text.trim() ? `— read as ${contentTypeOf(text)[1]}` : "";
