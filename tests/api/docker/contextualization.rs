@@ -100,6 +100,18 @@ fn recipes_run_on_the_containers_and_their_output_reaches_contmsg() {
         .expect(200)
         .text();
     assert!(vm_log.contains("vnode-0"), "the VM's own lines: {vm_log}");
+    // The run's output and its end reached the actor through its mailbox, and
+    // each report was taken (the end recorded `configured`): none is counted.
+    let metrics = server.get("/metrics").send().expect(200).text();
+    assert_eq!(
+        crate::observability::sample(
+            &metrics,
+            "infralog_mailbox_depth",
+            &[r#"actor="infrastructure""#]
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
 
     // An add contextualizes the new VM too.
     let added = server
