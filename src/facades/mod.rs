@@ -72,7 +72,7 @@ impl FacadeSettings {
         Option<mpsc::Sender<Vec<Arc<Envelope>>>>,
         Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
     ) {
-        if self.imc.is_none() {
+        if self.imc.is_none() && self.batch.is_none() {
             return (None, None);
         }
         let (sender, receiver) = mpsc::channel();
@@ -117,25 +117,30 @@ impl Facades {
     ) -> Result<Self, String> {
         let batch = match &settings.batch {
             Some(batch_settings) => {
-                let batch = Arc::new(batch::Batch::start(batch_settings, &deps)?);
-                batch.resume().await;
-                Some(batch)
+                Some(Arc::new(batch::Batch::start(batch_settings, &deps).await?))
             }
             None => None,
         };
-        let Some(imc_settings) = &settings.imc else {
-            return Ok(Facades { imc: None, batch });
+        let imc = match &settings.imc {
+            Some(imc_settings) => Some(Arc::new(imc::Imc::start(imc_settings, &deps).await?)),
+            None => None,
         };
-        let imc = Arc::new(imc::Imc::start(imc_settings, &deps).await?);
         if let Some(batches) = batches {
-            follower::spawn(batches, Arc::clone(&deps.projections), imc.placements())
-                .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
+            follower::spawn(
+                batches,
+                Arc::clone(&deps.projections),
+                imc.as_ref().map(|imc| imc.placements()),
+                batch.clone(),
+            )
+            .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
         }
-        imc.resume();
-        Ok(Facades {
-            imc: Some(imc),
-            batch,
-        })
+        if let Some(batch) = &batch {
+            batch.resume().await;
+        }
+        if let Some(imc) = &imc {
+            imc.resume();
+        }
+        Ok(Facades { imc, batch })
     }
 
     /// Whether a facade serves `path`.

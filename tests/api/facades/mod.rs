@@ -2,5 +2,6 @@
 
 mod batch;
 mod batch_crash;
+mod batch_pool;
 mod imc;
 mod imc_crash;
