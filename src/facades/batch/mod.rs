@@ -24,6 +24,17 @@ mod handlers;
 pub mod notify;
 pub mod pool;
 
+/// The facade's routes as `(method, template)`, for the OpenAPI document.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{job_id}"),
+    ("DELETE", "/jobs/{job_id}"),
+    ("PUT", "/jobs/{job_id}/{action}"),
+    ("GET", "/jobs/{job_id}/artifacts/{artifact}"),
+    ("GET", "/jobs/{job_id}/events"),
+];
+
 /// The largest upload (`POST /jobs` body) by default: 16 MiB.
 pub const DEFAULT_MAX_UPLOAD: usize = 16 * 1024 * 1024;
 
@@ -81,6 +92,7 @@ impl Default for BatchSettings {
 pub struct Batch {
     jobs: Jobs,
     pool: InfId,
+    store: Arc<dyn infralog_events::EventStore>,
     projections: Arc<Projections>,
     settings: BatchSettings,
     root: PathBuf,
@@ -119,6 +131,7 @@ impl Batch {
         Ok(Batch {
             jobs,
             pool,
+            store: Arc::clone(&deps.store),
             projections: Arc::clone(&deps.projections),
             settings: settings.clone(),
             root,

@@ -154,6 +154,24 @@ fn added_vms_run_more_jobs_and_a_stopped_or_removed_vm_evicts_its_job() {
     assert_eq!(evicted["previous_job_status"], "running", "{evicted}");
     wait_gone(pid);
     still(&server, &second, "idle");
+    let history = server
+        .get(&format!("/jobs/{second}/events"))
+        .auth(&super::imc::basic("batch", "s3cret"))
+        .send()
+        .expect(200)
+        .json();
+    let evictions: Vec<&Value> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "JobEvicted")
+        .collect();
+    assert_eq!(evictions.len(), 1, "{history}");
+    let reason = evictions[0]["data"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains(&format!("vm-{pool}-1")) && reason.contains("stopped"),
+        "{reason}"
+    );
     assert_eq!(job(&server, &first)["job_status"], "running");
 
     // Started again, the VM is a slot again and the job runs again.

@@ -2,6 +2,7 @@
 
 mod batch;
 mod batch_crash;
+mod batch_events;
 mod batch_pool;
 mod imc;
 mod imc_crash;
