@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use infralog_events::domain::batch::{ExitRecord, RunRecord};
 use tokio::sync::oneshot;
 
+pub mod docker;
 pub mod local;
 mod procfs;
 

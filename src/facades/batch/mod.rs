@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use infralog_actors::decide::batch::notification_due;
+use infralog_actors::exec::docker::DockerExecutors;
 use infralog_actors::exec::local::LocalExecutor;
 use infralog_actors::runtime::batch::{BatchConfig, Jobs};
 use infralog_events::domain::batch::JobStatus;
@@ -112,7 +113,10 @@ impl Batch {
             )
         })?;
         let executors = pool::PoolExecutors {
+            projections: Arc::clone(&deps.projections),
             local: Arc::new(LocalExecutor),
+            docker: DockerExecutors::new()
+                .map_err(|e| format!("cannot start the Batch Docker executor: {e}"))?,
         };
         let jobs = Jobs::new(
             Arc::clone(&deps.store),

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 
 use infralog_actors::decide::DomainError;
+use infralog_actors::exec::docker::DockerExecutors;
 use infralog_actors::exec::local::LocalExecutor;
 use infralog_actors::exec::{Executor, SlotExecutors};
 use infralog_actors::runtime::batch::Jobs;
 use infralog_actors::runtime::{ActorError, InfrastructureRequest};
-use infralog_events::domain::{InfId, Status};
+use infralog_events::domain::{InfId, Status, StreamOwner};
 use infralog_events::{Metadata, StreamId};
 
 use super::BatchSettings;
@@ -20,6 +21,9 @@ use crate::auth;
 use crate::facades::FacadeDeps;
 use crate::projections::{InfrastructureView, Lifecycle, Projections};
 use crate::radl::{self, Radl};
+
+/// The Docker cloud's connector type.
+const DOCKER: &str = "Docker";
 
 /// The pool's RADL with `count` workers and the system's extra features (an
 /// image, for a Docker pool).
@@ -134,15 +138,33 @@ pub fn tell(jobs: &Jobs, projections: &Projections, pool: InfId) {
     jobs.observe_pool(usable, others);
 }
 
-/// Executors by the cloud of each slot's VM: every VM (Dummy) runs jobs as
-/// local processes.
+/// Executors by the cloud of each slot's VM: VMs of the Docker cloud run jobs
+/// inside their container, every other VM (Dummy) as local processes.
 pub struct PoolExecutors {
+    /// The read model, where each VM's cloud is.
+    pub projections: Arc<Projections>,
     /// The local executor.
     pub local: Arc<LocalExecutor>,
+    /// Runs jobs inside Docker VMs' containers.
+    pub docker: DockerExecutors,
 }
 
 impl SlotExecutors for PoolExecutors {
-    fn for_slot(&self, _slot: &str) -> Arc<dyn Executor> {
-        self.local.clone()
+    fn for_slot(&self, slot: &str) -> Arc<dyn Executor> {
+        let Some(StreamOwner::Vm(inf, vm)) = StreamOwner::parse(slot) else {
+            // Not a VM: a run of a build before pools, which ran locally.
+            return self.local.clone();
+        };
+        let model = self.projections.read();
+        let Some(vm) = model.infrastructures.get(&inf).and_then(|view| view.vm(vm)) else {
+            return self.local.clone();
+        };
+        if vm.cloud.kind != DOCKER {
+            return self.local.clone();
+        }
+        // A Docker VM never runs a job on the server itself: without a container
+        // the start fails and says so.
+        let container = vm.cloud_vm_id.as_deref().unwrap_or_default();
+        self.docker.executor(&vm.cloud.host, container)
     }
 }

@@ -1,8 +1,8 @@
 //! The facades: other systems' APIs served on infralog's core.
 
-mod batch;
+pub mod batch;
 mod batch_crash;
 mod batch_events;
 mod batch_pool;
-mod imc;
+pub mod imc;
 mod imc_crash;
