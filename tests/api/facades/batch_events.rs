@@ -312,3 +312,34 @@ fn notifications_stop_after_three_failed_tries_and_only_completed_jobs_are_notif
     let page = events(&server, &removed, "");
     assert!(!types(&page).contains(&"NotificationAttempted".to_string()));
 }
+
+#[test]
+fn tries_a_restart_interrupted_are_resumed_and_none_is_repeated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut slow = notify_settings(dir.path());
+    if let Some(batch) = slow.facades.batch.as_mut() {
+        // The second try would come long after the server stops.
+        batch.notify_retry = Duration::from_secs(3600);
+    }
+    let server = TestServer::start_with(slow);
+    let (url, seen) = hook(vec![500]);
+    let id = submit_notified(&server, &url, "exit 0\n");
+    assert_eq!(
+        tries(&server, &id, 1),
+        [serde_json::json!({"attempt": 1, "outcome": "HTTP 500"})]
+    );
+    server.stop();
+
+    let server = TestServer::start_with(notify_settings(dir.path()));
+    let recorded = tries(&server, &id, 2);
+    assert_eq!(
+        recorded,
+        [
+            serde_json::json!({"attempt": 1, "outcome": "HTTP 500"}),
+            serde_json::json!({"attempt": 2, "outcome": "delivered"}),
+        ]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(seen.lock().expect("lock").len(), 2);
+    assert_eq!(tries(&server, &id, 2).len(), 2);
+}
