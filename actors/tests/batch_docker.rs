@@ -94,7 +94,7 @@ async fn a_job_runs_inside_the_container_with_its_artifacts_back_on_the_server()
         "echo \"args:$*\"; cat /etc/hostname; env | sort > \"$HOME/env\"; \
          cp \"$MODACLOUDS_BATCH_INPUT\" \"$MODACLOUDS_BATCH_OUTPUT/copy\"; \
          mkdir \"$MODACLOUDS_BATCH_OUTPUT/sub\"; echo out > \"$MODACLOUDS_BATCH_OUTPUT/sub/r.txt\"; \
-         echo err >&2; exit 3\n",
+         ln -s /etc/passwd \"$MODACLOUDS_BATCH_OUTPUT/link\"; echo err >&2; exit 3\n",
     );
     fs::create_dir_all(dir.path().join("input")).expect("input dir");
     fs::write(dir.path().join("input/input"), "the input\n").expect("input");
@@ -125,6 +125,8 @@ async fn a_job_runs_inside_the_container_with_its_artifacts_back_on_the_server()
         "the input\n"
     );
     assert!(!dir.path().join("output/stale").exists());
+    // A link made in the container is not copied back.
+    assert!(fs::symlink_metadata(dir.path().join("output/link")).is_err());
     // A minimal environment: nothing of this process's (the server's).
     let docker = docker().await;
     let job = dir.path().file_name().expect("a name").to_string_lossy();

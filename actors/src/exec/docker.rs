@@ -170,8 +170,12 @@ fn unpack_output(sandbox: &Path, tar_bytes: &[u8]) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(tar_bytes);
     for entry in archive.entries()? {
         let mut entry = entry?;
-        // `unpack_in` refuses paths that leave the directory.
-        entry.unpack_in(sandbox)?;
+        // Files and directories only: a link made in the container must not
+        // name a file of the server. `unpack_in` refuses paths that leave the
+        // directory.
+        if entry.header().entry_type().is_file() || entry.header().entry_type().is_dir() {
+            entry.unpack_in(sandbox)?;
+        }
     }
     Ok(())
 }
