@@ -200,3 +200,48 @@ fn added_vms_run_more_jobs_and_a_stopped_or_removed_vm_evicts_its_job() {
     assert_eq!(done["job_run_count"], 3);
     assert_eq!(done["exit_status"], 0);
 }
+
+#[test]
+fn in_open_mode_jobs_run_and_the_pool_belongs_to_batch_with_an_empty_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = batch_settings(dir.path(), 1);
+    if let Some(batch) = settings.facades.batch.as_mut() {
+        batch.user = None;
+        batch.password = None;
+        batch.no_auth = true;
+    }
+    let server = TestServer::start_with(settings);
+    let bundle = super::batch::tgz(&[("run.sh", "echo open\n")]);
+    let (content_type, body) =
+        super::batch::multipart(&[("job-name", b"j"), ("job-bundle", &bundle)]);
+    let answer = server
+        .post("/jobs")
+        .header("Content-Type", &content_type)
+        .body(body)
+        .send()
+        .expect(200)
+        .json();
+    let id = answer["job_id"].as_str().expect("a job id");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let detail = server.get(&format!("/jobs/{id}")).send().expect(200).json();
+        if detail["job_status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{detail}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let open_owner = "id = im; type = InfrastructureManager; username = batch; password = ''\\nid = dummy; type = Dummy";
+    let listed = server
+        .get("/infrastructures")
+        .auth(open_owner)
+        .accept("application/json")
+        .send()
+        .expect(200)
+        .json();
+    assert_eq!(
+        listed["uri-list"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}
