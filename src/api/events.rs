@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
-use infralog_events::domain::InfId;
 use infralog_events::EventStore;
 use serde_json::json;
 
@@ -20,7 +19,7 @@ use super::params::{Query, Validator};
 use super::{AppState, RequestContext};
 use crate::history::fold::{view_at, Until};
 use crate::history::render::event_json;
-use crate::history::{HistoryError, HistoryReader};
+use crate::history::{HistoryError, HistoryReader, HistorySource};
 use crate::projections::InfrastructureView;
 
 /// Events per page when `limit` is not given (JSON), and the largest `limit`.
@@ -32,13 +31,13 @@ const NDJSON: &str = "application/x-ndjson";
 
 /// How the client wants the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EventsFormat {
+pub enum EventsFormat {
     Json,
     Ndjson,
 }
 
 /// The first Accept item that names JSON or ndjson decides; none at all is JSON.
-fn negotiate_events(accept: &[String]) -> Result<EventsFormat, UnsupportedAccept> {
+pub fn negotiate_events(accept: &[String]) -> Result<EventsFormat, UnsupportedAccept> {
     if accept.is_empty() {
         return Ok(EventsFormat::Json);
     }
@@ -74,19 +73,35 @@ pub async fn events(
     let view = caller.owned(inf).await?;
     let format =
         negotiate_events(&context.accept).map_err(|u| caller.endpoint.unsupported_accept(u))?;
-    let store = Arc::clone(&state.store);
+    let source = HistorySource::Infrastructure(view.id);
+    history_answer(Arc::clone(&state.store), source, format, from, limit)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// The answer of an `/events` route for `source` (IM's, and the facades' on
+/// their aggregates): a JSON page of up to `limit` events (default
+/// [`DEFAULT_LIMIT`]) or the ndjson stream, from history version `from`. The
+/// error is for the server's log, never for the client.
+pub async fn history_answer(
+    store: Arc<dyn EventStore>,
+    source: HistorySource,
+    format: EventsFormat,
+    from: u64,
+    limit: Option<i64>,
+) -> Result<HttpResponse, String> {
     match format {
         EventsFormat::Json => {
             let limit = limit.unwrap_or(DEFAULT_LIMIT) as usize;
-            let body = web::block(move || events_page(store.as_ref(), view.id, from, limit))
+            let body = web::block(move || events_page(store.as_ref(), &source, from, limit))
                 .await
-                .map_err(|e| ApiError::internal(format!("the reading task failed: {e}")))?
-                .map_err(internal)?;
+                .map_err(|e| format!("the reading task failed: {e}"))?
+                .map_err(|e| format!("reading the history failed: {e}"))?;
             Ok(HttpResponse::Ok()
                 .content_type("application/json")
                 .body(body.to_string()))
         }
-        EventsFormat::Ndjson => Ok(stream_events(store, view.id, from, limit.map(|l| l as u64))),
+        EventsFormat::Ndjson => Ok(stream_events(store, source, from, limit.map(|l| l as u64))),
     }
 }
 
@@ -94,11 +109,11 @@ pub async fn events(
 /// there are more.
 fn events_page(
     store: &dyn EventStore,
-    inf: InfId,
+    source: &HistorySource,
     from: u64,
     limit: usize,
 ) -> Result<serde_json::Value, HistoryError> {
-    let mut reader = HistoryReader::new(store, inf)?;
+    let mut reader = HistoryReader::open(store, source)?;
     reader.skip_to(from)?;
     let mut page = reader.next_batch(limit + 1)?;
     let next = (page.len() > limit).then(|| page[limit].version);
@@ -116,14 +131,14 @@ fn events_page(
 /// the failure is logged.
 fn stream_events(
     store: Arc<dyn EventStore>,
-    inf: InfId,
+    source: HistorySource,
     from: u64,
     limit: Option<u64>,
 ) -> HttpResponse {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(), HistoryError> {
-            let mut reader = HistoryReader::new(store.as_ref(), inf)?;
+            let mut reader = HistoryReader::open(store.as_ref(), &source)?;
             reader.skip_to(from)?;
             let mut remaining = limit.unwrap_or(u64::MAX);
             while remaining > 0 {
@@ -144,7 +159,7 @@ fn stream_events(
             Ok(())
         })();
         if let Err(error) = result {
-            tracing::error!(%inf, %error, "streaming the history failed");
+            tracing::error!(?source, %error, "streaming the history failed");
             let _ = sender.blocking_send(Err(std::io::Error::other("the history cannot be read")));
         }
     });

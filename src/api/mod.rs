@@ -11,7 +11,7 @@ mod body;
 mod clouds;
 pub mod commit;
 pub mod errors;
-mod events;
+pub(crate) mod events;
 pub(crate) mod guard;
 mod infrastructures;
 pub mod media;

@@ -156,9 +156,26 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_BATCH_NO_AUTH")]
     pub batch_no_auth: bool,
 
-    /// Batch facade: jobs that run at once.
+    /// Batch facade: VMs the slot pool is created with (each runs one job at a
+    /// time); add or remove VMs of the pool through the IM API later.
     #[arg(long, env = "INFRALOG_BATCH_SLOTS", default_value_t = 2)]
     pub batch_slots: u32,
+
+    /// Batch facade: the pool's cloud, a credential line as in IM's
+    /// AUTHORIZATION header (`id = docker; type = Docker` runs jobs inside the
+    /// VMs' containers).
+    #[arg(long, env = "INFRALOG_BATCH_POOL_CLOUD", default_value = crate::facades::batch::DEFAULT_POOL_CLOUD)]
+    pub batch_pool_cloud: String,
+
+    /// Batch facade: the pool VMs' image (`disk.0.image.url`, such as
+    /// `docker://debian:bookworm`).
+    #[arg(long, env = "INFRALOG_BATCH_POOL_IMAGE")]
+    pub batch_pool_image: Option<String>,
+
+    /// Batch facade: milliseconds before the second try at a job's notification;
+    /// the third waits twice as long.
+    #[arg(long, env = "INFRALOG_BATCH_NOTIFY_RETRY_MS", default_value_t = 1000)]
+    pub batch_notify_retry_ms: u64,
 
     /// Batch facade: the largest `POST /jobs` body, in bytes (16 MiB).
     #[arg(long, env = "INFRALOG_BATCH_MAX_UPLOAD_BYTES", default_value_t = crate::facades::batch::DEFAULT_MAX_UPLOAD)]
@@ -196,6 +213,9 @@ fn facade_settings(args: &ServeArgs) -> Result<crate::facades::FacadeSettings, S
         batch.no_auth = args.batch_no_auth;
         batch.slots = args.batch_slots.max(1);
         batch.max_upload_bytes = args.batch_max_upload_bytes;
+        batch.pool_cloud = args.batch_pool_cloud.clone();
+        batch.pool_image = args.batch_pool_image.clone();
+        batch.notify_retry = Duration::from_millis(args.batch_notify_retry_ms);
         if !batch.no_auth && (batch.user.is_none() || batch.password.is_none()) {
             tracing::warn!("the Batch facade has no --batch-user/--batch-password and no --batch-no-auth: every request is refused");
         }

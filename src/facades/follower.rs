@@ -1,5 +1,6 @@
 //! The facade follower: tells each placement how the core infrastructures it owns
-//! are, after every committed change of them, so placements never poll.
+//! are, and the Batch scheduler how its pool is, after every committed change of
+//! them, so facade actors never poll.
 //!
 //! It is fed by the projections' follower with each batch the read model has just
 //! applied, so the states it reads include the batch. It sends the state read at
@@ -17,6 +18,7 @@ use infralog_events::domain::{InfId, StreamOwner};
 use infralog_events::Envelope;
 use uuid::Uuid;
 
+use super::batch::Batch;
 use super::imc::driver::core_state;
 use crate::projections::Projections;
 
@@ -27,7 +29,8 @@ const BUSY_RETRY: Duration = Duration::from_millis(50);
 pub fn spawn(
     batches: Receiver<Vec<Arc<Envelope>>>,
     projections: Arc<Projections>,
-    placements: Placements,
+    placements: Option<Placements>,
+    batch: Option<Arc<Batch>>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("infralog-facades".into())
@@ -35,24 +38,30 @@ pub fn spawn(
             let mut pending: HashMap<InfId, Uuid> = HashMap::new();
             loop {
                 match batches.recv_timeout(BUSY_RETRY) {
-                    Ok(batch) => {
+                    Ok(applied) => {
+                        let mut pool_changed = false;
                         let model = projections.read();
-                        for envelope in &batch {
+                        for envelope in &applied {
                             let Some(owner) = StreamOwner::parse(envelope.stream.as_str()) else {
                                 continue;
                             };
                             let inf = owner.infrastructure();
+                            pool_changed |= batch.as_ref().is_some_and(|b| b.pool() == inf);
                             if let Some(placement) = model.imc.owners.get(&inf) {
                                 pending.insert(inf, *placement);
                             }
+                        }
+                        drop(model);
+                        if let (true, Some(batch)) = (pool_changed, &batch) {
+                            batch.observe_pool();
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
-                if pending.is_empty() {
+                let Some(placements) = placements.as_ref().filter(|_| !pending.is_empty()) else {
                     continue;
-                }
+                };
                 let told: Vec<(InfId, Uuid)> = pending.iter().map(|(i, p)| (*i, *p)).collect();
                 for (inf, placement) in told {
                     let state = core_state(projections.read().infrastructures.get(&inf));

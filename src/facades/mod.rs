@@ -15,16 +15,24 @@ use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::Registry;
-use infralog_events::{Envelope, EventStore};
+use infralog_events::{Envelope, EventStore, StreamId};
 
+use crate::api::events;
 use crate::api::plan::ContextPolicy;
 use crate::api::{Limits, RequestContext};
 use crate::auth::ownership::PasswordHasher;
+use crate::history::HistorySource;
 use crate::projections::Projections;
 
 pub mod batch;
 pub mod follower;
 pub mod imc;
+
+/// Every facade route as `(method, template)`, served when its facade is
+/// enabled (the OpenAPI document describes each).
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    batch::ROUTES.iter().copied()
+}
 
 /// Which facades run, and how.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +80,7 @@ impl FacadeSettings {
         Option<mpsc::Sender<Vec<Arc<Envelope>>>>,
         Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
     ) {
-        if self.imc.is_none() {
+        if self.imc.is_none() && self.batch.is_none() {
             return (None, None);
         }
         let (sender, receiver) = mpsc::channel();
@@ -117,25 +125,30 @@ impl Facades {
     ) -> Result<Self, String> {
         let batch = match &settings.batch {
             Some(batch_settings) => {
-                let batch = Arc::new(batch::Batch::start(batch_settings, &deps)?);
-                batch.resume().await;
-                Some(batch)
+                Some(Arc::new(batch::Batch::start(batch_settings, &deps).await?))
             }
             None => None,
         };
-        let Some(imc_settings) = &settings.imc else {
-            return Ok(Facades { imc: None, batch });
+        let imc = match &settings.imc {
+            Some(imc_settings) => Some(Arc::new(imc::Imc::start(imc_settings, &deps).await?)),
+            None => None,
         };
-        let imc = Arc::new(imc::Imc::start(imc_settings, &deps).await?);
         if let Some(batches) = batches {
-            follower::spawn(batches, Arc::clone(&deps.projections), imc.placements())
-                .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
+            follower::spawn(
+                batches,
+                Arc::clone(&deps.projections),
+                imc.as_ref().map(|imc| imc.placements()),
+                batch.clone(),
+            )
+            .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
         }
-        imc.resume();
-        Ok(Facades {
-            imc: Some(imc),
-            batch,
-        })
+        if let Some(batch) = &batch {
+            batch.resume().await;
+        }
+        if let Some(imc) = &imc {
+            imc.resume();
+        }
+        Ok(Facades { imc, batch })
     }
 
     /// Whether a facade serves `path`.
@@ -227,4 +240,55 @@ pub(crate) async fn read_limited_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The `from` and `limit` parameters of a facade's `…/events` route.
+#[derive(Debug, serde::Deserialize)]
+struct HistoryParams {
+    from: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET …/events` on a facade aggregate: its stream's history answered as IM's
+/// `/infrastructures/<id>/events` answers (`from`, `limit`, JSON pages or
+/// ndjson). The error is the status and message the facade answers in its own
+/// error body (400 for bad parameters, 406 for an Accept it cannot meet, 500).
+pub(crate) async fn stream_history(
+    context: &RequestContext,
+    store: Arc<dyn EventStore>,
+    stream: StreamId,
+) -> Result<HttpResponse, (StatusCode, String)> {
+    let bad = |text: &str| (StatusCode::BAD_REQUEST, text.to_owned());
+    let params = web::Query::<HistoryParams>::from_query(context.request.query_string())
+        .map_err(|_| bad("from and limit must be whole numbers"))?
+        .into_inner();
+    let from = params.from.unwrap_or(1);
+    if from == 0 {
+        return Err(bad("from must be at least 1"));
+    }
+    let limit = match params.limit {
+        None => None,
+        Some(limit @ 1..) if limit <= events::MAX_LIMIT as u64 => Some(limit as i64),
+        Some(_) => {
+            return Err(bad(&format!(
+                "limit must be from 1 to {}",
+                events::MAX_LIMIT
+            )))
+        }
+    };
+    let format = events::negotiate_events(&context.accept).map_err(|_| {
+        (
+            StatusCode::NOT_ACCEPTABLE,
+            "Only application/json and application/x-ndjson are served".to_owned(),
+        )
+    })?;
+    events::history_answer(store, HistorySource::Stream(stream), format, from, limit)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "a facade's history cannot be read");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The history cannot be read".to_owned(),
+            )
+        })
 }

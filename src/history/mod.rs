@@ -86,6 +86,15 @@ pub struct HistoryEvent {
     pub envelope: Envelope,
 }
 
+/// Which history a reader reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistorySource {
+    /// An infrastructure's: its stream and its VMs' streams.
+    Infrastructure(InfId),
+    /// One stream alone (a facade aggregate's).
+    Stream(StreamId),
+}
+
 /// One stream being read.
 struct StreamCursor {
     stream: StreamId,
@@ -154,7 +163,8 @@ impl StreamCursor {
 /// creates VMs cannot hide their streams.
 pub struct HistoryReader<'s> {
     store: &'s dyn EventStore,
-    inf: InfId,
+    /// The infrastructure read, or `None` for one stream alone.
+    inf: Option<InfId>,
     cursors: Vec<StreamCursor>,
     /// The log's head when reading began: the reading is a consistent snapshot.
     until_position: u64,
@@ -178,7 +188,7 @@ impl<'s> HistoryReader<'s> {
             let full = listed.len() == LIST_BATCH;
             for (stream, _) in &listed {
                 if !stream.as_str().starts_with(&prefix) {
-                    return Self::with_cursors(store, inf, cursors, until_position);
+                    return Self::with_cursors(store, Some(inf), cursors, until_position);
                 }
                 if let Some(StreamOwner::Vm(owner, vm)) = StreamOwner::parse(stream.as_str()) {
                     if owner == inf {
@@ -188,14 +198,34 @@ impl<'s> HistoryReader<'s> {
             }
             match listed.last() {
                 Some((last, _)) if full => after = last.clone(),
-                _ => return Self::with_cursors(store, inf, cursors, until_position),
+                _ => return Self::with_cursors(store, Some(inf), cursors, until_position),
             }
+        }
+    }
+
+    /// Starts reading one stream alone (a facade aggregate's, such as a Batch
+    /// job's), as the log stands now; history versions are its own versions.
+    pub fn of_stream(store: &'s dyn EventStore, stream: StreamId) -> Result<Self, HistoryError> {
+        let until_position = store.head_position();
+        Self::with_cursors(
+            store,
+            None,
+            vec![StreamCursor::new(stream, None)],
+            until_position,
+        )
+    }
+
+    /// Starts reading what `source` names.
+    pub fn open(store: &'s dyn EventStore, source: &HistorySource) -> Result<Self, HistoryError> {
+        match source {
+            HistorySource::Infrastructure(inf) => Self::new(store, *inf),
+            HistorySource::Stream(stream) => Self::of_stream(store, stream.clone()),
         }
     }
 
     fn with_cursors(
         store: &'s dyn EventStore,
-        inf: InfId,
+        inf: Option<InfId>,
         cursors: Vec<StreamCursor>,
         until_position: u64,
     ) -> Result<Self, HistoryError> {
@@ -219,8 +249,8 @@ impl<'s> HistoryReader<'s> {
         self.cursors.iter().map(|c| (&c.stream, c.skipped))
     }
 
-    /// The infrastructure being read.
-    pub fn infrastructure(&self) -> InfId {
+    /// The infrastructure being read (`None` for one stream alone).
+    pub fn infrastructure(&self) -> Option<InfId> {
         self.inf
     }
 

@@ -9,6 +9,8 @@
 
 use chrono::SecondsFormat;
 use infralog_events::codec::DomainEvent;
+use infralog_events::domain::batch::JobEvent;
+use infralog_events::domain::ids::parse_job_stream;
 use infralog_events::domain::infrastructure::InfrastructureEvent;
 use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::OwnerRecord;
@@ -23,12 +25,19 @@ pub enum Decoded {
     Infrastructure(InfrastructureEvent),
     /// An event of one of its VMs' streams.
     Vm(VmEvent),
+    /// An event of a Batch job's stream.
+    Job(JobEvent),
 }
 
 impl Decoded {
     /// Decodes a history event by the stream that holds it.
     pub fn of(event: &HistoryEvent) -> Result<Self, HistoryError> {
         let envelope = &event.envelope;
+        if parse_job_stream(envelope.stream.as_str()).is_some() {
+            return JobEvent::from_envelope(envelope)
+                .map(Decoded::Job)
+                .map_err(|e| undecodable(envelope, e.to_string()));
+        }
         match event.vm {
             None => decode_infrastructure(envelope).map(Decoded::Infrastructure),
             Some(_) => VmEvent::from_envelope(envelope)
@@ -50,6 +59,7 @@ pub fn fields(decoded: &Decoded) -> Value {
     let tagged = match decoded {
         Decoded::Infrastructure(event) => serde_json::to_value(event),
         Decoded::Vm(event) => serde_json::to_value(event),
+        Decoded::Job(event) => serde_json::to_value(event),
     }
     .unwrap_or(Value::Null);
     // Externally tagged: `{"Variant": {fields}}`, or `"Variant"` without fields.
@@ -204,6 +214,31 @@ pub fn summary(decoded: &Decoded) -> String {
                 format!("observed {state:?} in its cloud: {}", first_line(message))
             }
         },
+        Decoded::Job(event) => job_summary(event),
+    }
+}
+
+fn job_summary(event: &JobEvent) -> String {
+    match event {
+        JobEvent::JobSubmitted(submission) => format!(
+            "submitted as number {}: {}",
+            submission.cluster_id, submission.name
+        ),
+        JobEvent::JobStarted {
+            slot_vm,
+            run_count,
+            run,
+        } => format!("run {run_count} started on {slot_vm}, pid {}", run.pid),
+        JobEvent::JobExited(exit) if exit.by_signal => format!("killed by signal {}", exit.code),
+        JobEvent::JobExited(exit) => format!("exited with {}", exit.code),
+        JobEvent::JobEvicted { reason } => format!("evicted: {}", first_line(reason)),
+        JobEvent::JobSubmissionFailed { reason } => {
+            format!("submission failed: {}", first_line(reason))
+        }
+        JobEvent::NotificationAttempted { attempt, outcome } => {
+            format!("notification try {attempt}: {}", first_line(outcome))
+        }
+        other => other.event_type().trim_start_matches("Job").to_lowercase(),
     }
 }
 

@@ -62,6 +62,32 @@ pub enum JobCommand {
         /// Why.
         reason: String,
     },
+    /// One try at notifying its end was made.
+    Notified {
+        /// Which try (1, 2, 3).
+        attempt: u32,
+        /// `delivered`, or what failed.
+        outcome: String,
+    },
+}
+
+/// Tries at notifying a job's end (the first and two retries).
+pub const NOTIFICATION_TRIES: u32 = 3;
+
+/// The outcome recorded for a notification that was delivered.
+pub const DELIVERED: &str = "delivered";
+
+/// The notification try due for `state`, if any: only a `completed` job with a
+/// URL is notified, until one try is delivered or all were made.
+pub fn notification_due(state: &JobState) -> Option<u32> {
+    state.submission.as_ref()?.notify_url.as_ref()?;
+    if state.status != JobStatus::Completed
+        || state.notifications.iter().any(|n| n.outcome == DELIVERED)
+    {
+        return None;
+    }
+    let made = state.notifications.len() as u32;
+    (made < NOTIFICATION_TRIES).then_some(made + 1)
 }
 
 /// Why a job refused a command.
@@ -129,6 +155,16 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, J
             reason: reason.clone(),
         },
         JobCommand::Evict { .. } => return Ok(Vec::new()),
+        // A try out of turn (a duplicate after a restart) is not recorded twice.
+        JobCommand::Notified { attempt, outcome } => {
+            if notification_due(state) != Some(*attempt) {
+                return Ok(Vec::new());
+            }
+            JobEvent::NotificationAttempted {
+                attempt: *attempt,
+                outcome: outcome.clone(),
+            }
+        }
     };
     Ok(vec![event])
 }
@@ -277,5 +313,77 @@ mod tests {
         };
         assert!(decide(&given(&[JobEvent::JobHeld]), &start).is_err());
         assert_eq!(decide(&JobState::default(), &start), Err(JobError::Unknown));
+    }
+
+    fn completed_with_url() -> JobState {
+        let mut all = vec![JobEvent::JobSubmitted(Box::new(JobSubmission {
+            name: "j".into(),
+            cluster_id: 1,
+            notify_url: Some("http://127.0.0.1:9/n".into()),
+            ..JobSubmission::default()
+        }))];
+        all.push(started());
+        all.push(JobEvent::JobExited(ExitRecord::default()));
+        all.iter().fold(JobState::default(), evolve_job)
+    }
+
+    fn tried(state: &JobState, attempt: u32, outcome: &str) -> JobState {
+        let events = decide(
+            state,
+            &JobCommand::Notified {
+                attempt,
+                outcome: outcome.into(),
+            },
+        )
+        .expect("a try is accepted");
+        events.iter().fold(state.clone(), evolve_job)
+    }
+
+    #[test]
+    fn notifications_are_due_for_completed_jobs_with_a_url_only() {
+        assert_eq!(notification_due(&given(&[started()])), None);
+        assert_eq!(
+            notification_due(&given(&[
+                started(),
+                JobEvent::JobExited(ExitRecord::default())
+            ])),
+            None,
+            "no URL"
+        );
+        assert_eq!(notification_due(&completed_with_url()), Some(1));
+    }
+
+    #[test]
+    fn failed_tries_are_retried_up_to_three_and_a_delivery_ends_them() {
+        let state = tried(&completed_with_url(), 1, "HTTP 500");
+        assert_eq!(notification_due(&state), Some(2));
+        let state = tried(&state, 2, "connection refused");
+        assert_eq!(notification_due(&state), Some(3));
+        let state = tried(&state, 3, "HTTP 500");
+        assert_eq!(state.notifications.len(), 3);
+        assert_eq!(notification_due(&state), None, "three tries at most");
+        let delivered = tried(&completed_with_url(), 1, DELIVERED);
+        assert_eq!(notification_due(&delivered), None);
+    }
+
+    #[test]
+    fn a_try_out_of_turn_records_nothing() {
+        let state = completed_with_url();
+        let then = decide(
+            &state,
+            &JobCommand::Notified {
+                attempt: 2,
+                outcome: DELIVERED.into(),
+            },
+        );
+        assert_eq!(then, Ok(vec![]));
+        let then = decide(
+            &given(&[started()]),
+            &JobCommand::Notified {
+                attempt: 1,
+                outcome: DELIVERED.into(),
+            },
+        );
+        assert_eq!(then, Ok(vec![]), "not completed");
     }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use infralog_events::domain::batch::{ExitRecord, RunRecord};
 use tokio::sync::oneshot;
 
+pub mod docker;
 pub mod local;
 mod procfs;
 
@@ -87,4 +88,22 @@ pub trait Executor: Send + Sync {
     /// Kills the run whose pid file a sandbox holds, if it survives: a run
     /// started just before a crash, whose `JobStarted` was never recorded.
     fn kill_unrecorded(&self, sandbox: &std::path::Path) -> bool;
+}
+
+/// Which executor runs the jobs of each slot of a pool. A slot is named by its
+/// VM's stream (`vm-<infrastructure>-<n>`); VMs of the Dummy cloud run jobs as
+/// local processes, VMs of the Docker cloud inside their container.
+pub trait SlotExecutors: Send + Sync {
+    /// The executor of slot `slot` (also asked, after a restart, for a slot a
+    /// recorded run used, so that only that executor looks for its survivors).
+    fn for_slot(&self, slot: &str) -> std::sync::Arc<dyn Executor>;
+}
+
+/// Every slot runs its jobs with the same executor.
+pub struct SameExecutor(pub std::sync::Arc<dyn Executor>);
+
+impl SlotExecutors for SameExecutor {
+    fn for_slot(&self, _slot: &str) -> std::sync::Arc<dyn Executor> {
+        std::sync::Arc::clone(&self.0)
+    }
 }

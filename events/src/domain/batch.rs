@@ -13,14 +13,14 @@ use super::ids::InfId;
 /// What happened to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueEvent {
-    /// The slot pool's core infrastructure was created (kept for when slots come
-    /// from core VMs; the local executor's slots need none).
+    /// The slot pool's core infrastructure was chosen; it is created (once)
+    /// after this is recorded, so a restart finishes the creation, never repeats it.
     PoolCreated {
         /// The pool's core infrastructure.
         inf_id: InfId,
     },
-    /// A job got its number. Its `cluster_id` is the queue stream's version after
-    /// this event, so numbers are gapless from 1.
+    /// A job got its number: one more than the jobs queued before it, so numbers
+    /// are gapless from 1 (the stream's version also counts `PoolCreated`).
     JobQueued {
         /// The job.
         job: Uuid,
@@ -42,18 +42,20 @@ impl QueueEvent {
 /// The queue as its single writer sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueState {
-    /// The stream's version (also the last cluster id given, while only jobs
-    /// are queued).
+    /// The stream's version.
     pub version: u64,
     /// The pool's core infrastructure, once created.
     pub pool: Option<InfId>,
+    /// Jobs numbered so far (the last cluster id given).
+    pub jobs: u64,
 }
 
 /// Folds one queue event.
 pub fn evolve_queue(mut state: QueueState, event: &QueueEvent) -> QueueState {
     state.version += 1;
-    if let QueueEvent::PoolCreated { inf_id } = event {
-        state.pool = Some(*inf_id);
+    match event {
+        QueueEvent::PoolCreated { inf_id } => state.pool = Some(*inf_id),
+        QueueEvent::JobQueued { cluster_id, .. } => state.jobs = state.jobs.max(*cluster_id),
     }
     state
 }
@@ -372,5 +374,24 @@ mod tests {
             })
             .fold(QueueState::default(), |s, e| evolve_queue(s, &e));
         assert_eq!(state.version, 2);
+        assert_eq!(state.jobs, 2);
+    }
+
+    #[test]
+    fn the_pool_takes_a_version_but_no_number() {
+        let inf_id = InfId::random();
+        let state = [
+            QueueEvent::PoolCreated { inf_id },
+            QueueEvent::JobQueued {
+                job: Uuid::new_v4(),
+                cluster_id: 1,
+            },
+        ]
+        .iter()
+        .fold(QueueState::default(), evolve_queue);
+        assert_eq!(
+            (state.version, state.jobs, state.pool),
+            (2, 1, Some(inf_id))
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! holds equal to `routes.rs`'s: a route without a description fails the build's
 //! tests, a description without a route too.
 
+mod batch;
 mod operations;
 
 use serde_json::{json, Map, Value};
@@ -132,6 +133,11 @@ pub(super) enum Body {
         /// What the document is.
         description: &'static str,
     },
+    /// A facade's form fields.
+    Form {
+        /// What the fields are.
+        description: &'static str,
+    },
 }
 
 impl Body {
@@ -172,6 +178,14 @@ impl Body {
                 "required": true,
                 "description": description,
                 "content": {"application/json": {"schema": {"type": "object"}}},
+            })),
+            Body::Form { description } => Some(json!({
+                "required": true,
+                "description": description,
+                "content": {
+                    "multipart/form-data": {"schema": {"type": "object"}},
+                    "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                },
             })),
         }
     }
@@ -282,6 +296,10 @@ const TAGS: &[(&str, &str)] = &[
         "[infralog] What the event log knows: events, time travel (`?at=`), full-history transfer.",
     ),
     (
+        "batch",
+        "The MODAClouds Batch facade (`serve --facades batch`): jobs run on the VMs of a pool.",
+    ),
+    (
         "service",
         "Version, statistics, this document, metrics, and IM's disabled services.",
     ),
@@ -374,7 +392,11 @@ fn operation_json(operation: &Operation) -> Value {
         "description": operation.description,
         "parameters": operation.params.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
         "responses": responses,
-        "security": if operation.auth { json!([{"im": []}]) } else { json!([]) },
+        "security": match (operation.auth, operation.tag) {
+            (false, _) => json!([]),
+            (true, "batch") => json!([{"batch": []}]),
+            (true, _) => json!([{"im": []}]),
+        },
     });
     if let Some(body) = operation.body.to_json() {
         value["requestBody"] = body;
@@ -401,14 +423,20 @@ fn operation_id(method: &str, template: &str) -> String {
 fn description_of(method: &str, template: &str) -> Option<&'static Operation> {
     operations::OPERATIONS
         .iter()
+        .chain(batch::BATCH_OPERATIONS)
         .find(|op| op.method == method && op.template == template)
+}
+
+/// Every route: IM's table, then the facades' (served when enabled).
+fn all_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    routes::table().chain(crate::facades::routes())
 }
 
 /// The OpenAPI 3.1 document of every route, in the route table's order. Routes of
 /// the table without a description are left out here and caught by the tests.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for (method, template) in routes::table() {
+    for (method, template) in all_routes() {
         let Some(operation) = description_of(method, template) else {
             continue;
         };
@@ -436,6 +464,11 @@ pub fn document() -> Value {
                     "name": "AUTHORIZATION",
                     "description": "IM's auth data on one line, lines separated by the two characters `\\n`: `id = im; type = InfrastructureManager; username = u; password = p\\nid = dummy; type = Dummy`.",
                 },
+                "batch": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "The Batch facade's service identity (`--batch-user`, `--batch-password`); none with `--batch-no-auth`.",
+                },
             },
             "schemas": {
                 "Error": {
@@ -456,14 +489,14 @@ mod tests {
 
     #[test]
     fn every_route_of_the_table_is_described_and_nothing_else() {
-        let table: Vec<(&str, &str)> = routes::table().collect();
+        let table: Vec<(&str, &str)> = all_routes().collect();
         for (method, template) in &table {
             assert!(
                 description_of(method, template).is_some(),
                 "{method} {template} is in the route table but not in the OpenAPI operations"
             );
         }
-        for operation in operations::OPERATIONS {
+        for operation in operations::OPERATIONS.iter().chain(batch::BATCH_OPERATIONS) {
             assert!(
                 table.contains(&(operation.method, operation.template)),
                 "{} {} is described but not routed",
@@ -482,7 +515,7 @@ mod tests {
 
     #[test]
     fn path_parameters_are_those_of_the_template() {
-        for operation in operations::OPERATIONS {
+        for operation in operations::OPERATIONS.iter().chain(batch::BATCH_OPERATIONS) {
             let mut in_template: Vec<&str> = operation
                 .template
                 .split('/')
@@ -517,6 +550,7 @@ mod tests {
     fn operation_ids_are_unique() {
         let mut ids: Vec<String> = operations::OPERATIONS
             .iter()
+            .chain(batch::BATCH_OPERATIONS)
             .map(|op| operation_id(op.method, op.template))
             .collect();
         let count = ids.len();

@@ -9,12 +9,13 @@ use infralog_actors::decide::batch::{JobAction, JobError};
 use infralog_actors::exec::local::sandbox_of;
 use infralog_actors::runtime::batch::BatchFailure;
 use infralog_events::domain::batch::JobSubmission;
+use infralog_events::domain::ids::job_stream_name;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{bundle, form, Batch};
 use crate::api::RequestContext;
-use crate::facades::read_limited_body;
+use crate::facades::{read_limited_body, stream_history};
 use crate::projections::batch::JobView;
 
 fn answer(status: StatusCode, body: Value) -> HttpResponse {
@@ -53,6 +54,7 @@ pub async fn dispatch(
         ([id], Method::DELETE) => act(batch, id, "remove", true).await,
         ([id, action], Method::PUT) => act(batch, id, action, false).await,
         ([id, "artifacts", name], Method::GET) => artifact(batch, id, name).await,
+        ([id, "events"], Method::GET) => events(batch, context, id).await,
         _ => message(StatusCode::NOT_FOUND, "Not found"),
     }
 }
@@ -320,5 +322,20 @@ async fn artifact(batch: &Batch, id: &str, name: &str) -> HttpResponse {
             StatusCode::NOT_FOUND,
             format!("Job {id} has no artifact {name}"),
         ),
+    }
+}
+
+/// `GET /jobs/<id>/events`: the job's stream, as IM's `/events` answers.
+async fn events(batch: &Batch, context: &RequestContext, id: &str) -> HttpResponse {
+    let Some(view) = find(batch, id) else {
+        return no_job(id);
+    };
+    let stream = match infralog_events::StreamId::new(job_stream_name(&view.id)) {
+        Ok(stream) => stream,
+        Err(_) => return no_job(id),
+    };
+    match stream_history(context, std::sync::Arc::clone(&batch.store), stream).await {
+        Ok(response) => response,
+        Err((status, text)) => message(status, text),
     }
 }

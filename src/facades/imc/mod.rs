@@ -197,7 +197,7 @@ impl Imc {
 
 /// The owner record of the service identity: the one the log already holds for
 /// it (so its infrastructures share one salt), or a new digest.
-async fn owner_record(
+pub(crate) async fn owner_record(
     deps: &FacadeDeps,
     user: &str,
     password: &str,

@@ -8,6 +8,7 @@
 //! must exist (`.ci/docker-test-image` builds it), and Ansible must be installed
 //! (`.ci/ansible`); `.ci/test` does both before running the tests.
 
+mod batch;
 mod cloud;
 mod contextualization;
 mod crash;

@@ -1,6 +1,8 @@
 //! The facades: other systems' APIs served on infralog's core.
 
-mod batch;
+pub mod batch;
 mod batch_crash;
-mod imc;
+mod batch_events;
+mod batch_pool;
+pub mod imc;
 mod imc_crash;

@@ -13,19 +13,45 @@ use infralog_events::{Metadata, StoreError, StreamId};
 use uuid::Uuid;
 
 use super::{BatchFailure, BatchScheduler, Enqueue, Shared, SlotFreed};
-use crate::decide::batch::{decide, JobAction, JobCommand};
+use crate::decide::batch::{decide, notification_due, JobAction, JobCommand, DELIVERED};
 use crate::exec::local::sandbox_of;
-use crate::exec::{JobSignal, RunSpec};
+use crate::exec::{Executor, JobSignal, RunSpec};
 use crate::runtime::journal;
 
 /// How long a held job's process has between SIGTERM and SIGKILL.
 const HOLD_GRACE: Duration = Duration::from_secs(5);
 
+/// The file in a sandbox naming the slot of its latest run, written before the
+/// run starts: after a crash that left no `JobStarted`, it says which executor
+/// looks for the run's survivors.
+const SLOT_FILE: &str = "run.slot";
+
 /// Run on slot `slot`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Start {
-    pub(crate) slot: u32,
+    pub(crate) slot: String,
+}
+
+/// Its slot left the pool: its run is lost.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Evict {
+    pub(crate) slot: String,
+    pub(crate) reason: String,
+}
+
+/// Try the due notification of its end.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Notify;
+
+/// A notification try ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Notified {
+    attempt: u32,
+    outcome: String,
 }
 
 /// A client's action; answers the position of what was recorded.
@@ -71,8 +97,12 @@ pub struct JobActor {
     scheduler: Addr<BatchScheduler>,
     /// The process this server started and has not reaped yet.
     live: Option<RunRecord>,
+    /// Its slot, and the executor that runs it.
+    live_slot: Option<(String, Arc<dyn Executor>)>,
     /// A slot given while the previous process was still ending.
-    pending_start: Option<u32>,
+    pending_start: Option<String>,
+    /// A notification try is under way.
+    notifying: bool,
 }
 
 impl JobActor {
@@ -83,7 +113,9 @@ impl JobActor {
             shared,
             scheduler,
             live: None,
+            live_slot: None,
             pending_start: None,
+            notifying: false,
         }
     }
 
@@ -122,15 +154,31 @@ impl JobActor {
     }
 
     fn signal(&self, signal: JobSignal) {
-        if let Some(run) = &self.live {
-            if let Err(error) = self.shared.executor.signal(run, signal) {
+        if let (Some(run), Some((_, executor))) = (&self.live, &self.live_slot) {
+            if let Err(error) = executor.signal(run, signal) {
                 tracing::warn!(%error, job = %self.id, "a Batch job's process cannot be signalled");
             }
         }
     }
 
-    fn free_slot(&self) {
-        self.scheduler.do_send(SlotFreed { job: self.id });
+    fn free_slot(&self, slot: String) {
+        self.scheduler.do_send(SlotFreed { job: self.id, slot });
+    }
+
+    fn enqueue(&self) {
+        self.scheduler.do_send(Enqueue {
+            job: self.id,
+            cluster_id: self.cluster_id(),
+        });
+    }
+
+    /// Starts the due notification try, if any, after `delay`.
+    fn notify_after(&mut self, delay: Duration, ctx: &mut Context<Self>) {
+        if self.notifying || notification_due(&self.state).is_none() {
+            return;
+        }
+        self.notifying = true;
+        ctx.notify_later(Notify, delay);
     }
 
     fn cluster_id(&self) -> u64 {
@@ -160,10 +208,7 @@ impl JobActor {
             JobAction::Release => {
                 // A process still in its grace would overlap the next run.
                 self.signal(JobSignal::Kill);
-                self.scheduler.do_send(Enqueue {
-                    job: self.id,
-                    cluster_id: self.cluster_id(),
-                });
+                self.enqueue();
             }
         }
     }
@@ -195,7 +240,7 @@ impl Handler<Start> for JobActor {
     fn handle(&mut self, msg: Start, _ctx: &mut Self::Context) -> Self::Result {
         let done = || AtomicResponse::new(Box::pin(fut::ready(())));
         if self.state.status != JobStatus::Idle {
-            self.free_slot();
+            self.free_slot(msg.slot);
             return done();
         }
         if self.live.is_some() {
@@ -203,7 +248,7 @@ impl Handler<Start> for JobActor {
             return done();
         }
         let Some(submission) = self.state.submission.clone() else {
-            self.free_slot();
+            self.free_slot(msg.slot);
             return done();
         };
         let sandbox = self.sandbox();
@@ -212,8 +257,15 @@ impl Handler<Start> for JobActor {
             sandbox,
             arguments: submission.arguments,
         };
-        let slot = format!("local-{}", msg.slot);
-        let started = match self.shared.executor.start(&spec) {
+        let slot = msg.slot;
+        let executor = self.shared.executors.for_slot(&slot);
+        let started = std::fs::write(self.sandbox().join(SLOT_FILE), &slot)
+            .map_err(|source| crate::exec::ExecError::Spawn {
+                sandbox: self.sandbox(),
+                source,
+            })
+            .and_then(|()| executor.start(&spec));
+        let started = match started {
             Ok(started) => started,
             Err(error) => {
                 tracing::warn!(%error, job = %self.id, "a Batch job cannot start");
@@ -224,12 +276,13 @@ impl Handler<Start> for JobActor {
                     if let Err(error) = r {
                         tracing::warn!(%error, job = %job.id, "a Batch job's failure cannot be recorded");
                     }
-                    job.free_slot();
+                    job.free_slot(slot);
                 })));
             }
         };
         let run = started.run;
         self.live = Some(run);
+        self.live_slot = Some((slot.clone(), executor));
         let events = match decide(&self.state, &JobCommand::Start { slot, run }) {
             Ok(events) => events,
             Err(error) => {
@@ -262,8 +315,10 @@ impl Handler<Exited> for JobActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: Exited, _ctx: &mut Self::Context) -> Self::Result {
+        let mut freed = None;
         if self.live == Some(msg.run) {
             self.live = None;
+            freed = self.live_slot.take().map(|(slot, _)| slot);
         }
         let events = if self.state.run == Some(msg.run) {
             decide(&self.state, &JobCommand::Exit(msg.exit)).unwrap_or_default()
@@ -274,10 +329,18 @@ impl Handler<Exited> for JobActor {
             if let Err(error) = r {
                 tracing::warn!(%error, job = %job.id, "a Batch job's exit cannot be recorded");
             }
-            match job.pending_start.take() {
-                Some(slot) => ctx.notify(Start { slot }),
-                None => job.free_slot(),
+            // The slot (or the one given meanwhile) is given back.
+            match (job.pending_start.take(), freed) {
+                (Some(slot), old) => {
+                    if let Some(old) = old.filter(|old| *old != slot) {
+                        job.free_slot(old);
+                    }
+                    ctx.notify(Start { slot })
+                }
+                (None, Some(old)) => job.free_slot(old),
+                (None, None) => {}
             }
+            job.notify_after(Duration::ZERO, ctx);
         })))
     }
 }
@@ -313,14 +376,17 @@ impl Handler<Recover> for JobActor {
 
     fn handle(&mut self, _msg: Recover, _ctx: &mut Self::Context) -> Self::Result {
         if self.live.is_none() {
-            let executor = &self.shared.executor;
-            if let Some(run) = &self.state.run {
-                if executor.kill_survivors(run) {
+            let executors = &self.shared.executors;
+            if let (Some(run), Some(slot)) = (&self.state.run, &self.state.slot) {
+                if executors.for_slot(slot).kill_survivors(run) {
                     tracing::info!(job = %self.id, pid = run.pid, "killed a Batch run left by an earlier server");
                 }
             }
-            // A run spawned just before a crash, with no `JobStarted` recorded.
-            executor.kill_unrecorded(&self.sandbox());
+            // A run spawned just before a crash, with no `JobStarted` recorded,
+            // on the slot its sandbox names (none: a run of a build before slot
+            // files, which ran locally).
+            let slot = std::fs::read_to_string(self.sandbox().join(SLOT_FILE)).unwrap_or_default();
+            executors.for_slot(&slot).kill_unrecorded(&self.sandbox());
         }
         let events = if self.live.is_none() {
             decide(
@@ -345,5 +411,98 @@ impl Handler<Stop> for JobActor {
 
     fn handle(&mut self, _msg: Stop, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+impl Handler<Evict> for JobActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: Evict, _ctx: &mut Self::Context) -> Self::Result {
+        if self.pending_start.as_ref() == Some(&msg.slot) {
+            self.pending_start = None;
+        }
+        let on_that_slot = self.live_slot.as_ref().is_some_and(|(s, _)| *s == msg.slot)
+            || (self.live.is_none() && self.state.slot.as_ref() == Some(&msg.slot));
+        let events = if on_that_slot {
+            decide(
+                &self.state,
+                &JobCommand::Evict {
+                    reason: msg.reason.clone(),
+                },
+            )
+            .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if events.is_empty() {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        AtomicResponse::new(Box::pin(self.append(events).map(|r, job, _| {
+            if let Err(error) = r {
+                tracing::warn!(%error, job = %job.id, "a Batch job's eviction cannot be recorded");
+                return;
+            }
+            // The slot's VM is gone: what ran there is ended, and the job waits
+            // for another slot.
+            job.signal(JobSignal::Continue);
+            job.signal(JobSignal::Kill);
+            job.enqueue();
+        })))
+    }
+}
+
+impl Handler<Notify> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Notify, ctx: &mut Self::Context) {
+        let (Some(attempt), Some(submission)) = (
+            notification_due(&self.state),
+            self.state.submission.as_ref(),
+        ) else {
+            self.notifying = false;
+            return;
+        };
+        let Some(url) = submission.notify_url.clone() else {
+            self.notifying = false;
+            return;
+        };
+        self.notifying = true;
+        let code = self.state.exit.map(|e| e.code).unwrap_or(0);
+        let body =
+            serde_json::json!({ "job-uuid": self.id.to_string(), "retcode": code }).to_string();
+        let sent = self.shared.notifier.notify(&url, body);
+        ctx.spawn(sent.into_actor(self).map(move |result, _job, ctx| {
+            let outcome = match result {
+                Ok(()) => DELIVERED.to_string(),
+                Err(error) => error,
+            };
+            ctx.notify(Notified { attempt, outcome });
+        }));
+    }
+}
+
+impl Handler<Notified> for JobActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: Notified, _ctx: &mut Self::Context) -> Self::Result {
+        let attempt = msg.attempt;
+        let events = decide(
+            &self.state,
+            &JobCommand::Notified {
+                attempt,
+                outcome: msg.outcome,
+            },
+        )
+        .unwrap_or_default();
+        AtomicResponse::new(Box::pin(self.append(events).map(move |r, job, ctx| {
+            job.notifying = false;
+            if let Err(error) = r {
+                tracing::warn!(%error, job = %job.id, "a Batch job's notification try cannot be recorded");
+                return;
+            }
+            // 1 s, then 2 s (with the default base): each wait doubles.
+            let delay = job.shared.config.notify_retry * 2u32.saturating_pow(attempt.saturating_sub(1));
+            job.notify_after(delay, ctx);
+        })))
     }
 }

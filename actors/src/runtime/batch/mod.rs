@@ -12,33 +12,48 @@
 //!   earlier run survives and evicts the job, which then runs again once.
 //! - A slot is held from the scheduler's `Start` until the job's process has
 //!   ended, so a held job's dying process never shares its slot.
+//! - Slots are the pool's usable VMs, as the facade observes them
+//!   ([`Jobs::observe_pool`]); a slot that leaves the pool evicts its job, which
+//!   waits for a slot again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix::prelude::*;
 use infralog_events::domain::batch::{
     evolve_queue, JobEvent, JobStatus, JobSubmission, QueueEvent, QueueState,
 };
 use infralog_events::domain::ids::{job_stream_name, BATCH_QUEUE_STREAM};
+use infralog_events::domain::InfId;
 use infralog_events::{EventStore, Metadata, StoreError, StreamId};
 use uuid::Uuid;
 
 use super::journal;
 use crate::decide::batch::{JobAction, JobError};
-use crate::exec::Executor;
+use crate::exec::SlotExecutors;
 
 mod job;
 
 pub use job::JobActor;
-use job::{Act, Recover, Start};
+use job::{Act, Evict, Notify, Recover, Start};
+
+/// Tells a job's end to the URL its submission gave.
+pub trait Notifier: Send + Sync {
+    /// POSTs `body` (JSON) to `url`; `Ok` for a 2xx answer, otherwise what failed.
+    fn notify(
+        &self,
+        url: &str,
+        body: String,
+    ) -> futures_util::future::LocalBoxFuture<'static, Result<(), String>>;
+}
 
 /// How the Batch runtime behaves.
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
-    /// Jobs that run at once.
-    pub slots: u32,
+    /// The wait before the second notification try; each later wait doubles.
+    pub notify_retry: Duration,
     /// Pending messages one job accepts before answering busy.
     pub mailbox_capacity: usize,
     /// `<data-dir>/batch`: one sandbox per job.
@@ -80,7 +95,8 @@ impl From<MailboxError> for BatchFailure {
 /// What every job actor shares.
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn EventStore>,
-    pub(crate) executor: Arc<dyn Executor>,
+    pub(crate) executors: Arc<dyn SlotExecutors>,
+    pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) config: BatchConfig,
 }
 
@@ -115,12 +131,14 @@ impl Jobs {
     /// Starts the scheduler (which folds `batch-queue` before serving).
     pub fn new(
         store: Arc<dyn EventStore>,
-        executor: Arc<dyn Executor>,
+        executors: Arc<dyn SlotExecutors>,
+        notifier: Arc<dyn Notifier>,
         config: BatchConfig,
     ) -> Self {
         let shared = Arc::new(Shared {
             store,
-            executor,
+            executors,
+            notifier,
             config,
         });
         // The scheduler's address exists before the scheduler, so the directory
@@ -134,10 +152,34 @@ impl Jobs {
         context.run(BatchScheduler {
             directory: Arc::clone(&directory),
             queue: QueueState::default(),
+            slots: BTreeMap::new(),
             running: HashMap::new(),
             waiting: BTreeMap::new(),
         });
         Jobs { directory }
+    }
+
+    /// The pool's core infrastructure: the one `batch-queue` names, or else
+    /// `candidate`, recorded (`PoolCreated`) before the caller creates it.
+    /// Answers the pool and whether it was just recorded.
+    pub async fn pool(&self, candidate: InfId) -> Result<(InfId, bool), BatchFailure> {
+        self.directory.scheduler.send(Pool { candidate }).await?
+    }
+
+    /// The pool as it is now: the slots that can run a job (the names of its
+    /// running or configured VMs' streams), and the others, with their state,
+    /// which is why a job on them is evicted.
+    pub fn observe_pool(&self, usable: Vec<String>, others: Vec<(String, String)>) {
+        self.directory
+            .scheduler
+            .do_send(PoolObserved { usable, others });
+    }
+
+    /// Tries the due notification of a completed job (after a restart).
+    pub fn notify(&self, job: Uuid) {
+        if let Err(error) = self.directory.job(job).try_send(Notify) {
+            tracing::warn!(%error, %job, "a Batch job's notification cannot be resumed");
+        }
     }
 
     /// Numbers and records a job whose files are durable; answers its number and
@@ -208,6 +250,24 @@ pub(crate) struct Enqueue {
 #[rtype(result = "()")]
 pub(crate) struct SlotFreed {
     pub(crate) job: Uuid,
+    pub(crate) slot: String,
+}
+
+/// Record the pool, unless one is recorded.
+struct Pool {
+    candidate: InfId,
+}
+
+impl Message for Pool {
+    type Result = Result<(InfId, bool), BatchFailure>;
+}
+
+/// The pool's VMs now.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct PoolObserved {
+    usable: Vec<String>,
+    others: Vec<(String, String)>,
 }
 
 #[derive(Message)]
@@ -218,8 +278,10 @@ struct Shutdown;
 pub struct BatchScheduler {
     directory: Arc<Directory>,
     queue: QueueState,
-    /// Jobs holding a slot, with its index.
-    running: HashMap<Uuid, u32>,
+    /// The usable slots, by name, with the job each holds.
+    slots: BTreeMap<String, Option<Uuid>>,
+    /// Jobs holding a slot, with its name.
+    running: HashMap<Uuid, String>,
     /// Jobs waiting for a slot, by number.
     waiting: BTreeMap<u64, Uuid>,
 }
@@ -227,16 +289,23 @@ pub struct BatchScheduler {
 impl BatchScheduler {
     /// Gives free slots to the first waiting jobs.
     fn schedule(&mut self) {
-        while (self.running.len() as u64) < u64::from(self.directory.shared.config.slots) {
+        loop {
+            let Some(slot) = self
+                .slots
+                .iter()
+                .find(|(_, holder)| holder.is_none())
+                .map(|(name, _)| name.clone())
+            else {
+                return;
+            };
             let Some((_, job)) = self.waiting.pop_first() else {
                 return;
             };
             if self.running.contains_key(&job) {
                 continue;
             }
-            let used: Vec<u32> = self.running.values().copied().collect();
-            let slot = (0..).find(|n| !used.contains(n)).unwrap_or(0);
-            self.running.insert(job, slot);
+            self.slots.insert(slot.clone(), Some(job));
+            self.running.insert(job, slot.clone());
             self.directory.job(job).do_send(Start { slot });
         }
     }
@@ -268,7 +337,7 @@ impl Handler<Submit> for BatchScheduler {
     fn handle(&mut self, msg: Submit, _ctx: &mut Self::Context) -> Self::Result {
         let store = Arc::clone(&self.directory.shared.store);
         let version = self.queue.version;
-        let cluster_id = version + 1;
+        let cluster_id = self.queue.jobs + 1;
         let queued = QueueEvent::JobQueued {
             job: msg.job,
             cluster_id,
@@ -322,7 +391,81 @@ impl Handler<SlotFreed> for BatchScheduler {
     type Result = ();
 
     fn handle(&mut self, msg: SlotFreed, _ctx: &mut Self::Context) {
-        self.running.remove(&msg.job);
+        // A job evicted from a slot may have a new one by the time its old
+        // process is reaped: only the slot it holds is given back.
+        if self.running.get(&msg.job) == Some(&msg.slot) {
+            self.running.remove(&msg.job);
+            if let Some(holder) = self.slots.get_mut(&msg.slot) {
+                *holder = None;
+            }
+        }
+        self.schedule();
+    }
+}
+
+impl Handler<Pool> for BatchScheduler {
+    type Result = AtomicResponse<Self, Result<(InfId, bool), BatchFailure>>;
+
+    fn handle(&mut self, msg: Pool, _ctx: &mut Self::Context) -> Self::Result {
+        if let Some(pool) = self.queue.pool {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok((pool, false)))));
+        }
+        let store = Arc::clone(&self.directory.shared.store);
+        let version = self.queue.version;
+        let created = QueueEvent::PoolCreated {
+            inf_id: msg.candidate,
+        };
+        let work = async move {
+            let queue = StreamId::new(BATCH_QUEUE_STREAM)?;
+            journal::append(
+                &store,
+                &queue,
+                version,
+                std::slice::from_ref(&created),
+                &Metadata::default(),
+            )
+            .await?;
+            Ok::<_, StoreError>(created)
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            move |result, scheduler, _| {
+                let created = result?;
+                scheduler.queue = evolve_queue(std::mem::take(&mut scheduler.queue), &created);
+                Ok((msg.candidate, true))
+            },
+        )))
+    }
+}
+
+impl Handler<PoolObserved> for BatchScheduler {
+    type Result = ();
+
+    fn handle(&mut self, msg: PoolObserved, _ctx: &mut Self::Context) {
+        let gone: Vec<String> = self
+            .slots
+            .keys()
+            .filter(|name| !msg.usable.contains(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            let Some(Some(job)) = self.slots.remove(&name) else {
+                continue;
+            };
+            self.running.remove(&job);
+            let state = msg
+                .others
+                .iter()
+                .find(|(other, _)| *other == name)
+                .map(|(_, state)| state.as_str())
+                .unwrap_or("removed");
+            self.directory.job(job).do_send(Evict {
+                slot: name.clone(),
+                reason: format!("slot {name} is {state}"),
+            });
+        }
+        for name in msg.usable {
+            self.slots.entry(name).or_insert(None);
+        }
         self.schedule();
     }
 }
