@@ -36,6 +36,7 @@ pub mod batch;
 mod infrastructure;
 mod journal;
 pub mod ledger;
+pub mod mlbench;
 mod panics;
 pub mod placement;
 mod registry;
