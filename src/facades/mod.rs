@@ -2,7 +2,8 @@
 //! unless `serve --facades` names it; a disabled facade's paths fall through to
 //! IM's router (404), so the IM API is unchanged.
 //!
-//! IMC (`/v1/…`, [`imc`]) and MODAClouds Batch (`/jobs…`, [`batch`]) exist so far. A facade's aggregates live in
+//! IMC (`/v1/…`, [`imc`]), MODAClouds Batch (`/jobs…`, [`batch`]) and MLBench
+//! (`/api/…`, [`mlbench`]) exist so far. A facade's aggregates live in
 //! their own streams; they drive ordinary core infrastructures through the IM
 //! API's commands, and learn of their changes from the [`follower`].
 
@@ -25,6 +26,7 @@ use crate::projections::Projections;
 pub mod batch;
 pub mod follower;
 pub mod imc;
+pub mod mlbench;
 
 /// Which facades run, and how.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,8 @@ pub struct FacadeSettings {
     pub imc: Option<imc::ImcSettings>,
     /// The MODAClouds Batch facade, when enabled.
     pub batch: Option<batch::BatchSettings>,
+    /// The MLBench facade, when enabled.
+    pub mlbench: Option<mlbench::MlbenchSettings>,
 }
 
 impl FacadeSettings {
@@ -44,9 +48,10 @@ impl FacadeSettings {
             match name {
                 "imc" => settings.imc = Some(imc::ImcSettings::default()),
                 "batch" => settings.batch = Some(batch::BatchSettings::default()),
+                "mlbench" => settings.mlbench = Some(mlbench::MlbenchSettings::default()),
                 other => {
                     return Err(format!(
-                        "unknown facade {other:?} (this build serves: imc, batch)"
+                        "unknown facade {other:?} (this build serves: imc, batch, mlbench)"
                     ))
                 }
             }
@@ -98,6 +103,10 @@ pub struct FacadeDeps {
     pub policy: ContextPolicy,
     /// The server's data directory (the Batch facade's sandboxes live under it).
     pub data_dir: std::path::PathBuf,
+    /// The log's metric points (the MLBench facade's).
+    pub metrics: Option<Arc<dyn infralog_events::store::metrics::MetricStore>>,
+    /// The port the server listens on (MLBench workers post to it).
+    pub api_port: u16,
 }
 
 /// The running facades, shared by the HTTP workers.
@@ -105,6 +114,7 @@ pub struct FacadeDeps {
 pub struct Facades {
     imc: Option<Arc<imc::Imc>>,
     batch: Option<Arc<batch::Batch>>,
+    mlbench: Option<Arc<mlbench::Mlbench>>,
 }
 
 impl Facades {
@@ -123,8 +133,20 @@ impl Facades {
             }
             None => None,
         };
+        let mlbench = match &settings.mlbench {
+            Some(mlbench_settings) => {
+                let mlbench = Arc::new(mlbench::Mlbench::start(mlbench_settings, &deps).await?);
+                mlbench.resume().await;
+                Some(mlbench)
+            }
+            None => None,
+        };
         let Some(imc_settings) = &settings.imc else {
-            return Ok(Facades { imc: None, batch });
+            return Ok(Facades {
+                imc: None,
+                batch,
+                mlbench,
+            });
         };
         let imc = Arc::new(imc::Imc::start(imc_settings, &deps).await?);
         if let Some(batches) = batches {
@@ -135,6 +157,7 @@ impl Facades {
         Ok(Facades {
             imc: Some(imc),
             batch,
+            mlbench,
         })
     }
 
@@ -142,6 +165,7 @@ impl Facades {
     pub fn claims(&self, path: &str) -> bool {
         (self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/")))
             || (self.batch.is_some() && (path == "/jobs" || path.starts_with("/jobs/")))
+            || (self.mlbench.is_some() && (path == "/api" || path.starts_with("/api/")))
     }
 
     /// Answers a request for a path [`Facades::claims`].
@@ -154,6 +178,11 @@ impl Facades {
         if path == "/jobs" || path.starts_with("/jobs/") {
             if let Some(batch) = &self.batch {
                 return batch.dispatch(context, path, payload).await;
+            }
+        }
+        if path == "/api" || path.starts_with("/api/") {
+            if let Some(mlbench) = &self.mlbench {
+                return mlbench.dispatch(context, path, payload).await;
             }
         }
         match &self.imc {
@@ -169,6 +198,9 @@ impl Facades {
         }
         if let Some(batch) = &self.batch {
             batch.shutdown();
+        }
+        if let Some(mlbench) = &self.mlbench {
+            mlbench.shutdown();
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::api::RequestContext;
 use crate::projections::Projections;
 
 mod bundle;
-mod form;
+pub(crate) mod form;
 mod handlers;
 
 /// The largest upload (`POST /jobs` body) by default: 16 MiB.
