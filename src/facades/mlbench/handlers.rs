@@ -6,6 +6,7 @@ use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
 use base64::Engine;
+use infralog_actors::decide::mlbench::AdmissionMode;
 use infralog_actors::runtime::mlbench::RunFailure;
 use serde_json::{json, Value};
 
@@ -266,7 +267,21 @@ async fn create_run(
         Ok(checked) => checked,
         Err(error) => return body_error(error),
     };
-    match mlbench.runs.request(checked).await {
+    let mut tries = 0;
+    let admitted = loop {
+        let answer = mlbench.runs.request(checked.clone()).await;
+        // Admission alone decides. It learns that a run ended just after the
+        // run's end is recorded, so a client that saw the end may ask first:
+        // while the read model shows no run in the way, it is asked again.
+        let stale = matches!(answer, Err(RunFailure::Admission(_)))
+            && !conflict_visible(mlbench, &checked.name);
+        if !stale || tries == ADMISSION_RETRIES {
+            break answer;
+        }
+        tries += 1;
+        tokio::time::sleep(ADMISSION_RETRY_DELAY).await;
+    };
+    match admitted {
         Ok((id, position)) => {
             mlbench.projections.wait_for(position).await;
             let model = mlbench.projections.read();
@@ -286,6 +301,24 @@ async fn create_run(
         }
         Err(failed) => failure(failed),
     }
+}
+
+/// How often, and how far apart, admission is asked again while the read model
+/// shows no run in the way.
+const ADMISSION_RETRIES: u32 = 50;
+const ADMISSION_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Whether the read model shows a run that conflicts with a new one named `name`.
+fn conflict_visible(mlbench: &Mlbench, name: &str) -> bool {
+    let model = mlbench.projections.read();
+    let exclusive = mlbench.settings.admission == AdmissionMode::Exclusive;
+    model
+        .mlbench
+        .runs
+        .values()
+        .filter(|run| run.state.status.is_active())
+        .filter_map(|run| run.state.request.as_ref())
+        .any(|request| exclusive || request.name.eq_ignore_ascii_case(name))
 }
 
 async fn delete_run(mlbench: &Mlbench, id: &str) -> HttpResponse {

@@ -4,3 +4,5 @@ mod batch;
 mod batch_crash;
 mod imc;
 mod imc_crash;
+mod mlbench;
+mod mlbench_crash;
