@@ -140,8 +140,8 @@ pub fn vm_ip(vm: &crate::projections::VmView) -> Option<String> {
     vm.facts
         .iter()
         .flat_map(|facts| facts.iter())
-        .filter(|fact| fact.name == "net_interface.0.ip")
-        .last()
+        .rev()
+        .find(|fact| fact.name == "net_interface.0.ip")
         .map(|fact| match &fact.value {
             FactValue::Text(text) => text.clone(),
             FactValue::Number { literal, .. } => literal.clone(),

@@ -120,22 +120,22 @@ struct MetricQuery {
     zip: bool,
 }
 
-fn positive(query: &crate::api::params::Query, name: &str) -> Result<Option<usize>, HttpResponse> {
+/// A query's error: the message of its 400.
+type QueryError = String;
+
+fn positive(query: &crate::api::params::Query, name: &str) -> Result<Option<usize>, QueryError> {
     match query.get(name) {
         None => Ok(None),
         Some(text) => match text.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("{name} must be a whole number above 0"),
-            )),
+            _ => Err(format!("{name} must be a whole number above 0")),
         },
     }
 }
 
-fn metric_query(context: &RequestContext, zip_path: bool) -> Result<MetricQuery, HttpResponse> {
+fn metric_query(context: &RequestContext, zip_path: bool) -> Result<MetricQuery, QueryError> {
     let query = &context.query;
-    let bad = |text: &str| error(StatusCode::BAD_REQUEST, text);
+    let bad = |text: &str| text.to_string();
     let run = match query.get("metric_type").unwrap_or("pod") {
         "pod" => false,
         "run" => true,
@@ -164,11 +164,11 @@ fn metric_query(context: &RequestContext, zip_path: bool) -> Result<MetricQuery,
 fn shape(
     series: BTreeMap<String, Vec<StoredPoint>>,
     query: &MetricQuery,
-) -> Result<Vec<(String, Vec<Shown>)>, HttpResponse> {
+) -> Result<Vec<(String, Vec<Shown>)>, QueryError> {
     let mut shaped = Vec::with_capacity(series.len());
     for (name, points) in series {
-        let mut shown = summarize(&name, &points, query.summarize.unwrap_or(0))
-            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let mut shown =
+            summarize(&name, &points, query.summarize.unwrap_or(0)).map_err(|e| e.to_string())?;
         if let Some(n) = query.last_n {
             let cut = shown.len().saturating_sub(n);
             shown.drain(..cut);
@@ -192,7 +192,7 @@ pub async fn one(mlbench: &Mlbench, context: &RequestContext, pk: &str) -> HttpR
     };
     let query = match metric_query(context, zip_path) {
         Ok(query) => query,
-        Err(response) => return response,
+        Err(text) => return error(StatusCode::BAD_REQUEST, text),
     };
     let (subject, label, run) = if query.run {
         let Some(id) = shown_run(mlbench, pk) else {
@@ -222,7 +222,7 @@ pub async fn one(mlbench: &Mlbench, context: &RequestContext, pk: &str) -> HttpR
     };
     let shaped = match shape(by_name(points), &query) {
         Ok(shaped) => shaped,
-        Err(response) => return response,
+        Err(text) => return error(StatusCode::BAD_REQUEST, text),
     };
     if !query.zip {
         let body: Map<String, Value> = shaped

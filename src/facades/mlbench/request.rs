@@ -169,7 +169,7 @@ pub fn run_request(fields: &Fields, limits: &RunLimits<'_>) -> Result<RunRequest
         let command = text(fields, "custom_image_command")
             .ok_or_else(|| invalid("custom_image_command is required with custom_image"))?;
         (Some(custom.to_string()), command.to_string())
-    } else if limits.images.iter().any(|known| *known == image) {
+    } else if limits.images.contains(&image) {
         (None, String::new())
     } else {
         return Err(invalid(format!("Unknown image {image:?}")));
@@ -328,7 +328,7 @@ mod tests {
         let (owner, point) = metric_point(&fields).expect("valid");
         assert_eq!(owner, MetricOwner::Run(1));
         assert_eq!(point.value, "0.5");
-        assert!(fields.get("metadata").is_none());
+        assert!(!fields.contains_key("metadata"));
         assert!(metric_point(&form(&[("name", "m")])) == Err(MetricBodyError::NoOwner));
     }
 }
