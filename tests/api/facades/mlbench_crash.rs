@@ -49,6 +49,19 @@ fn after_kill_9_a_started_run_fails_its_workers_die_and_a_new_run_starts() {
     };
     drop(inf);
     let pids = [worker_pid(&data, 1, 0), worker_pid(&data, 1, 1)];
+    // An acknowledged metric point survives the kill.
+    super::mlbench::post_form(
+        &server,
+        "/api/metrics/",
+        &[
+            ("run_id", "1"),
+            ("name", "kept"),
+            ("value", "42"),
+            ("date", "2024-05-01 10:00:00"),
+        ],
+        None,
+    )
+    .expect(201);
     server.kill();
     std::thread::sleep(Duration::from_millis(200));
     for pid in pids {
@@ -79,8 +92,22 @@ fn after_kill_9_a_started_run_fails_its_workers_die_and_a_new_run_starts() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let kept = server
+        .get("/api/metrics/1/?metric_type=run&metric_filter=kept")
+        .send()
+        .expect(200)
+        .json();
+    assert_eq!(kept["kept"][0]["value"], "42", "{kept}");
     custom_run(&server, "next", "1", "mpi", "echo again").expect(201);
     let done = wait_run(&server, 2, "finished", Duration::from_secs(20));
     assert_eq!(done["job_metadata"]["stdout"], serde_json::json!(["again"]));
     server.kill();
+    // Both folds of the runs' streams agree.
+    let data_arg = data.display().to_string();
+    let verified = infralog(&["verify", "--data-dir", &data_arg]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
 }
