@@ -111,3 +111,31 @@ fn after_kill_9_a_started_run_fails_its_workers_die_and_a_new_run_starts() {
         String::from_utf8_lossy(&verified.stdout)
     );
 }
+
+#[test]
+fn after_kill_9_a_waiting_run_waits_again_and_starts_once_room_is_made() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("log");
+    let flags = [
+        "--facades",
+        "mlbench",
+        "--mlbench-admission",
+        "queue",
+        "--mlbench-max-workers",
+        "1",
+    ];
+    let server = ChildServer::start(&data, &flags);
+    custom_run(&server, "first", "1", "mpi", "sleep 60").expect(201);
+    wait_run(&server, 1, "started", Duration::from_secs(20));
+    let waiting = custom_run(&server, "second", "1", "mpi", "echo second").expect(201);
+    assert_eq!(waiting.json()["state"], "initialized");
+    server.kill();
+    let server = ChildServer::start(&data, &flags);
+    assert_eq!(run(&server, 1)["state"], "failed");
+    let done = wait_run(&server, 2, "finished", Duration::from_secs(20));
+    assert_eq!(
+        done["job_metadata"]["stdout"],
+        serde_json::json!(["second"])
+    );
+    server.kill();
+}
