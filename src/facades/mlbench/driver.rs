@@ -18,6 +18,10 @@ use crate::auth::{self, Identity};
 use crate::projections::{CloudState, Projections};
 use crate::radl::{self, Radl};
 
+/// How often, and how far apart, a destruction refused for now is tried again.
+const DESTROY_TRIES: u32 = 40;
+const DESTROY_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What the driver needs of the server.
 pub struct MlbenchDriver {
     /// The actors.
@@ -182,22 +186,33 @@ impl RunDriver for SharedDriver {
     fn destroy(&self, inf: InfId) -> LocalBoxFuture<'static, Result<(), String>> {
         let driver = Arc::clone(&self.0);
         Box::pin(async move {
-            let request = InfrastructureRequest::Destroy {
-                force: false,
-                asynchronous: false,
-                credentials: Default::default(),
-            };
-            match driver
-                .registry
-                .infrastructure(inf, request, Metadata::default())
-                .await
-            {
-                Ok(outcome) => {
-                    driver.projections.wait_for(outcome.position).await;
-                    Ok(())
+            let mut tries = 0;
+            loop {
+                let request = InfrastructureRequest::Destroy {
+                    force: false,
+                    asynchronous: false,
+                    credentials: Default::default(),
+                };
+                match driver
+                    .registry
+                    .infrastructure(inf, request, Metadata::default())
+                    .await
+                {
+                    Ok(outcome) => {
+                        driver.projections.wait_for(outcome.position).await;
+                        return Ok(());
+                    }
+                    Err(ActorError::Domain(DomainError::NotFound)) => return Ok(()),
+                    // Still launching or busy: its turn comes.
+                    Err(ActorError::Domain(DomainError::IncorrectState))
+                    | Err(ActorError::Busy)
+                        if tries < DESTROY_TRIES =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(DESTROY_RETRY_DELAY).await;
+                    }
+                    Err(error) => return Err(error.to_string()),
                 }
-                Err(ActorError::Domain(DomainError::NotFound)) => Ok(()),
-                Err(error) => Err(error.to_string()),
             }
         })
     }
