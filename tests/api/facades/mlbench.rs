@@ -256,6 +256,19 @@ fn checks_2_to_4_a_gloo_run_trains_posts_its_metrics_and_finishes() {
         assert!(Instant::now() < deadline, "the pods never ran: {pods}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The run's pods are the VMs of an ordinary infrastructure of the facade's
+    // identity, which the IM API shows.
+    let im = server
+        .get("/infrastructures")
+        .auth("id = im; type = InfrastructureManager; username = mlbench")
+        .send()
+        .expect(200)
+        .text();
+    assert_eq!(
+        im.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{im}"
+    );
     let started = run(&server, 1);
     assert_eq!(
         started["job_metadata"]["master_name"],
