@@ -1,5 +1,6 @@
 //! The facade follower: tells each placement how the core infrastructures it owns
-//! are, after every committed change of them, so placements never poll.
+//! are, and each MLBench run when its infrastructure is gone, after every
+//! committed change of them, so neither polls.
 //!
 //! It is fed by the projections' follower with each batch the read model has just
 //! applied, so the states it reads include the batch. It sends the state read at
@@ -12,6 +13,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use infralog_actors::decide::placement::CoreState;
+use infralog_actors::runtime::mlbench::{RunFailure, Runs};
 use infralog_actors::runtime::placement::{PlacementFailure, Placements};
 use infralog_events::domain::{InfId, StreamOwner};
 use infralog_events::Envelope;
@@ -27,12 +30,14 @@ const BUSY_RETRY: Duration = Duration::from_millis(50);
 pub fn spawn(
     batches: Receiver<Vec<Arc<Envelope>>>,
     projections: Arc<Projections>,
-    placements: Placements,
+    placements: Option<Placements>,
+    runs: Option<Runs>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("infralog-facades".into())
         .spawn(move || {
             let mut pending: HashMap<InfId, Uuid> = HashMap::new();
+            let mut pending_runs: HashMap<InfId, u64> = HashMap::new();
             loop {
                 match batches.recv_timeout(BUSY_RETRY) {
                     Ok(batch) => {
@@ -45,11 +50,35 @@ pub fn spawn(
                             if let Some(placement) = model.imc.owners.get(&inf) {
                                 pending.insert(inf, *placement);
                             }
+                            if let Some(run) = model.mlbench.owners.get(&inf) {
+                                pending_runs.insert(inf, *run);
+                            }
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
+                if let Some(runs) = &runs {
+                    let told: Vec<(InfId, u64)> =
+                        pending_runs.iter().map(|(i, r)| (*i, *r)).collect();
+                    for (inf, run) in told {
+                        let state = core_state(projections.read().infrastructures.get(&inf));
+                        if state != CoreState::Gone {
+                            pending_runs.remove(&inf);
+                            continue;
+                        }
+                        match runs.observe_gone(run, inf) {
+                            Err(RunFailure::Busy) => {}
+                            _ => {
+                                pending_runs.remove(&inf);
+                            }
+                        }
+                    }
+                }
+                let Some(placements) = &placements else {
+                    pending.clear();
+                    continue;
+                };
                 if pending.is_empty() {
                     continue;
                 }

@@ -77,7 +77,7 @@ impl FacadeSettings {
         Option<mpsc::Sender<Vec<Arc<Envelope>>>>,
         Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
     ) {
-        if self.imc.is_none() {
+        if self.imc.is_none() && self.mlbench.is_none() {
             return (None, None);
         }
         let (sender, receiver) = mpsc::channel();
@@ -141,21 +141,24 @@ impl Facades {
             }
             None => None,
         };
-        let Some(imc_settings) = &settings.imc else {
-            return Ok(Facades {
-                imc: None,
-                batch,
-                mlbench,
-            });
+        let imc = match &settings.imc {
+            Some(imc_settings) => Some(Arc::new(imc::Imc::start(imc_settings, &deps).await?)),
+            None => None,
         };
-        let imc = Arc::new(imc::Imc::start(imc_settings, &deps).await?);
         if let Some(batches) = batches {
-            follower::spawn(batches, Arc::clone(&deps.projections), imc.placements())
-                .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
+            follower::spawn(
+                batches,
+                Arc::clone(&deps.projections),
+                imc.as_ref().map(|imc| imc.placements()),
+                mlbench.as_ref().map(|mlbench| mlbench.runs()),
+            )
+            .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
         }
-        imc.resume();
+        if let Some(imc) = &imc {
+            imc.resume();
+        }
         Ok(Facades {
-            imc: Some(imc),
+            imc,
             batch,
             mlbench,
         })

@@ -14,6 +14,9 @@ pub const GOAL_REACHED: &str = "Goal Reached!";
 /// The reason recorded for runs a restart interrupted.
 pub const INTERRUPTED: &str = "interrupted by restart";
 
+/// The reason recorded for runs whose infrastructure was destroyed under them.
+pub const INFRASTRUCTURE_LOST: &str = "the run's infrastructure was destroyed";
+
 /// How runs are admitted (`--mlbench-admission`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AdmissionMode {
@@ -147,6 +150,8 @@ pub enum RunCommand {
     },
     /// The server restarted while it was started.
     Interrupt,
+    /// Its infrastructure was destroyed under it (through the IM API).
+    InfrastructureLost,
     /// A client deleted it.
     Delete,
 }
@@ -230,6 +235,10 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, R
             },
         ],
         RunCommand::Interrupt => Vec::new(),
+        RunCommand::InfrastructureLost if started => vec![RunEvent::RunFailed {
+            reason: INFRASTRUCTURE_LOST.into(),
+        }],
+        RunCommand::InfrastructureLost => Vec::new(),
         RunCommand::Delete => vec![RunEvent::RunDeleted],
     };
     Ok(events)
@@ -435,10 +444,16 @@ mod tests {
     fn a_restart_fails_started_runs_with_the_reason_in_stderr_only() {
         let running = given(&[RunEvent::RunAdmitted]);
         let then = decide(&running, &RunCommand::Interrupt).expect("decided");
-        let state = then.iter().fold(running, evolve_run);
+        let state = then.iter().fold(running.clone(), evolve_run);
         assert_eq!(state.status, RunStatus::Failed);
         assert_eq!(state.stderr, [INTERRUPTED]);
         assert_eq!(decide(&given(&[]), &RunCommand::Interrupt), Ok(vec![]));
+        let lost = decide(&running, &RunCommand::InfrastructureLost).expect("decided");
+        assert!(matches!(lost.as_slice(), [RunEvent::RunFailed { .. }]));
+        assert_eq!(
+            decide(&given(&[]), &RunCommand::InfrastructureLost),
+            Ok(vec![])
+        );
     }
 
     #[test]

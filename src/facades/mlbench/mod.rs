@@ -181,6 +181,11 @@ impl Mlbench {
         self.runs.recover(pending).await;
     }
 
+    /// The runs' handle.
+    pub fn runs(&self) -> Runs {
+        self.runs.clone()
+    }
+
     /// Stops admission and the run actors.
     pub fn shutdown(&self) {
         self.runs.shutdown();

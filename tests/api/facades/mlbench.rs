@@ -926,3 +926,41 @@ fn credentials_guard_every_route_and_a_run_token_posts_only_its_run() {
     post_form(&server, "/api/metrics/", &point, None).expect(401);
     post_form(&server, "/api/metrics/", &point, Some(&good)).expect(201);
 }
+
+#[test]
+fn a_run_whose_infrastructure_is_destroyed_through_the_im_api_fails() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start(dir.path());
+    custom_run(&server, "lost", "1", "mpi", "sleep 60").expect(201);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let detail = run(&server, 1);
+        if let Some(pid) = detail["job_metadata"]["workhorse_pid"].as_i64() {
+            break pid as i32;
+        }
+        assert!(Instant::now() < deadline, "never started: {detail}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let im_auth = "id = im; type = InfrastructureManager; username = mlbench";
+    let list = server
+        .get("/infrastructures")
+        .auth(im_auth)
+        .send()
+        .expect(200)
+        .text();
+    let inf = id_of(list.lines().next().expect("one infrastructure"));
+    server
+        .delete(&format!("/infrastructures/{inf}"))
+        .auth(im_auth)
+        .send()
+        .expect(200);
+    let failed = wait_run(&server, 1, "failed", Duration::from_secs(20));
+    assert!(failed["finished_at"].is_string(), "{failed}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+        assert!(Instant::now() < deadline, "the worker survives its pod");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Admission counts it no more.
+    custom_run(&server, "after", "1", "mpi", "true").expect(201);
+}

@@ -36,7 +36,7 @@ mod output;
 mod run;
 
 pub use run::RunActor;
-use run::{Admit, Delete, Recover, Stop};
+use run::{Admit, Delete, Observed, Recover, Stop};
 
 /// How the MLBench runtime behaves.
 #[derive(Debug, Clone)]
@@ -138,6 +138,13 @@ pub(crate) struct Directory {
 }
 
 impl Directory {
+    /// The actor of run `id` if it runs: callers outside actix (the facades'
+    /// follower) cannot start one, and a run with processes has its actor.
+    fn existing(&self, id: u64) -> Option<Addr<RunActor>> {
+        let actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
+        actors.get(&id).filter(|a| a.connected()).cloned()
+    }
+
     pub(crate) fn run(&self, id: u64) -> Addr<RunActor> {
         // A poisoned lock only means another thread panicked while holding the
         // map; the map itself is still whole.
@@ -197,6 +204,15 @@ impl Runs {
     /// Deletes a run; answers the position of `RunDeleted`.
     pub async fn delete(&self, id: u64) -> Result<u64, RunFailure> {
         self.directory.run(id).send(Delete).await?
+    }
+
+    /// Tells run `id` that its infrastructure `inf` is gone (destroyed, or
+    /// never recorded); the facades' follower calls this, so runs never poll.
+    pub fn observe_gone(&self, id: u64, inf: InfId) -> Result<(), RunFailure> {
+        match self.directory.existing(id) {
+            Some(actor) => Ok(actor.try_send(Observed { inf })?),
+            None => Ok(()),
+        }
     }
 
     /// Whether `token` is the bearer token of started run `id`.

@@ -74,6 +74,13 @@ struct Exited {
 #[rtype(result = "()")]
 struct FlushOutput;
 
+/// Its infrastructure is gone (the facades' follower read it so).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Observed {
+    pub(crate) inf: InfId,
+}
+
 /// The end of the grace of an ended run's processes.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -534,6 +541,27 @@ impl Handler<Exited> for RunActor {
         AtomicResponse::new(Box::pin(self.append(events).map(|r, run, ctx| {
             if let Err(error) = r {
                 tracing::warn!(%error, run = run.id, "an MLBench worker's exit cannot be recorded");
+            }
+            run.after_change(ctx);
+        })))
+    }
+}
+
+impl Handler<Observed> for RunActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: Observed, _ctx: &mut Self::Context) -> Self::Result {
+        // Before its processes are recorded its infrastructure may not be
+        // recorded yet either: only a launched run can lose it.
+        let launched = !self.state.processes.is_empty();
+        let events = if launched && self.state.inf_id == Some(msg.inf) {
+            self.plan(&[RunCommand::InfrastructureLost])
+        } else {
+            Vec::new()
+        };
+        AtomicResponse::new(Box::pin(self.append(events).map(|r, run, ctx| {
+            if let Err(error) = r {
+                tracing::warn!(%error, run = run.id, "an MLBench run's loss cannot be recorded");
             }
             run.after_change(ctx);
         })))
