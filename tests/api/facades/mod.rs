@@ -6,3 +6,4 @@ mod imc;
 mod imc_crash;
 mod mlbench;
 mod mlbench_crash;
+mod mlbench_metrics;
