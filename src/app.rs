@@ -197,6 +197,18 @@ impl Application {
             use_counter: Default::default(),
             lanes: api::commit::Lanes::new(settings.actors.mailbox_capacity),
         });
+        // Bound before the facades start: MLBench workers are told the port.
+        let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?
+            .port();
         let facades = web::Data::new(
             crate::facades::Facades::start(
                 &settings.facades,
@@ -209,6 +221,10 @@ impl Application {
                     limits: settings.limits,
                     policy: state.context_policy(None),
                     data_dir: settings.data_dir.clone(),
+                    metrics: Some(
+                        store.clone() as Arc<dyn infralog_events::store::metrics::MetricStore>
+                    ),
+                    api_port: port,
                 },
                 facade_batches,
             )
@@ -218,17 +234,6 @@ impl Application {
         let limits = web::Data::new(settings.limits);
         let metrics = web::Data::from(metrics);
         let served_facades = facades.clone();
-        let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
-            address: settings.listen.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                address: settings.listen.clone(),
-                source,
-            })?
-            .port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub mod client_errors;
+pub mod mlbench_worker;
 pub mod offline;
 pub mod radl;
 pub mod serve;
@@ -38,6 +39,9 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Import the infrastructures of an `export` file into a server.
     Import(transfer::ImportArgs),
+    /// The MLBench facade's built-in workload: one rank of a seeded logistic
+    /// regression that posts its metrics to the API.
+    MlbenchWorker(mlbench_worker::WorkerArgs),
     /// Print a completion script for a shell (`infralog completions bash > …`).
     Completions {
         /// The shell to complete in.
@@ -57,6 +61,7 @@ pub fn run() -> ExitCode {
         Command::Repair(args) => offline::run_repair(args),
         Command::Export(args) => transfer::run_export(args),
         Command::Import(args) => transfer::run_import(args),
+        Command::MlbenchWorker(args) => mlbench_worker::run(args),
         Command::Completions { shell } => {
             print_completions(shell, &mut std::io::stdout());
             ExitCode::SUCCESS

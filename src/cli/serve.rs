@@ -180,6 +180,44 @@ pub struct ServeArgs {
     /// Batch facade: the largest `POST /jobs` body, in bytes (16 MiB).
     #[arg(long, env = "INFRALOG_BATCH_MAX_UPLOAD_BYTES", default_value_t = crate::facades::batch::DEFAULT_MAX_UPLOAD)]
     pub batch_max_upload_bytes: usize,
+
+    /// MLBench facade: the service identity's username (with a password, HTTP
+    /// Basic on `/api/…`; open otherwise, as upstream).
+    #[arg(long, env = "INFRALOG_MLBENCH_USER")]
+    pub mlbench_user: Option<String>,
+
+    /// MLBench facade: the service identity's password.
+    #[arg(long, env = "INFRALOG_MLBENCH_PASSWORD", hide_env_values = true)]
+    pub mlbench_password: Option<String>,
+
+    /// MLBench facade: the most workers of a run (and of all started runs with
+    /// `--mlbench-admission queue`).
+    #[arg(long, env = "INFRALOG_MLBENCH_MAX_WORKERS", default_value_t = 4)]
+    pub mlbench_max_workers: u32,
+
+    /// MLBench facade: the official images, comma-separated (upstream's
+    /// `mlbench/…:latest` names by default); each runs `infralog mlbench-worker`.
+    #[arg(long, env = "INFRALOG_MLBENCH_IMAGES", value_delimiter = ',')]
+    pub mlbench_images: Vec<String>,
+
+    /// MLBench facade: `exclusive` (one active run, the seed's rule) or `queue`
+    /// (smallest runs first within --mlbench-max-workers, upstream's).
+    #[arg(long, env = "INFRALOG_MLBENCH_ADMISSION", default_value = "exclusive")]
+    pub mlbench_admission: String,
+
+    /// MLBench facade: the release name in pod names.
+    #[arg(long, env = "INFRALOG_MLBENCH_RELEASE", default_value = "infralog")]
+    pub mlbench_release: String,
+
+    /// MLBench facade: milliseconds between two samples of the pods' `/proc`
+    /// metrics.
+    #[arg(long, env = "INFRALOG_MLBENCH_SAMPLE_MS", default_value_t = 5000)]
+    pub mlbench_sample_ms: u64,
+
+    /// MLBench facade: the program official images run with `mlbench-worker`
+    /// (this binary by default).
+    #[arg(long, env = "INFRALOG_MLBENCH_WORKER_PROGRAM")]
+    pub mlbench_worker_program: Option<PathBuf>,
 }
 
 /// Seconds from a flag, at least a millisecond.
@@ -219,6 +257,35 @@ fn facade_settings(args: &ServeArgs) -> Result<crate::facades::FacadeSettings, S
         if !batch.no_auth && (batch.user.is_none() || batch.password.is_none()) {
             tracing::warn!("the Batch facade has no --batch-user/--batch-password and no --batch-no-auth: every request is refused");
         }
+    }
+    if let Some(mlbench) = facades.mlbench.as_mut() {
+        mlbench.user = args.mlbench_user.clone();
+        mlbench.password = args.mlbench_password.clone();
+        mlbench.max_workers = args.mlbench_max_workers.max(1);
+        if !args.mlbench_images.is_empty() {
+            mlbench.images = args.mlbench_images.clone();
+        }
+        mlbench.admission =
+            infralog_actors::decide::mlbench::AdmissionMode::parse(&args.mlbench_admission)
+                .ok_or_else(|| {
+                    format!(
+                        "--mlbench-admission {:?} is neither exclusive nor queue",
+                        args.mlbench_admission
+                    )
+                })?;
+        let release = &args.mlbench_release;
+        if release.is_empty()
+            || !release
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(format!(
+                "--mlbench-release {release:?} must be letters, digits and '-'"
+            ));
+        }
+        mlbench.release = release.clone();
+        mlbench.sample_every = Duration::from_millis(args.mlbench_sample_ms.max(50));
+        mlbench.worker_program = args.mlbench_worker_program.clone();
     }
     Ok(facades)
 }

@@ -1,6 +1,7 @@
 //! The facade follower: tells each placement how the core infrastructures it owns
-//! are, and the Batch scheduler how its pool is, after every committed change of
-//! them, so facade actors never poll.
+//! are, the Batch scheduler how its pool is, and each MLBench run when its
+//! infrastructure is gone, after every committed change of them, so facade actors
+//! never poll.
 //!
 //! It is fed by the projections' follower with each batch the read model has just
 //! applied, so the states it reads include the batch. It sends the state read at
@@ -13,6 +14,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use infralog_actors::decide::placement::CoreState;
+use infralog_actors::runtime::mlbench::{RunFailure, Runs};
 use infralog_actors::runtime::placement::{PlacementFailure, Placements};
 use infralog_events::domain::{InfId, StreamOwner};
 use infralog_events::Envelope;
@@ -31,11 +34,13 @@ pub fn spawn(
     projections: Arc<Projections>,
     placements: Option<Placements>,
     batch: Option<Arc<Batch>>,
+    runs: Option<Runs>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("infralog-facades".into())
         .spawn(move || {
             let mut pending: HashMap<InfId, Uuid> = HashMap::new();
+            let mut pending_runs: HashMap<InfId, u64> = HashMap::new();
             loop {
                 match batches.recv_timeout(BUSY_RETRY) {
                     Ok(applied) => {
@@ -50,6 +55,9 @@ pub fn spawn(
                             if let Some(placement) = model.imc.owners.get(&inf) {
                                 pending.insert(inf, *placement);
                             }
+                            if let Some(run) = model.mlbench.owners.get(&inf) {
+                                pending_runs.insert(inf, *run);
+                            }
                         }
                         drop(model);
                         if let (true, Some(batch)) = (pool_changed, &batch) {
@@ -58,6 +66,23 @@ pub fn spawn(
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
+                }
+                if let Some(runs) = &runs {
+                    let told: Vec<(InfId, u64)> =
+                        pending_runs.iter().map(|(i, r)| (*i, *r)).collect();
+                    for (inf, run) in told {
+                        let state = core_state(projections.read().infrastructures.get(&inf));
+                        if state != CoreState::Gone {
+                            pending_runs.remove(&inf);
+                            continue;
+                        }
+                        match runs.observe_gone(run, inf) {
+                            Err(RunFailure::Busy) => {}
+                            _ => {
+                                pending_runs.remove(&inf);
+                            }
+                        }
+                    }
                 }
                 let Some(placements) = placements.as_ref().filter(|_| !pending.is_empty()) else {
                     continue;

@@ -2,7 +2,8 @@
 //! unless `serve --facades` names it; a disabled facade's paths fall through to
 //! IM's router (404), so the IM API is unchanged.
 //!
-//! IMC (`/v1/…`, [`imc`]) and MODAClouds Batch (`/jobs…`, [`batch`]) exist so far. A facade's aggregates live in
+//! IMC (`/v1/…`, [`imc`]), MODAClouds Batch (`/jobs…`, [`batch`]) and MLBench
+//! (`/api/…`, [`mlbench`]) exist so far. A facade's aggregates live in
 //! their own streams; they drive ordinary core infrastructures through the IM
 //! API's commands, and learn of their changes from the [`follower`].
 
@@ -27,6 +28,7 @@ use crate::projections::Projections;
 pub mod batch;
 pub mod follower;
 pub mod imc;
+pub mod mlbench;
 
 /// Every facade route as `(method, template)`, served when its facade is
 /// enabled (the OpenAPI document describes each).
@@ -41,6 +43,8 @@ pub struct FacadeSettings {
     pub imc: Option<imc::ImcSettings>,
     /// The MODAClouds Batch facade, when enabled.
     pub batch: Option<batch::BatchSettings>,
+    /// The MLBench facade, when enabled.
+    pub mlbench: Option<mlbench::MlbenchSettings>,
 }
 
 impl FacadeSettings {
@@ -52,9 +56,10 @@ impl FacadeSettings {
             match name {
                 "imc" => settings.imc = Some(imc::ImcSettings::default()),
                 "batch" => settings.batch = Some(batch::BatchSettings::default()),
+                "mlbench" => settings.mlbench = Some(mlbench::MlbenchSettings::default()),
                 other => {
                     return Err(format!(
-                        "unknown facade {other:?} (this build serves: imc, batch)"
+                        "unknown facade {other:?} (this build serves: imc, batch, mlbench)"
                     ))
                 }
             }
@@ -80,7 +85,7 @@ impl FacadeSettings {
         Option<mpsc::Sender<Vec<Arc<Envelope>>>>,
         Option<mpsc::Receiver<Vec<Arc<Envelope>>>>,
     ) {
-        if self.imc.is_none() && self.batch.is_none() {
+        if self.imc.is_none() && self.batch.is_none() && self.mlbench.is_none() {
             return (None, None);
         }
         let (sender, receiver) = mpsc::channel();
@@ -106,6 +111,10 @@ pub struct FacadeDeps {
     pub policy: ContextPolicy,
     /// The server's data directory (the Batch facade's sandboxes live under it).
     pub data_dir: std::path::PathBuf,
+    /// The log's metric points (the MLBench facade's).
+    pub metrics: Option<Arc<dyn infralog_events::store::metrics::MetricStore>>,
+    /// The port the server listens on (MLBench workers post to it).
+    pub api_port: u16,
 }
 
 /// The running facades, shared by the HTTP workers.
@@ -113,6 +122,7 @@ pub struct FacadeDeps {
 pub struct Facades {
     imc: Option<Arc<imc::Imc>>,
     batch: Option<Arc<batch::Batch>>,
+    mlbench: Option<Arc<mlbench::Mlbench>>,
 }
 
 impl Facades {
@@ -129,6 +139,14 @@ impl Facades {
             }
             None => None,
         };
+        let mlbench = match &settings.mlbench {
+            Some(mlbench_settings) => {
+                let mlbench = Arc::new(mlbench::Mlbench::start(mlbench_settings, &deps).await?);
+                mlbench.resume().await;
+                Some(mlbench)
+            }
+            None => None,
+        };
         let imc = match &settings.imc {
             Some(imc_settings) => Some(Arc::new(imc::Imc::start(imc_settings, &deps).await?)),
             None => None,
@@ -139,6 +157,7 @@ impl Facades {
                 Arc::clone(&deps.projections),
                 imc.as_ref().map(|imc| imc.placements()),
                 batch.clone(),
+                mlbench.as_ref().map(|mlbench| mlbench.runs()),
             )
             .map_err(|e| format!("cannot start the facades' follower: {e}"))?;
         }
@@ -148,13 +167,18 @@ impl Facades {
         if let Some(imc) = &imc {
             imc.resume();
         }
-        Ok(Facades { imc, batch })
+        Ok(Facades {
+            imc,
+            batch,
+            mlbench,
+        })
     }
 
     /// Whether a facade serves `path`.
     pub fn claims(&self, path: &str) -> bool {
         (self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/")))
             || (self.batch.is_some() && (path == "/jobs" || path.starts_with("/jobs/")))
+            || (self.mlbench.is_some() && (path == "/api" || path.starts_with("/api/")))
     }
 
     /// Answers a request for a path [`Facades::claims`].
@@ -167,6 +191,11 @@ impl Facades {
         if path == "/jobs" || path.starts_with("/jobs/") {
             if let Some(batch) = &self.batch {
                 return batch.dispatch(context, path, payload).await;
+            }
+        }
+        if path == "/api" || path.starts_with("/api/") {
+            if let Some(mlbench) = &self.mlbench {
+                return mlbench.dispatch(context, path, payload).await;
             }
         }
         match &self.imc {
@@ -191,6 +220,9 @@ impl Facades {
         }
         if let Some(batch) = &self.batch {
             batch.shutdown();
+        }
+        if let Some(mlbench) = &self.mlbench {
+            mlbench.shutdown();
         }
     }
 }

@@ -170,7 +170,57 @@ pub fn verify(store: &dyn EventStore, progress: &mut dyn FnMut(Progress)) -> Ver
         report.problem("the owners' index differs between the two folds");
     }
     verify_placements(store, &model, &listed, &mut report);
+    verify_runs(store, &model, &listed, &mut report);
     report
+}
+
+/// Each MLBench run folded from its own stream must equal its fold in the
+/// whole log, and its number must have been given by admission.
+fn verify_runs(
+    store: &dyn EventStore,
+    model: &ReadModel,
+    listed: &[(StreamId, u64)],
+    report: &mut VerifyReport,
+) {
+    use infralog_events::domain::ids::{parse_run_stream, MLBENCH_ADMISSION_STREAM};
+    use infralog_events::domain::mlbench::{evolve_run, RunEvent, RunState};
+    let numbered = listed
+        .iter()
+        .find(|(stream, _)| stream.as_str() == MLBENCH_ADMISSION_STREAM)
+        .map(|(_, version)| *version)
+        .unwrap_or(0);
+    for (stream, _) in listed {
+        let Some(id) = parse_run_stream(stream.as_str()) else {
+            continue;
+        };
+        if id > numbered {
+            report.problem(format!("run {id}: admission numbered only {numbered} runs"));
+        }
+        let mut state = RunState::default();
+        let mut from = 1;
+        loop {
+            let batch = match store.read_stream(stream, from, LOG_BATCH) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    report.problem(format!("{stream}: {error}"));
+                    return;
+                }
+            };
+            let Some(last) = batch.last() else { break };
+            from = last.version + 1;
+            for envelope in &batch {
+                match RunEvent::from_envelope(envelope) {
+                    Ok(event) => state = evolve_run(state, &event),
+                    Err(error) => report.problem(format!("{stream}: {error}")),
+                }
+            }
+        }
+        if model.mlbench.runs.get(&id).map(|view| &view.state) != Some(&state) {
+            report.problem(format!(
+                "run {id}: folding its stream gives a different state than folding the whole log"
+            ));
+        }
+    }
 }
 
 /// Each IMC placement folded from its own stream must equal its fold in the whole

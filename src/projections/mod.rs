@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 pub mod batch;
 pub mod imc;
+pub mod mlbench;
 pub mod model;
 pub mod stats;
 pub mod views;

@@ -130,6 +130,8 @@ pub struct ReadModel {
     pub imc: super::imc::ImcSection,
     /// The Batch facade's jobs (empty unless it was ever enabled).
     pub batch: super::batch::BatchSection,
+    /// The MLBench facade's runs (empty unless it was ever enabled).
+    pub mlbench: super::mlbench::MlbenchSection,
 }
 
 impl ReadModel {
@@ -183,6 +185,9 @@ impl ReadModel {
                     .apply(envelope)
                     .map_err(|e| undecodable(e.to_string()))?;
                 self.batch
+                    .apply(envelope)
+                    .map_err(|e| undecodable(e.to_string()))?;
+                self.mlbench
                     .apply(envelope)
                     .map_err(|e| undecodable(e.to_string()))?;
             }

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod infrastructure;
+pub mod mlbench;
 pub mod placement;
 pub mod sites;
 pub mod vm;

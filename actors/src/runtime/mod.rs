@@ -37,6 +37,7 @@ mod infrastructure;
 mod journal;
 pub mod ledger;
 mod mailbox;
+pub mod mlbench;
 mod panics;
 pub mod placement;
 mod registry;

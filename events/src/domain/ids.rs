@@ -88,6 +88,24 @@ pub fn parse_job_stream(stream: &str) -> Option<Uuid> {
     (id.hyphenated().to_string() == rest).then_some(id)
 }
 
+/// The one stream of the MLBench facade's admission: run numbering.
+pub const MLBENCH_ADMISSION_STREAM: &str = "mlbench-admission";
+/// Streams of MLBench runs are named `mlbench-run-<n>`.
+pub const MLBENCH_RUN_STREAM_PREFIX: &str = "mlbench-run-";
+
+/// The stream of the MLBench run `id`.
+pub fn run_stream_name(id: u64) -> String {
+    format!("{MLBENCH_RUN_STREAM_PREFIX}{id}")
+}
+
+/// The run a stream name written by [`run_stream_name`] belongs to.
+pub fn parse_run_stream(stream: &str) -> Option<u64> {
+    let rest = stream.strip_prefix(MLBENCH_RUN_STREAM_PREFIX)?;
+    let id: u64 = rest.parse().ok()?;
+    // Only the canonical spelling (no sign, no leading zero) names a run.
+    (id.to_string() == rest && id > 0).then_some(id)
+}
+
 impl fmt::Display for InfId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.hyphenated())
@@ -200,5 +218,14 @@ mod tests {
         assert_eq!(StreamOwner::parse(&name), None);
         assert_eq!(parse_placement_stream(&name.to_uppercase()), None);
         assert_eq!(parse_placement_stream(IMC_LEDGER_STREAM), None);
+    }
+
+    #[test]
+    fn run_streams_round_trip_in_canonical_form_only() {
+        assert_eq!(parse_run_stream(&run_stream_name(12)), Some(12));
+        assert_eq!(parse_run_stream("mlbench-run-012"), None);
+        assert_eq!(parse_run_stream("mlbench-run-0"), None);
+        assert_eq!(parse_run_stream(MLBENCH_ADMISSION_STREAM), None);
+        assert_eq!(StreamOwner::parse(&run_stream_name(3)), None);
     }
 }

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod facts;
 pub mod ids;
 pub mod infrastructure;
+pub mod mlbench;
 pub mod placement;
 pub mod status;
 pub mod vm;
@@ -70,5 +71,23 @@ impl DomainEvent for batch::JobEvent {
 
     fn event_type(&self) -> &'static str {
         batch::JobEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for mlbench::AdmissionEvent {
+    const FAMILY: &'static str = "MLBench admission events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        mlbench::AdmissionEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for mlbench::RunEvent {
+    const FAMILY: &'static str = "MLBench run events";
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn event_type(&self) -> &'static str {
+        mlbench::RunEvent::event_type(self)
     }
 }

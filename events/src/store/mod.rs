@@ -33,6 +33,7 @@ use crate::envelope::{Envelope, InvalidStreamId, Metadata, NewEvent, RecordError
 /// The contract every store keeps, as tests any backend runs (test support only).
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod metrics;
 mod sled_store;
 mod subscription;
 

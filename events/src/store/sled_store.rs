@@ -74,6 +74,9 @@ use recovery::{check_log, open_sled, read_or_init_meta, record_lacks_digest};
 pub use repair::{RepairReport, REPAIR_STREAM};
 use writer::{Acknowledger, Job, Writer};
 
+/// The tree of metric points (see [`super::metrics`]).
+const METRICS_TREE: &str = "metrics";
+
 /// 2: chunks are LZ4-compressed. 3: streams are numbered.
 const FORMAT_VERSION: u32 = 3;
 const LOG_DIR: &str = "log";
@@ -183,6 +186,8 @@ impl SledStore {
         let (sender, receiver) = channel();
         let failed = Arc::new(Mutex::new(None));
         let observer = commit_observer::ObserverSlot::default();
+        let metrics_tree = db.open_tree(METRICS_TREE).map_err(storage)?;
+        let next_seq = super::metrics::first_seq(&metrics_tree)?;
         let writer = Writer {
             db: db.clone(),
             instance,
@@ -198,6 +203,8 @@ impl SledStore {
             failed,
             next_stream: streams,
             observer: Arc::clone(&observer),
+            metrics: metrics_tree,
+            next_seq,
         };
         let handle = std::thread::Builder::new()
             .name("infralog-log-writer".into())
@@ -315,6 +322,27 @@ impl SledStore {
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+impl super::metrics::MetricStore for SledStore {
+    fn write_metrics(&self, write: super::metrics::MetricWrite) -> Pending<u64> {
+        self.submit(|reply| Job::Metrics(write, reply))
+    }
+
+    fn read_metrics(
+        &self,
+        subject: &str,
+        name: Option<&str>,
+        since_us: Option<i64>,
+    ) -> Result<Vec<super::metrics::StoredPoint>, StoreError> {
+        let tree = self.db.open_tree(METRICS_TREE).map_err(storage)?;
+        super::metrics::read(&tree, subject, name, since_us)
+    }
+
+    fn metric_subjects(&self) -> Result<Vec<String>, StoreError> {
+        let tree = self.db.open_tree(METRICS_TREE).map_err(storage)?;
+        super::metrics::subjects(&tree)
     }
 }
 

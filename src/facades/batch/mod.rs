@@ -20,7 +20,7 @@ use crate::api::RequestContext;
 use crate::projections::Projections;
 
 mod bundle;
-mod form;
+pub(crate) mod form;
 mod handlers;
 pub mod notify;
 pub mod pool;

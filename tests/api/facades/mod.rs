@@ -6,3 +6,6 @@ mod batch_events;
 mod batch_pool;
 pub mod imc;
 mod imc_crash;
+mod mlbench;
+mod mlbench_crash;
+mod mlbench_metrics;

@@ -22,22 +22,27 @@ use super::keys::{
 };
 use super::{MAX_CHUNK_EVENTS, MAX_EVENTS_PER_APPEND, MAX_GROUP, MAX_PAYLOAD_BYTES};
 use crate::envelope::{encode_chunk, payload_checksum, Envelope, NewEvent, StreamId};
+use crate::store::metrics::{self, MetricWrite};
 use crate::store::subscription::SubscriberHub;
 use crate::store::{AppendRequest, Appended, ExpectedVersion, ImportRequest, Imported, StoreError};
 
 pub(super) type Reply = oneshot::Sender<Result<Appended, StoreError>>;
 pub(super) type ImportReply = oneshot::Sender<Result<Imported, StoreError>>;
+pub(super) type MetricsReply = oneshot::Sender<Result<u64, StoreError>>;
 
 /// What the writer thread is asked to do.
 pub(super) enum Job {
     Append(AppendRequest, Reply),
     Import(ImportRequest, ImportReply),
+    /// Metric points: written in the same group commit, in their own tree.
+    Metrics(MetricWrite, MetricsReply),
 }
 
 /// A job's answer, sent once the group is durable (or has failed).
 enum Answer {
     Append(Reply, Result<Appended, StoreError>),
     Import(ImportReply, Result<Imported, StoreError>),
+    Metrics(MetricsReply, Result<u64, StoreError>),
 }
 
 impl Answer {
@@ -48,6 +53,7 @@ impl Answer {
         match self {
             Answer::Append(_, Ok(appended)) => !appended.already_present,
             Answer::Import(_, Ok(_)) => true,
+            Answer::Metrics(_, Ok(count)) => *count > 0,
             _ => false,
         }
     }
@@ -60,6 +66,9 @@ impl Answer {
             Answer::Import(reply, _) => {
                 let _ = reply.send(Err(error));
             }
+            Answer::Metrics(reply, _) => {
+                let _ = reply.send(Err(error));
+            }
         }
     }
 
@@ -69,6 +78,9 @@ impl Answer {
                 let _ = reply.send(answer);
             }
             Answer::Import(reply, answer) => {
+                let _ = reply.send(answer);
+            }
+            Answer::Metrics(reply, answer) => {
                 let _ = reply.send(answer);
             }
         }
@@ -90,6 +102,10 @@ pub(super) struct Writer {
     pub(super) next_stream: u64,
     /// Told of each group flushed, for the server's metrics.
     pub(super) observer: super::commit_observer::ObserverSlot,
+    /// The metric points' tree.
+    pub(super) metrics: sled::Tree,
+    /// The sequence number the next metric point gets.
+    pub(super) next_seq: u64,
 }
 
 /// A group written and flushed to sled, waiting for the acknowledged-head record.
@@ -235,6 +251,9 @@ impl Writer {
                     Job::Import(_, reply) => {
                         let _ = reply.send(Err(StoreError::Failed(reason.clone())));
                     }
+                    Job::Metrics(_, reply) => {
+                        let _ = reply.send(Err(StoreError::Failed(reason.clone())));
+                    }
                 }
             }
             return;
@@ -246,6 +265,8 @@ impl Writer {
         let mut next_position = self.head + 1;
         let now = Utc::now();
         let mut answers = Vec::with_capacity(group.len());
+        let mut metrics_batch = sled::Batch::default();
+        let mut next_seq = self.next_seq;
         for job in group {
             answers.push(match job {
                 Job::Append(request, reply) => Answer::Append(
@@ -256,7 +277,44 @@ impl Writer {
                     reply,
                     self.stage_import(&request, &mut staging, &mut next_position),
                 ),
+                Job::Metrics(write, reply) => Answer::Metrics(
+                    reply,
+                    metrics::stage(&self.metrics, &write, &mut next_seq, &mut metrics_batch),
+                ),
             });
+        }
+        if next_seq != self.next_seq {
+            metrics_batch.insert(metrics::SEQ_KEY, &next_seq.to_be_bytes());
+        }
+        let metrics_written = answers
+            .iter()
+            .any(|a| matches!(a, Answer::Metrics(_, Ok(count)) if *count > 0));
+        if metrics_written {
+            // Applied before the log's batch; the one flush below covers both.
+            let applied = self.metrics.apply_batch(metrics_batch).and_then(|()| {
+                if staging.envelopes.is_empty() {
+                    self.db.flush().map(|_| ())
+                } else {
+                    Ok(())
+                }
+            });
+            match applied {
+                Ok(()) => self.next_seq = next_seq,
+                Err(error) => {
+                    let reason = format!("writing metric points failed: {error}");
+                    tracing::error!(%reason, "event log failure: refusing writes until reopened");
+                    self.fail_stop(reason.clone());
+                    answers = answers
+                        .into_iter()
+                        .map(|answer| match answer {
+                            Answer::Metrics(reply, Ok(_)) => {
+                                Answer::Metrics(reply, Err(StoreError::Storage(reason.clone())))
+                            }
+                            other => other,
+                        })
+                        .collect();
+                }
+            }
         }
         let mut head = None;
         if !staging.envelopes.is_empty() {
