@@ -30,12 +30,18 @@ use uuid::Uuid;
 
 use crate::envelope::{Envelope, InvalidStreamId, Metadata, NewEvent, RecordError, StreamId};
 
+mod checks;
 /// The contract every store keeps, as tests any backend runs (test support only).
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+mod pg_store;
+/// A throwaway PostgreSQL database per test (test support only).
+#[cfg(any(test, feature = "testing"))]
+pub mod pg_testing;
 mod sled_store;
 mod subscription;
 
+pub use pg_store::{PgStore, PgStoreConfig};
 pub use sled_store::{
     CommitObserver, RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM,
 };
