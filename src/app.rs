@@ -10,11 +10,12 @@ use actix_web::{web, App, HttpServer};
 use infralog_actors::connectors::docker::DockerConnector;
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::{ActorConfig, InfrastructureRequest, Registry};
-use infralog_events::{EventStore, Metadata, SledStore, SledStoreConfig, StoreError};
+use infralog_events::{Metadata, StoreError};
 
 use crate::api::{self, AppState, Limits};
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::{self, Projections, RebuildError};
+use crate::storage::{OpenStore, StoreLocation};
 
 /// How long a stopped server waits for its HTTP workers to let go of the log.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,8 +25,11 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Settings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
-    /// The directory of the sled event log; created when absent.
+    /// The directory of the sled event log (and of the instance's own files when
+    /// the log is in PostgreSQL); created when absent.
     pub data_dir: PathBuf,
+    /// Where the event log lives: sled in `data_dir` (the default) or PostgreSQL.
+    pub store: StoreLocation,
     /// What one request may carry: body and header sizes, VMs, body read time.
     pub limits: Limits,
     /// How long a simulated (Dummy) contextualization takes.
@@ -54,6 +58,7 @@ impl Settings {
         Settings {
             listen: listen.into(),
             data_dir: data_dir.into(),
+            store: StoreLocation::Embedded,
             limits: Limits::default(),
             contextualization_delay: Duration::from_millis(
                 infralog_actors::contextualization::DEFAULT_DELAY_MS,
@@ -99,7 +104,7 @@ pub enum StartError {
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
-    store: Arc<SledStore>,
+    store: OpenStore,
     registry: Registry,
     follower: std::thread::JoinHandle<()>,
     /// The background observation of real clouds' VMs.
@@ -112,21 +117,20 @@ impl Application {
     /// Opens the log, rebuilds the read model, resumes interrupted work and binds
     /// the listener. Must run inside an actix system.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
-        let config = SledStoreConfig {
-            path: settings.data_dir.clone(),
-            cache_capacity_bytes: settings.cache_capacity_bytes,
-        };
+        let location = settings.store.clone();
+        let data_dir = settings.data_dir.clone();
+        let cache = settings.cache_capacity_bytes;
         // Opening and folding the log are blocking: keep them off the async thread.
-        let (store, model) = tokio::task::spawn_blocking(move || {
-            let store = Arc::new(SledStore::open(config)?);
-            let model = projections::rebuild(store.as_ref())?;
-            Ok::<_, StartError>((store, model))
+        let (opened, model) = tokio::task::spawn_blocking(move || {
+            let opened = OpenStore::open(&location, &data_dir, cache)?;
+            let model = projections::rebuild(opened.shared().as_ref())?;
+            Ok::<_, StartError>((opened, model))
         })
         .await
         .map_err(|e| StartError::Thread(std::io::Error::other(e.to_string())))??;
-        let report = store.recovery_report();
+        let store = opened.shared();
         tracing::info!(
-            head = report.head,
+            head = store.head_position(),
             infrastructures = model.infrastructures.len(),
             "event log opened and read model rebuilt"
         );
@@ -138,14 +142,11 @@ impl Application {
             .collect();
         let projections = Arc::new(Projections::new(model));
         let (tap, facade_batches) = settings.facades.tap();
-        let follower = projections::spawn_follower_with_tap(
-            store.clone() as Arc<dyn EventStore>,
-            Arc::clone(&projections),
-            tap,
-        )
-        .map_err(StartError::Thread)?;
+        let follower =
+            projections::spawn_follower_with_tap(Arc::clone(&store), Arc::clone(&projections), tap)
+                .map_err(StartError::Thread)?;
         let metrics = Arc::new(crate::metrics::Metrics::new(&settings.data_dir));
-        store.set_commit_observer(metrics.commit_observer());
+        opened.set_commit_observer(metrics.commit_observer());
         let mut clouds = settings.connectors.clone();
         if !settings.docker_labels.is_empty() {
             // The operator's labels go on everything made in Docker, besides ours.
@@ -156,7 +157,7 @@ impl Application {
         settings.facades.register_connectors(&mut clouds);
         let connectors = crate::metrics::connectors::measured(&clouds, &metrics);
         let registry = Registry::new(
-            store.clone() as Arc<dyn EventStore>,
+            Arc::clone(&store),
             connectors.clone(),
             settings.actors.clone(),
         );
@@ -185,7 +186,7 @@ impl Application {
         let sweep = Arc::clone(&observer).spawn_sweep(settings.actors.observe_interval);
         let state = web::Data::new(AppState {
             projections,
-            store: store.clone() as Arc<dyn EventStore>,
+            store: Arc::clone(&store),
             registry: registry.clone(),
             hasher,
             connectors,
@@ -201,7 +202,7 @@ impl Application {
             crate::facades::Facades::start(
                 &settings.facades,
                 crate::facades::FacadeDeps {
-                    store: store.clone() as Arc<dyn EventStore>,
+                    store: Arc::clone(&store),
                     projections: Arc::clone(&state.projections),
                     registry: registry.clone(),
                     connectors: state.connectors.clone(),
@@ -232,6 +233,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
+                    crate::storage::catch_up_with_peers,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     crate::metrics::access::middleware,
                 ))
                 .app_data(metrics.clone())
@@ -252,10 +256,11 @@ impl Application {
             })?
             .run();
         tracing::info!(port, "serving the IM REST API");
+        drop(store);
         Ok(Application {
             server,
             port,
-            store,
+            store: opened,
             registry,
             follower,
             sweep,
@@ -293,10 +298,10 @@ impl Application {
             // after the server future resolved; sled releases the log's file lock
             // with the last share, and another server may then open the directory.
             let deadline = Instant::now() + RELEASE_TIMEOUT;
-            while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+            while store.handles() > 1 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            if Arc::strong_count(&store) > 1 {
+            if store.handles() > 1 {
                 tracing::warn!("the event log is still shared after the server stopped");
             }
             drop(store);

@@ -451,4 +451,25 @@ impl EventStore for PgStore {
     fn instance_id(&self) -> Uuid {
         self.shared.instance
     }
+
+    fn shared_by_instances(&self) -> bool {
+        true
+    }
+
+    fn latest_position(&self) -> Result<u64, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let latest = block_on(&self.handle, async move {
+            let client = shared.pool.get().await.map_err(pool_error)?;
+            let row = client
+                .query_one(
+                    "SELECT coalesce(max(position), 0) FROM infralog_events",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })?;
+        self.shared.advance_head(latest);
+        Ok(latest)
+    }
 }
