@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub mod client_errors;
+pub mod migrate;
 pub mod offline;
 pub mod radl;
 pub mod serve;
@@ -38,6 +39,8 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Import the infrastructures of an `export` file into a server.
     Import(transfer::ImportArgs),
+    /// Copy a stopped server's sled log into PostgreSQL and prove the copy.
+    Migrate(migrate::MigrateArgs),
     /// Print a completion script for a shell (`infralog completions bash > …`).
     Completions {
         /// The shell to complete in.
@@ -57,6 +60,7 @@ pub fn run() -> ExitCode {
         Command::Repair(args) => offline::run_repair(args),
         Command::Export(args) => transfer::run_export(args),
         Command::Import(args) => transfer::run_import(args),
+        Command::Migrate(args) => migrate::run_migrate(args),
         Command::Completions { shell } => {
             print_completions(shell, &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -41,7 +41,7 @@ pub mod pg_testing;
 mod sled_store;
 mod subscription;
 
-pub use pg_store::{PgStore, PgStoreConfig};
+pub use pg_store::{Copied, PgStore, PgStoreConfig};
 pub use sled_store::{
     CommitObserver, RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM,
 };

@@ -46,11 +46,13 @@ use super::{
 };
 use crate::envelope::{Envelope, StreamId};
 
+mod copy;
 mod follower;
 mod rows;
 mod schema;
 mod writer;
 
+pub use copy::Copied;
 use rows::{envelope_of, COLUMNS};
 use writer::Job;
 
@@ -63,6 +65,8 @@ pub struct PgStoreConfig {
     pub instance_id: Uuid,
     /// How many pooled connections serve reads.
     pub pool_size: usize,
+    /// For the offline tools: no migration at open, and every write refused.
+    pub read_only: bool,
 }
 
 impl std::fmt::Debug for PgStoreConfig {
@@ -83,6 +87,7 @@ impl PgStoreConfig {
             url: url.into(),
             instance_id,
             pool_size: 8,
+            read_only: false,
         }
     }
 }
@@ -101,6 +106,7 @@ pub(super) struct Shared {
     /// The LISTEN connection's client, kept so that its session lives.
     listener: Mutex<Option<Client>>,
     observer: OnceLock<Arc<dyn CommitObserver>>,
+    read_only: bool,
 }
 
 impl Shared {
@@ -224,12 +230,17 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Storage(format!("building the connection pool: {e}")))?;
+        let read_only = config.read_only;
         let head = block_on(&handle, {
             let pg_config = pg_config.clone();
             async move {
                 let (mut client, connection) = pg_config.connect(NoTls).await.map_err(pg_error)?;
                 let driver = tokio::spawn(connection);
-                schema::migrate(&mut client).await?;
+                if read_only {
+                    schema::check(&client).await?;
+                } else {
+                    schema::migrate(&mut client).await?;
+                }
                 let head: i64 = client
                     .query_one(
                         "SELECT coalesce(max(position), 0) FROM infralog_events",
@@ -255,6 +266,7 @@ impl PgStore {
             closed_flag: Arc::new(AtomicBool::new(false)),
             listener: Mutex::new(None),
             observer: OnceLock::new(),
+            read_only: config.read_only,
         });
         let (jobs, receiver) = mpsc::unbounded_channel();
         handle.spawn(writer::run(receiver, Arc::clone(&shared)));
@@ -342,6 +354,9 @@ impl Drop for PgStore {
 
 impl EventStore for PgStore {
     fn append(&self, request: AppendRequest) -> PendingAppend {
+        if self.shared.read_only {
+            return Pending::ready(Err(StoreError::ReadOnly));
+        }
         let (answer, receiver) = oneshot::channel();
         match self.send(Job::Append(request, answer)) {
             Ok(()) => Pending::new(receiver),
@@ -350,6 +365,9 @@ impl EventStore for PgStore {
     }
 
     fn import_streams(&self, request: ImportRequest) -> PendingImport {
+        if self.shared.read_only {
+            return Pending::ready(Err(StoreError::ReadOnly));
+        }
         let (answer, receiver) = oneshot::channel();
         match self.send(Job::Import(request, answer)) {
             Ok(()) => Pending::new(receiver),

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::Json;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Transaction};
+use uuid::Uuid;
 
 use crate::envelope::{payload_checksum, Envelope, Metadata, RecordError, StreamId};
 use crate::store::StoreError;
@@ -58,4 +59,58 @@ fn unsigned(value: i64, what: &str, position: u64) -> Result<u64, StoreError> {
 pub(super) fn nanos_of(time: DateTime<Utc>) -> Result<i64, StoreError> {
     time.timestamp_nanos_opt()
         .ok_or_else(|| StoreError::InvalidImport(format!("the time {time} is out of range")))
+}
+
+/// The most rows one INSERT carries.
+const INSERT_CHUNK: usize = 4_096;
+
+/// Inserts envelopes (positions already given) and moves their streams'
+/// versions, inside the caller's transaction.
+pub(super) async fn insert_envelopes(
+    transaction: &Transaction<'_>,
+    envelopes: &[Envelope],
+) -> Result<(), StoreError> {
+    for chunk in envelopes.chunks(INSERT_CHUNK) {
+        let positions: Vec<i64> = chunk.iter().map(|e| e.position as i64).collect();
+        let streams: Vec<&str> = chunk.iter().map(|e| e.stream.as_str()).collect();
+        let versions: Vec<i64> = chunk.iter().map(|e| e.version as i64).collect();
+        let ids: Vec<Uuid> = chunk.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = chunk.iter().map(|e| e.event_type.as_str()).collect();
+        let schemas: Vec<i32> = chunk.iter().map(|e| i32::from(e.schema_version)).collect();
+        let times = chunk
+            .iter()
+            .map(|e| nanos_of(e.recorded_at))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let metadata: Vec<Json<&Metadata>> = chunk.iter().map(|e| Json(&e.metadata)).collect();
+        let payloads: Vec<&[u8]> = chunk.iter().map(|e| e.payload.as_slice()).collect();
+        let checksums: Vec<i64> = chunk.iter().map(|e| i64::from(e.checksum)).collect();
+        transaction
+            .execute(
+                "INSERT INTO infralog_events (position, stream, version, event_id, event_type, \
+                 schema_version, recorded_at_ns, metadata, payload, checksum) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], \
+                 $5::text[], $6::integer[], $7::bigint[], $8::jsonb[], $9::bytea[], $10::bigint[])",
+                &[
+                    &positions, &streams, &versions, &ids, &types, &schemas, &times, &metadata,
+                    &payloads, &checksums,
+                ],
+            )
+            .await
+            .map_err(super::pg_error)?;
+    }
+    let mut heads = std::collections::HashMap::new();
+    for envelope in envelopes {
+        heads.insert(envelope.stream.as_str(), envelope.version as i64);
+    }
+    let (names, versions): (Vec<&str>, Vec<i64>) = heads.into_iter().unzip();
+    transaction
+        .execute(
+            "INSERT INTO infralog_streams (stream, version) \
+             SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
+             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
+            &[&names, &versions],
+        )
+        .await
+        .map_err(super::pg_error)?;
+    Ok(())
 }

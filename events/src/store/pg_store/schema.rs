@@ -123,3 +123,40 @@ async fn apply_missing(client: &mut Client) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Checks, without changing anything, that the database holds this build's
+/// schema (the offline tools open it read-only).
+pub(super) async fn check(client: &Client) -> Result<(), StoreError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('infralog_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    let applied: i32 = if exists {
+        client
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM infralog_schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0)
+    } else {
+        0
+    };
+    if applied != SCHEMA_VERSION {
+        return Err(StoreError::Storage(format!(
+            "the database's schema is version {applied}, this build reads version \
+             {SCHEMA_VERSION}{}",
+            if applied == 0 {
+                " (no infralog log is there)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}

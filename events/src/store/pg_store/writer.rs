@@ -12,24 +12,21 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::types::Json;
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
-use super::rows::{envelope_of, nanos_of, COLUMNS};
+use super::rows::{envelope_of, insert_envelopes, COLUMNS};
 use super::{pg_error, Shared};
 use crate::envelope::{payload_checksum, Envelope, Metadata, StreamId};
 use crate::store::checks::{check_import, check_sizes};
 use crate::store::{AppendRequest, Appended, ExpectedVersion, ImportRequest, Imported, StoreError};
 
 /// The advisory lock every append transaction takes ("infralog" in ASCII).
-const APPEND_LOCK: i64 = 0x696e_6672_616c_6f67;
+pub(super) const APPEND_LOCK: i64 = 0x696e_6672_616c_6f67;
 /// The channel that tells every instance the log grew; the payload is the head.
 pub(super) const NOTIFY_CHANNEL: &str = "infralog_events";
 /// The most events one group commit takes (appends are added while under it).
 const MAX_GROUP_EVENTS: usize = 20_000;
-/// The most rows one INSERT carries.
-const INSERT_CHUNK: usize = 4_096;
 
 /// A write waiting for the writer.
 pub(super) enum Job {
@@ -244,48 +241,7 @@ async fn prefetch(
 }
 
 async fn write(transaction: &Transaction<'_>, staging: &Staging) -> Result<(), StoreError> {
-    for chunk in staging.envelopes.chunks(INSERT_CHUNK) {
-        let positions: Vec<i64> = chunk.iter().map(|e| e.position as i64).collect();
-        let streams: Vec<&str> = chunk.iter().map(|e| e.stream.as_str()).collect();
-        let versions: Vec<i64> = chunk.iter().map(|e| e.version as i64).collect();
-        let ids: Vec<Uuid> = chunk.iter().map(|e| e.event_id).collect();
-        let types: Vec<&str> = chunk.iter().map(|e| e.event_type.as_str()).collect();
-        let schemas: Vec<i32> = chunk.iter().map(|e| i32::from(e.schema_version)).collect();
-        let times = chunk
-            .iter()
-            .map(|e| nanos_of(e.recorded_at))
-            .collect::<Result<Vec<i64>, _>>()?;
-        let metadata: Vec<Json<&Metadata>> = chunk.iter().map(|e| Json(&e.metadata)).collect();
-        let payloads: Vec<&[u8]> = chunk.iter().map(|e| e.payload.as_slice()).collect();
-        let checksums: Vec<i64> = chunk.iter().map(|e| i64::from(e.checksum)).collect();
-        transaction
-            .execute(
-                "INSERT INTO infralog_events (position, stream, version, event_id, event_type, \
-                 schema_version, recorded_at_ns, metadata, payload, checksum) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], \
-                 $5::text[], $6::integer[], $7::bigint[], $8::jsonb[], $9::bytea[], $10::bigint[])",
-                &[
-                    &positions, &streams, &versions, &ids, &types, &schemas, &times, &metadata,
-                    &payloads, &checksums,
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
-    }
-    let mut heads: HashMap<&str, i64> = HashMap::new();
-    for envelope in &staging.envelopes {
-        heads.insert(envelope.stream.as_str(), envelope.version as i64);
-    }
-    let (names, versions): (Vec<&str>, Vec<i64>) = heads.into_iter().unzip();
-    transaction
-        .execute(
-            "INSERT INTO infralog_streams (stream, version) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
-             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
-            &[&names, &versions],
-        )
-        .await
-        .map_err(pg_error)?;
+    insert_envelopes(transaction, &staging.envelopes).await?;
     let head = (staging.next_position - 1).to_string();
     transaction
         .execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &head])
