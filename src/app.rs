@@ -111,6 +111,8 @@ pub struct Application {
     sweep: actix_web::rt::task::JoinHandle<()>,
     /// The facades' actors, stopped with the core's.
     facades: web::Data<crate::facades::Facades>,
+    /// Set when another instance took over the shared log.
+    lost_leadership: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Application {
@@ -233,9 +235,6 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
-                    crate::storage::catch_up_with_peers,
-                ))
-                .wrap(actix_web::middleware::from_fn(
                     crate::metrics::access::middleware,
                 ))
                 .app_data(metrics.clone())
@@ -257,10 +256,24 @@ impl Application {
             .run();
         tracing::info!(port, "serving the IM REST API");
         drop(store);
+        let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            // A replaced instance must stop serving: its writes are refused now.
+            let opened = opened.clone();
+            let handle = server.handle();
+            let lost = Arc::clone(&lost_leadership);
+            actix_web::rt::spawn(async move {
+                opened.leadership_lost().await;
+                tracing::error!("another instance is active on the shared log now: stopping");
+                lost.store(true, std::sync::atomic::Ordering::Release);
+                handle.stop(false).await;
+            });
+        }
         Ok(Application {
             server,
             port,
             store: opened,
+            lost_leadership,
             registry,
             follower,
             sweep,
@@ -309,6 +322,14 @@ impl Application {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!("stopped; the event log is closed");
+        if self
+            .lost_leadership
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(std::io::Error::other(
+                "another instance took over the shared event log",
+            ));
+        }
         served
     }
 }

@@ -76,7 +76,10 @@ impl OpenStore {
             }
             StoreLocation::Postgres(url) => {
                 let instance = instance_id(data_dir)?;
-                let store = PgStore::open(PgStoreConfig::new(url.clone(), instance))?;
+                let mut config = PgStoreConfig::new(url.clone(), instance);
+                // One active instance writes; others wait here as standbys.
+                config.exclusive = true;
+                let store = PgStore::open(config)?;
                 tracing::info!(head = store.head_position(), %instance, "the PostgreSQL event log is open");
                 Ok(OpenStore::Postgres(Arc::new(store)))
             }
@@ -104,6 +107,20 @@ impl OpenStore {
         match self {
             OpenStore::Sled(store) => store.close(),
             OpenStore::Postgres(store) => store.close(),
+        }
+    }
+
+    /// Resolves when this instance is no longer the active one on a shared log
+    /// (never, for the embedded log).
+    pub async fn leadership_lost(&self) {
+        match self {
+            OpenStore::Sled(_) => std::future::pending().await,
+            OpenStore::Postgres(store) => {
+                let mut lost = store.leadership_lost();
+                if lost.wait_for(|lost| *lost).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
         }
     }
 
@@ -145,49 +162,4 @@ fn instance_id(data_dir: &Path) -> Result<Uuid, StoreError> {
         }
         Err(error) => Err(storage(error)),
     }
-}
-
-/// The longest a request waits for this instance's read model to reach the log's
-/// head before it is answered 503.
-const CATCH_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Middleware for a log shared by several instances: before a request is
-/// handled, this instance's read model catches up with everything any instance
-/// had committed when the request arrived. So a client that writes through one
-/// instance and reads through another sees its write (no sticky sessions), and
-/// a handler's checks (ownership, VM ids) see the same log as the actors.
-pub async fn catch_up_with_peers(
-    request: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<
-    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
-    actix_web::Error,
-> {
-    use actix_web::web;
-    let state = request
-        .app_data::<web::Data<crate::api::AppState>>()
-        .cloned();
-    if let Some(state) = state.filter(|state| state.store.shared_by_instances()) {
-        let store = Arc::clone(&state.store);
-        let latest = web::block(move || store.latest_position()).await;
-        let caught_up = match latest {
-            Ok(Ok(latest)) => {
-                tokio::time::timeout(CATCH_UP_LIMIT, state.projections.wait_for(latest))
-                    .await
-                    .is_ok()
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot read the shared log's head");
-                false
-            }
-            Err(_) => false,
-        };
-        if !caught_up {
-            let response = actix_web::HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("the event log cannot be reached, or this instance is behind it: try again");
-            return Ok(request.into_response(response).map_into_right_body());
-        }
-    }
-    Ok(next.call(request).await?.map_into_left_body())
 }

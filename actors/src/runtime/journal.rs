@@ -25,26 +25,9 @@ where
     S: Default + Send + 'static,
 {
     let stream = StreamId::new(stream)?;
-    catch_up(store, stream, S::default(), 0, evolve).await
-}
-
-/// Folds into `state` (which has seen the stream up to `version`) whatever the
-/// stream holds after it: how an actor learns what another instance appended.
-/// Runs on the blocking pool.
-pub(crate) async fn catch_up<E, S>(
-    store: Arc<dyn EventStore>,
-    stream: StreamId,
-    state: S,
-    version: u64,
-    evolve: fn(S, &E) -> S,
-) -> Result<S, StoreError>
-where
-    E: DomainEvent + Send + 'static,
-    S: Send + 'static,
-{
     let task = tokio::task::spawn_blocking(move || {
-        let mut state = state;
-        let mut from = version + 1;
+        let mut state = S::default();
+        let mut from = 1;
         loop {
             let batch = store.read_stream(&stream, from, READ_BATCH)?;
             let Some(last) = batch.last() else { break };

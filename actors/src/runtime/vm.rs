@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use infralog_events::domain::infrastructure::PlannedVm;
 use infralog_events::domain::vm::{self, VmEvent, VmPhase, VmState};
 use infralog_events::domain::{InfId, VmId};
-use infralog_events::{StoreError, StreamId};
+use infralog_events::StreamId;
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::panics::panic_message;
@@ -156,12 +156,9 @@ impl Handler<VmCommandMessage> for VmActor {
         let state = self.state.clone();
         let work = async move {
             let mut run = VmRun { env, state };
-            let executed = AssertUnwindSafe(async {
-                run.catch_up().await?;
-                run.execute(work, &metadata).await
-            })
-            .catch_unwind()
-            .await;
+            let executed = AssertUnwindSafe(run.execute(work, &metadata))
+                .catch_unwind()
+                .await;
             match executed {
                 Ok(result) => {
                     let _ = reply.send(result);
@@ -448,26 +445,6 @@ impl VmRun {
         self.append(events, metadata).await
     }
 
-    /// Folds in what other instances appended to the VM's stream since this actor
-    /// last saw it (nothing to do for a log no one else writes).
-    async fn catch_up(&mut self) -> Result<(), ActorError> {
-        let store = &self.env.shared.store;
-        if !store.shared_by_instances() {
-            return Ok(());
-        }
-        let state = std::mem::take(&mut self.state);
-        let version = state.version;
-        self.state = journal::catch_up(
-            Arc::clone(store),
-            self.env.stream.clone(),
-            state,
-            version,
-            vm::evolve,
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Appends at the state's version and evolves the state; the last position.
     async fn append(
         &mut self,
@@ -481,18 +458,7 @@ impl VmRun {
             &events,
             metadata,
         )
-        .await
-        .map_err(|error| match error {
-            // Another instance wrote to this stream: the caller retries against
-            // the state the next command catches up to.
-            StoreError::WrongExpectedVersion { actual, .. } => {
-                ActorError::Domain(crate::decide::DomainError::Conflict {
-                    expected: self.state.version,
-                    actual,
-                })
-            }
-            other => ActorError::Store(other),
-        })?;
+        .await?;
         let state = std::mem::take(&mut self.state);
         self.state = events.iter().fold(state, vm::evolve);
         Ok(appended.last_position())

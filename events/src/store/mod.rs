@@ -395,15 +395,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// This store's instance id (kept across restarts).
     fn instance_id(&self) -> Uuid;
 
-    /// Whether other instances append to this log too. Then an actor's state in
-    /// memory may be behind its stream, and a read model behind the log's head:
-    /// both catch up before they decide or answer.
-    fn shared_by_instances(&self) -> bool {
-        false
-    }
-
-    /// The head of the log as the backend holds it now, other instances' commits
-    /// included (for an unshared log, [`Self::head_position`]). Blocking.
+    /// The head of the log as the backend holds it now, whoever appended it (for
+    /// an embedded log, [`Self::head_position`]). Blocking.
     fn latest_position(&self) -> Result<u64, StoreError> {
         Ok(self.head_position())
     }

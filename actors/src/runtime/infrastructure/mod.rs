@@ -170,7 +170,6 @@ impl InfrastructureActor {
         };
         let work = async move {
             let executed = AssertUnwindSafe(async {
-                run.catch_up().await?;
                 match (request, internal) {
                     (Some(request), _) => run.execute(request).await,
                     (None, Some(internal)) => run.internal(internal).await,

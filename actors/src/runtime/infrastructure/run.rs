@@ -21,25 +21,6 @@ impl InfraRun {
         }
     }
 
-    /// Folds in what other instances appended to the stream since this actor last
-    /// saw it (nothing to do for a log no one else writes).
-    pub(super) async fn catch_up(&mut self) -> Result<(), ActorError> {
-        if !self.env.store.shared_by_instances() {
-            return Ok(());
-        }
-        let state = std::mem::take(&mut self.state);
-        let version = state.version;
-        self.state = journal::catch_up(
-            std::sync::Arc::clone(&self.env.store),
-            self.env.stream.clone(),
-            state,
-            version,
-            infrastructure::evolve,
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Decides and appends; returns the last position (0 when nothing was due).
     pub(super) async fn apply(&mut self, command: Command) -> Result<u64, ActorError> {
         let events = decide(&self.state, command)?;

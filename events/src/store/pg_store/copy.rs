@@ -78,8 +78,7 @@ impl PgStore {
                     ));
                 }
             }
-            let mut expected = head + 1;
-            for envelope in &new {
+            for (expected, envelope) in (head + 1..).zip(&new) {
                 if envelope.position != expected {
                     return Err(StoreError::InvalidImport(format!(
                         "the copy reaches position {} where {expected} was due",
@@ -96,7 +95,6 @@ impl PgStore {
                         },
                     });
                 }
-                expected += 1;
             }
             if let Some(last) = new.last().map(|e| e.position) {
                 insert_envelopes(&transaction, &new).await?;

@@ -48,6 +48,7 @@ use crate::envelope::{Envelope, StreamId};
 
 mod copy;
 mod follower;
+mod leadership;
 mod rows;
 mod schema;
 mod writer;
@@ -67,6 +68,9 @@ pub struct PgStoreConfig {
     pub pool_size: usize,
     /// For the offline tools: no migration at open, and every write refused.
     pub read_only: bool,
+    /// For servers: open only as the active instance (waiting, as a standby,
+    /// while another is), and write only while still the active one.
+    pub exclusive: bool,
 }
 
 impl std::fmt::Debug for PgStoreConfig {
@@ -88,6 +92,7 @@ impl PgStoreConfig {
             instance_id,
             pool_size: 8,
             read_only: false,
+            exclusive: false,
         }
     }
 }
@@ -107,6 +112,12 @@ pub(super) struct Shared {
     listener: Mutex<Option<Client>>,
     observer: OnceLock<Arc<dyn CommitObserver>>,
     read_only: bool,
+    /// The fencing token of an exclusive store (see `leadership`).
+    fencing_token: Option<i64>,
+    /// Set when an exclusive store is no longer the active instance.
+    leadership_lost: watch::Sender<bool>,
+    /// The client whose session holds the leadership lock.
+    leader: Mutex<Option<Client>>,
 }
 
 impl Shared {
@@ -136,6 +147,14 @@ impl Shared {
 
     fn is_closed(&self) -> bool {
         self.closed_flag.load(Ordering::Acquire)
+    }
+
+    fn lose_leadership(&self) {
+        self.leadership_lost.send_replace(true);
+    }
+
+    fn has_lost_leadership(&self) -> bool {
+        *self.leadership_lost.borrow()
     }
 
     fn keep_listener(&self, client: Client) {
@@ -231,6 +250,21 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Storage(format!("building the connection pool: {e}")))?;
         let read_only = config.read_only;
+        let leadership = if config.exclusive && !read_only {
+            let pg_config = pg_config.clone();
+            let instance = config.instance_id;
+            Some(block_on(&handle, async move {
+                let (mut client, connection) = pg_config.connect(NoTls).await.map_err(pg_error)?;
+                let driver = tokio::spawn(connection);
+                // The leader table must exist before the lock is tried.
+                schema::migrate(&mut client).await?;
+                drop(client);
+                let _ = driver.await;
+                leadership::acquire(&pg_config, instance).await
+            })?)
+        } else {
+            None
+        };
         let head = block_on(&handle, {
             let pg_config = pg_config.clone();
             async move {
@@ -255,6 +289,11 @@ impl PgStore {
             }
         })?;
         let (head_watch, _) = watch::channel(head);
+        let (leadership_lost, _) = watch::channel(false);
+        let (leader, session, fencing_token) = match leadership {
+            Some((client, session, token)) => (Some(client), Some(session), Some(token)),
+            None => (None, None, None),
+        };
         let shared = Arc::new(Shared {
             config: pg_config,
             pool,
@@ -267,7 +306,14 @@ impl PgStore {
             listener: Mutex::new(None),
             observer: OnceLock::new(),
             read_only: config.read_only,
+            fencing_token,
+            leadership_lost,
+            leader: Mutex::new(leader),
         });
+        if let Some(session) = session {
+            let shared = Arc::clone(&shared);
+            handle.spawn(async move { leadership::watch_session(shared, session) });
+        }
         let (jobs, receiver) = mpsc::unbounded_channel();
         handle.spawn(writer::run(receiver, Arc::clone(&shared)));
         handle.spawn(follower::run(Arc::clone(&shared), head));
@@ -285,6 +331,18 @@ impl PgStore {
         self.shared.observer.set(observer).is_ok()
     }
 
+    /// Becomes true when this exclusive store is no longer the active instance
+    /// (its lock's session ended, or the fencing token moved on): it takes no
+    /// more writes, and its server should stop.
+    pub fn leadership_lost(&self) -> watch::Receiver<bool> {
+        self.shared.leadership_lost.subscribe()
+    }
+
+    /// The fencing token this store writes with (exclusive stores only).
+    pub fn fencing_token(&self) -> Option<i64> {
+        self.shared.fencing_token
+    }
+
     /// Stops taking writes; subscribers see the end after what is committed.
     /// Writes already queued are still committed and answered.
     pub fn close(&self) {
@@ -293,6 +351,12 @@ impl PgStore {
         self.shared.hub.close();
         self.shared
             .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        // Ends the session that holds the leadership lock: a standby takes over.
+        self.shared
+            .leader
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
@@ -468,10 +532,6 @@ impl EventStore for PgStore {
 
     fn instance_id(&self) -> Uuid {
         self.shared.instance
-    }
-
-    fn shared_by_instances(&self) -> bool {
-        true
     }
 
     fn latest_position(&self) -> Result<u64, StoreError> {

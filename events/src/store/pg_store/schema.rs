@@ -25,10 +25,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "the event log and the stream versions",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "the event log and the stream versions",
+        sql: r#"
         CREATE TABLE infralog_events (
             position        bigint PRIMARY KEY,
             -- Byte order, as the sled store lists streams.
@@ -56,10 +57,24 @@ const MIGRATIONS: &[Migration] = &[Migration {
             version  bigint NOT NULL CHECK (version > 0)
         );
     "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "the active instance and its fencing token",
+        sql: r#"
+        CREATE TABLE infralog_leader (
+            id        integer PRIMARY KEY CHECK (id = 1),
+            -- Grows at every takeover; every append checks it is still its own.
+            token     bigint NOT NULL,
+            instance  uuid NOT NULL,
+            since     timestamptz NOT NULL DEFAULT now()
+        );
+    "#,
+    },
+];
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i32 = 1;
+pub(super) const SCHEMA_VERSION: i32 = 2;
 
 /// Brings the database to [`SCHEMA_VERSION`]. Refuses a database migrated by a
 /// newer build: its tables may mean something this build does not know.

@@ -16,7 +16,7 @@ use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
 use super::rows::{envelope_of, insert_envelopes, COLUMNS};
-use super::{pg_error, Shared};
+use super::{leadership, pg_error, Shared};
 use crate::envelope::{payload_checksum, Envelope, Metadata, StreamId};
 use crate::store::checks::{check_import, check_sizes};
 use crate::store::{AppendRequest, Appended, ExpectedVersion, ImportRequest, Imported, StoreError};
@@ -98,6 +98,10 @@ pub(super) async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, shared: Arc<Shar
         let Some(connected) = client.as_mut() else {
             continue;
         };
+        if let (true, Some(token)) = (shared.has_lost_leadership(), shared.fencing_token) {
+            refuse(group, leadership::fenced(token, None));
+            continue;
+        }
         commit_group(connected, group, &shared).await;
     }
 }
@@ -113,7 +117,7 @@ fn refuse(group: Vec<Job>, error: StoreError) {
 
 async fn commit_group(client: &mut Client, group: Vec<Job>, shared: &Shared) {
     let started = std::time::Instant::now();
-    match transact(client, &group, shared.instance).await {
+    match transact(client, &group, shared).await {
         Ok((outcomes, committed)) => {
             if let Some((head, envelopes)) = committed {
                 shared.advance_head(head);
@@ -152,13 +156,20 @@ async fn commit_group(client: &mut Client, group: Vec<Job>, shared: &Shared) {
 async fn transact(
     client: &mut Client,
     group: &[Job],
-    instance: Uuid,
+    shared: &Shared,
 ) -> Result<(Vec<Outcome>, Option<(u64, Vec<Envelope>)>), StoreError> {
+    let instance = shared.instance;
     let transaction = client.transaction().await.map_err(pg_error)?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
         .await
         .map_err(pg_error)?;
+    if let Some(token) = shared.fencing_token {
+        if let Err(fenced) = leadership::check_token(&transaction, token).await {
+            shared.lose_leadership();
+            return Err(fenced);
+        }
+    }
     let head: i64 = transaction
         .query_one(
             "SELECT coalesce(max(position), 0) FROM infralog_events",
