@@ -70,45 +70,57 @@ pub(super) async fn insert_envelopes(
     transaction: &Transaction<'_>,
     envelopes: &[Envelope],
 ) -> Result<(), StoreError> {
-    for chunk in envelopes.chunks(INSERT_CHUNK) {
-        let positions: Vec<i64> = chunk.iter().map(|e| e.position as i64).collect();
-        let streams: Vec<&str> = chunk.iter().map(|e| e.stream.as_str()).collect();
-        let versions: Vec<i64> = chunk.iter().map(|e| e.version as i64).collect();
-        let ids: Vec<Uuid> = chunk.iter().map(|e| e.event_id).collect();
-        let types: Vec<&str> = chunk.iter().map(|e| e.event_type.as_str()).collect();
-        let schemas: Vec<i32> = chunk.iter().map(|e| i32::from(e.schema_version)).collect();
-        let times = chunk
-            .iter()
-            .map(|e| nanos_of(e.recorded_at))
-            .collect::<Result<Vec<i64>, _>>()?;
-        let metadata: Vec<Json<&Metadata>> = chunk.iter().map(|e| Json(&e.metadata)).collect();
-        let payloads: Vec<&[u8]> = chunk.iter().map(|e| e.payload.as_slice()).collect();
-        let checksums: Vec<i64> = chunk.iter().map(|e| i64::from(e.checksum)).collect();
-        transaction
-            .execute(
-                "INSERT INTO infralog_events (position, stream, version, event_id, event_type, \
-                 schema_version, recorded_at_ns, metadata, payload, checksum) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], \
-                 $5::text[], $6::integer[], $7::bigint[], $8::jsonb[], $9::bytea[], $10::bigint[])",
-                &[
-                    &positions, &streams, &versions, &ids, &types, &schemas, &times, &metadata,
-                    &payloads, &checksums,
-                ],
-            )
-            .await
-            .map_err(super::pg_error)?;
-    }
     let mut heads = std::collections::HashMap::new();
     for envelope in envelopes {
         heads.insert(envelope.stream.as_str(), envelope.version as i64);
     }
     let (names, versions): (Vec<&str>, Vec<i64>) = heads.into_iter().unzip();
+    let rows = async {
+        for chunk in envelopes.chunks(INSERT_CHUNK) {
+            insert_chunk(transaction, chunk).await?;
+        }
+        Ok::<(), StoreError>(())
+    };
+    let streams = async {
+        transaction
+            .execute(
+                "INSERT INTO infralog_streams (stream, version) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
+                 ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
+                &[&names, &versions],
+            )
+            .await
+            .map_err(super::pg_error)
+    };
+    // Pipelined on the one connection: one round trip for both.
+    tokio::try_join!(rows, streams)?;
+    Ok(())
+}
+
+async fn insert_chunk(transaction: &Transaction<'_>, chunk: &[Envelope]) -> Result<(), StoreError> {
+    let positions: Vec<i64> = chunk.iter().map(|e| e.position as i64).collect();
+    let streams: Vec<&str> = chunk.iter().map(|e| e.stream.as_str()).collect();
+    let versions: Vec<i64> = chunk.iter().map(|e| e.version as i64).collect();
+    let ids: Vec<Uuid> = chunk.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = chunk.iter().map(|e| e.event_type.as_str()).collect();
+    let schemas: Vec<i32> = chunk.iter().map(|e| i32::from(e.schema_version)).collect();
+    let times = chunk
+        .iter()
+        .map(|e| nanos_of(e.recorded_at))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let metadata: Vec<Json<&Metadata>> = chunk.iter().map(|e| Json(&e.metadata)).collect();
+    let payloads: Vec<&[u8]> = chunk.iter().map(|e| e.payload.as_slice()).collect();
+    let checksums: Vec<i64> = chunk.iter().map(|e| i64::from(e.checksum)).collect();
     transaction
         .execute(
-            "INSERT INTO infralog_streams (stream, version) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
-             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
-            &[&names, &versions],
+            "INSERT INTO infralog_events (position, stream, version, event_id, event_type, \
+             schema_version, recorded_at_ns, metadata, payload, checksum) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], \
+             $5::text[], $6::integer[], $7::bigint[], $8::jsonb[], $9::bytea[], $10::bigint[])",
+            &[
+                &positions, &streams, &versions, &ids, &types, &schemas, &times, &metadata,
+                &payloads, &checksums,
+            ],
         )
         .await
         .map_err(super::pg_error)?;

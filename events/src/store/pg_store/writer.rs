@@ -222,25 +222,28 @@ async fn prefetch(
         }
     }
     let streams: Vec<String> = streams.into_iter().collect();
-    let mut versions = HashMap::new();
-    for row in transaction
-        .query(
+    let by_id_query = format!("SELECT {COLUMNS} FROM infralog_events WHERE event_id = ANY($1)");
+    // Both queries go out at once: tokio-postgres pipelines them on the one
+    // connection, so the group pays one round trip for them.
+    let stream_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&streams];
+    let id_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
+    let (version_rows, id_rows) = tokio::try_join!(
+        transaction.query(
             "SELECT stream, version FROM infralog_streams WHERE stream = ANY($1)",
-            &[&streams],
-        )
-        .await
-        .map_err(pg_error)?
-    {
+            &stream_params,
+        ),
+        transaction.query(&by_id_query, &id_params),
+    )
+    .map_err(pg_error)?;
+    let mut versions = HashMap::new();
+    for row in version_rows {
         let stream = StreamId::new(row.get::<_, String>(0))?;
         versions.insert(stream, row.get::<_, i64>(1) as u64);
     }
     let mut by_id = HashMap::new();
-    if !ids.is_empty() {
-        let query = format!("SELECT {COLUMNS} FROM infralog_events WHERE event_id = ANY($1)");
-        for row in transaction.query(&query, &[&ids]).await.map_err(pg_error)? {
-            let envelope = envelope_of(&row)?;
-            by_id.insert(envelope.event_id, envelope);
-        }
+    for row in id_rows {
+        let envelope = envelope_of(&row)?;
+        by_id.insert(envelope.event_id, envelope);
     }
     Ok(Staging {
         next_position,
@@ -252,12 +255,13 @@ async fn prefetch(
 }
 
 async fn write(transaction: &Transaction<'_>, staging: &Staging) -> Result<(), StoreError> {
-    insert_envelopes(transaction, &staging.envelopes).await?;
     let head = (staging.next_position - 1).to_string();
-    transaction
-        .execute("SELECT pg_notify($1, $2)", &[&NOTIFY_CHANNEL, &head])
-        .await
-        .map_err(pg_error)?;
+    // Pipelined with the inserts; delivered to listeners only at commit.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&NOTIFY_CHANNEL, &head];
+    let notify = transaction.execute("SELECT pg_notify($1, $2)", &params);
+    tokio::try_join!(insert_envelopes(transaction, &staging.envelopes), async {
+        notify.await.map_err(pg_error)
+    },)?;
     Ok(())
 }
 
