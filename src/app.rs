@@ -30,6 +30,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where the event log lives: sled in `data_dir` (the default) or PostgreSQL.
     pub store: StoreLocation,
+    /// With the log in PostgreSQL: how long the active instance's lease lasts
+    /// without a renewal (how soon a standby takes over).
+    pub lease: Duration,
     /// What one request may carry: body and header sizes, VMs, body read time.
     pub limits: Limits,
     /// How long a simulated (Dummy) contextualization takes.
@@ -59,6 +62,7 @@ impl Settings {
             listen: listen.into(),
             data_dir: data_dir.into(),
             store: StoreLocation::Embedded,
+            lease: Duration::from_secs(5),
             limits: Limits::default(),
             contextualization_delay: Duration::from_millis(
                 infralog_actors::contextualization::DEFAULT_DELAY_MS,
@@ -122,9 +126,10 @@ impl Application {
         let location = settings.store.clone();
         let data_dir = settings.data_dir.clone();
         let cache = settings.cache_capacity_bytes;
+        let lease = settings.lease;
         // Opening and folding the log are blocking: keep them off the async thread.
         let (opened, model) = tokio::task::spawn_blocking(move || {
-            let opened = OpenStore::open(&location, &data_dir, cache)?;
+            let opened = OpenStore::open(&location, &data_dir, cache, lease)?;
             let model = projections::rebuild(opened.shared().as_ref())?;
             Ok::<_, StartError>((opened, model))
         })

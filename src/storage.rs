@@ -62,6 +62,7 @@ impl OpenStore {
         location: &StoreLocation,
         data_dir: &Path,
         cache_capacity_bytes: u64,
+        lease: std::time::Duration,
     ) -> Result<Self, StoreError> {
         match location {
             StoreLocation::Embedded => {
@@ -79,6 +80,7 @@ impl OpenStore {
                 let mut config = PgStoreConfig::new(url.clone(), instance);
                 // One active instance writes; others wait here as standbys.
                 config.exclusive = true;
+                config.lease = lease;
                 let store = PgStore::open(config)?;
                 tracing::info!(head = store.head_position(), %instance, "the PostgreSQL event log is open");
                 Ok(OpenStore::Postgres(Arc::new(store)))

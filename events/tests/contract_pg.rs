@@ -208,3 +208,34 @@ fn a_replaced_instance_is_fenced_off() {
         "nothing more was written"
     );
 }
+
+/// The active instance renews its lease; when a renewal finds another token
+/// (it was paused past its lease and replaced), it knows it lost, without
+/// having to write first.
+#[test]
+fn a_renewal_notices_a_takeover() {
+    let Some(harness) = PgHarness::new() else {
+        return;
+    };
+    let mut config = PgStoreConfig::new(harness.database.url(), Uuid::new_v4());
+    config.exclusive = true;
+    config.lease = std::time::Duration::from_millis(600);
+    let active = PgStore::open(config).expect("opens as the active instance");
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    assert!(
+        !*active.leadership_lost().borrow(),
+        "renewals keep the lease"
+    );
+    harness
+        .database
+        .execute("UPDATE infralog_leader SET token = token + 1")
+        .expect("the token moves on");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !*active.leadership_lost().borrow() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next renewal must notice the takeover"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -32,6 +32,11 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_STORE", hide_env_values = true)]
     pub store: Option<String>,
 
+    /// With `--store`: seconds the active instance's lease lasts without a
+    /// renewal; a standby takes over an instance that died or froze after it.
+    #[arg(long, env = "INFRALOG_LEASE_SECONDS", default_value_t = 5.0)]
+    pub lease_seconds: f64,
+
     /// How long the Dummy cloud's simulated contextualization takes, in milliseconds.
     #[arg(
         long,
@@ -257,6 +262,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     let mut settings = Settings::new(args.listen, args.data_dir);
     settings.store = store;
+    settings.lease =
+        Duration::try_from_secs_f64(args.lease_seconds.max(0.3)).unwrap_or(Duration::from_secs(5));
     settings.contextualization_delay = Duration::from_millis(args.contextualization_delay_ms);
     settings.limits.max_body_bytes = args.max_body_bytes;
     settings.limits.max_vms_per_request = args.max_vms_per_request;

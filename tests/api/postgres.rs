@@ -92,6 +92,83 @@ fn a_standby_takes_over_after_kill_9_and_finishes_the_work() {
     );
 }
 
+/// An active instance frozen (SIGSTOP) past its lease is replaced; woken up,
+/// it finds the fence: nothing it does after waking reaches the log, and it
+/// stops serving.
+#[test]
+fn a_frozen_instance_is_replaced_and_fenced_off_when_it_wakes() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("a dir"),
+        tempfile::tempdir().expect("a dir"),
+    );
+    let flags = |url: &str| {
+        vec![
+            "--store".to_owned(),
+            url.to_owned(),
+            "--lease-seconds".to_owned(),
+            "1".to_owned(),
+            "--contextualization-delay-ms".to_owned(),
+            "3000".to_owned(),
+        ]
+    };
+    let a_flags = flags(database.url());
+    let a_args: Vec<&str> = a_flags.iter().map(String::as_str).collect();
+    let mut frozen = ChildServer::start(dir_a.path(), &a_args);
+    let frozen_id = std::fs::read_to_string(dir_a.path().join("instance-id"))
+        .expect("the instance id is kept")
+        .trim()
+        .to_owned();
+    // Its contextualization would append when its timer fires, after the wake.
+    let inf = create(&frozen, "alice", RADL_CTX);
+    frozen.signal("STOP");
+    let stopped_at = std::time::Instant::now();
+    let b_flags = flags(database.url());
+    let b_dir = dir_b.path().to_owned();
+    let taken_over = std::thread::spawn(move || {
+        let args: Vec<&str> = b_flags.iter().map(String::as_str).collect();
+        ChildServer::start(&b_dir, &args)
+    })
+    .join()
+    .expect("the standby starts");
+    eprintln!(
+        "takeover of a frozen instance: {:.2}s after SIGSTOP (lease 1 s)",
+        stopped_at.elapsed().as_secs_f64()
+    );
+    let takeover_head = database
+        .query_i64("SELECT coalesce(max(position), 0) FROM infralog_events")
+        .expect("reads");
+    frozen.signal("CONT");
+    let exit = frozen.wait_for_exit(Duration::from_secs(15));
+    assert!(
+        exit.is_some_and(|status| !status.success()),
+        "the woken instance stops with an error: {exit:?}"
+    );
+    let after_wake = database
+        .query_i64(&format!(
+            "SELECT count(*) FROM infralog_events WHERE position > {takeover_head} \
+             AND metadata->>'source_instance' = '{frozen_id}'"
+        ))
+        .expect("reads");
+    assert_eq!(
+        after_wake, 0,
+        "nothing the woken instance did reached the log"
+    );
+    // The new active instance finishes the interrupted contextualization.
+    wait_for_state(
+        &taken_over,
+        "alice",
+        &inf,
+        "configured",
+        Duration::from_secs(60),
+    );
+    drop(taken_over);
+    let verified = infralog(&["verify", "--store", database.url()]);
+    assert!(verified.status.success());
+}
+
 /// The data directory of a PostgreSQL instance keeps only its own files; the
 /// same directory and database serve the same log after a restart.
 #[test]

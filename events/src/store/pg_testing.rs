@@ -68,6 +68,19 @@ impl TestDatabase {
         &self.url
     }
 
+    /// The first column of the first row of a query (an integer), in the test's
+    /// database.
+    pub fn query_i64(&self, query: &str) -> Result<i64, tokio_postgres::Error> {
+        run(async {
+            let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+            let driver = tokio::spawn(connection);
+            let value = client.query_one(query, &[]).await.map(|row| row.get(0));
+            drop(client);
+            let _ = driver.await;
+            value
+        })
+    }
+
     /// Runs SQL in the test's database (damage injection, inspection).
     pub fn execute(&self, statement: &str) -> Result<(), tokio_postgres::Error> {
         run(execute(&self.url, statement))

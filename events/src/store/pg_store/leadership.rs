@@ -1,17 +1,18 @@
-//! Which instance may write: the active one, chosen by a session advisory lock,
-//! fenced by a token.
+//! Which instance may write: the active one, holding an expiring lease, fenced
+//! by a token.
 //!
-//! A server opening the log waits until it holds the lock (the others stand by),
-//! then raises the token in `infralog_leader` and keeps it. Every append
-//! transaction reads the token under the append lock and refuses to write when
-//! it is no longer this instance's: an instance that lost its lock (its
-//! connection dropped, a partition) and was replaced can never write again, even
-//! if it does not know yet. When the lock's connection ends, the instance knows
-//! it lost the lock and says so ([`super::PgStore::leadership_lost`]).
+//! The lease is the one row of `infralog_leader`: the instance that holds it,
+//! its fencing token, and when it expires. A server opening the log takes the
+//! lease when it is free or expired (the others stand by and try again), which
+//! raises the token; it then renews the lease every third of its duration.
+//! Every append transaction reads the token under the append lock and refuses to
+//! write when it is no longer this instance's. So an instance that was paused or
+//! cut off past its lease, and replaced, can never write again, even before it
+//! notices; when it notices (a renewal finds another token), it says so
+//! ([`super::PgStore::leadership_lost`]) and its server stops.
 //!
-//! PostgreSQL releases a session lock when the session ends, so a `kill -9` of
-//! the active instance hands the log to a standby as soon as the database sees
-//! the connection close.
+//! A `kill -9` of the active instance hands the log to a standby when the lease
+//! expires; a clean close expires it at once.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,34 +23,47 @@ use tokio_postgres::{Client, NoTls};
 use super::{pg_error, Shared};
 use crate::store::StoreError;
 
-/// The session lock that makes an instance the active one.
-const LEADER_LOCK: i64 = 0x696e_6672_616c_6f65;
-/// How often a standby tries the lock.
+/// How often a standby tries to take the lease.
 const STANDBY_POLL: Duration = Duration::from_millis(250);
 /// How often a standby says it is still waiting.
 const STANDBY_REPORT: Duration = Duration::from_secs(30);
 
-/// Waits until this instance holds the lock, raises the fencing token and
-/// returns it with the client whose session holds the lock.
+/// The lease's duration as SQL takes it.
+fn millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Waits until this instance holds the lease; returns the client it renews the
+/// lease with, and its fencing token.
 pub(super) async fn acquire(
     config: &tokio_postgres::Config,
     instance: uuid::Uuid,
-) -> Result<(Client, tokio::task::JoinHandle<()>, i64), StoreError> {
+    lease: Duration,
+) -> Result<(Client, i64), StoreError> {
     let (client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
-    let session = tokio::spawn(async move {
+    tokio::spawn(async move {
         if let Err(error) = connection.await {
-            tracing::error!(%error, "the connection holding the log's leadership failed");
+            tracing::warn!(%error, "the connection that renews the log's lease failed");
         }
     });
     let mut reported = None::<Instant>;
     loop {
-        let held: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+        let taken = client
+            .query_opt(
+                "INSERT INTO infralog_leader (id, token, instance, expires_at) \
+                 VALUES (1, 1, $1, now() + $2::bigint * interval '1 millisecond') \
+                 ON CONFLICT (id) DO UPDATE SET token = infralog_leader.token + 1, \
+                 instance = EXCLUDED.instance, since = now(), expires_at = EXCLUDED.expires_at \
+                 WHERE infralog_leader.expires_at < now() \
+                 RETURNING token",
+                &[&instance, &millis(lease)],
+            )
             .await
-            .map_err(pg_error)?
-            .get(0);
-        if held {
-            break;
+            .map_err(pg_error)?;
+        if let Some(row) = taken {
+            let token: i64 = row.get(0);
+            tracing::info!(token, "this instance is the active one on the log");
+            return Ok((client, token));
         }
         if reported.is_none_or(|at| at.elapsed() >= STANDBY_REPORT) {
             tracing::info!("another instance is active on this log; standing by to take over");
@@ -57,28 +71,47 @@ pub(super) async fn acquire(
         }
         tokio::time::sleep(STANDBY_POLL).await;
     }
-    let token: i64 = client
-        .query_one(
-            "INSERT INTO infralog_leader (id, token, instance) VALUES (1, 1, $1) \
-             ON CONFLICT (id) DO UPDATE SET token = infralog_leader.token + 1, \
-             instance = EXCLUDED.instance, since = now() RETURNING token",
-            &[&instance],
-        )
-        .await
-        .map_err(pg_error)?
-        .get(0);
-    tracing::info!(token, "this instance is the active one on the log");
-    Ok((client, session, token))
 }
 
-/// Watches the session that holds the lock: when it ends, the instance is no
-/// longer the active one, and stops writing at once.
-pub(super) fn watch_session(shared: Arc<Shared>, session: tokio::task::JoinHandle<()>) {
+/// Renews the lease every third of its duration until the store closes. When
+/// a renewal finds another token, or no renewal succeeded for a whole lease
+/// (the database unreachable: the lease may be gone), this instance is no longer
+/// the active one.
+pub(super) fn renew(shared: Arc<Shared>, client: Client, token: i64, lease: Duration) {
     tokio::spawn(async move {
-        let _ = session.await;
-        if !shared.closed_flag.load(Ordering::Acquire) {
-            tracing::error!("this instance lost the log's leadership; it takes no more writes");
-            shared.lose_leadership();
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            if shared.closed_flag.load(Ordering::Acquire) {
+                // `close` expired the lease already.
+                return;
+            }
+            let outcome = client
+                .execute(
+                    "UPDATE infralog_leader SET expires_at = now() + $2::bigint * interval '1 millisecond' \
+                     WHERE id = 1 AND token = $1",
+                    &[&token, &millis(lease)],
+                )
+                .await;
+            match outcome {
+                Ok(1) => renewed = Instant::now(),
+                Ok(_) => {
+                    tracing::error!(
+                        token,
+                        "another instance took the log's lease; this one takes no more writes"
+                    );
+                    shared.lose_leadership();
+                    return;
+                }
+                Err(error) if renewed.elapsed() >= lease => {
+                    tracing::error!(%error, "the log's lease could not be renewed for its whole duration; this instance takes no more writes");
+                    shared.lose_leadership();
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "renewing the log's lease failed; trying again");
+                }
+            }
         }
     });
 }

@@ -71,6 +71,9 @@ pub struct PgStoreConfig {
     /// For servers: open only as the active instance (waiting, as a standby,
     /// while another is), and write only while still the active one.
     pub exclusive: bool,
+    /// How long the active instance's lease lasts without a renewal: how soon a
+    /// standby takes over from an instance that died or froze.
+    pub lease: std::time::Duration,
 }
 
 impl std::fmt::Debug for PgStoreConfig {
@@ -93,6 +96,7 @@ impl PgStoreConfig {
             pool_size: 8,
             read_only: false,
             exclusive: false,
+            lease: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -116,8 +120,6 @@ pub(super) struct Shared {
     fencing_token: Option<i64>,
     /// Set when an exclusive store is no longer the active instance.
     leadership_lost: watch::Sender<bool>,
-    /// The client whose session holds the leadership lock.
-    leader: Mutex<Option<Client>>,
 }
 
 impl Shared {
@@ -253,14 +255,15 @@ impl PgStore {
         let leadership = if config.exclusive && !read_only {
             let pg_config = pg_config.clone();
             let instance = config.instance_id;
+            let lease = config.lease;
             Some(block_on(&handle, async move {
                 let (mut client, connection) = pg_config.connect(NoTls).await.map_err(pg_error)?;
                 let driver = tokio::spawn(connection);
-                // The leader table must exist before the lock is tried.
+                // The leader table must exist before the lease is tried.
                 schema::migrate(&mut client).await?;
                 drop(client);
                 let _ = driver.await;
-                leadership::acquire(&pg_config, instance).await
+                leadership::acquire(&pg_config, instance, lease).await
             })?)
         } else {
             None
@@ -290,10 +293,7 @@ impl PgStore {
         })?;
         let (head_watch, _) = watch::channel(head);
         let (leadership_lost, _) = watch::channel(false);
-        let (leader, session, fencing_token) = match leadership {
-            Some((client, session, token)) => (Some(client), Some(session), Some(token)),
-            None => (None, None, None),
-        };
+        let fencing_token = leadership.as_ref().map(|(_, token)| *token);
         let shared = Arc::new(Shared {
             config: pg_config,
             pool,
@@ -308,11 +308,11 @@ impl PgStore {
             read_only: config.read_only,
             fencing_token,
             leadership_lost,
-            leader: Mutex::new(leader),
         });
-        if let Some(session) = session {
+        if let Some((client, token)) = leadership {
             let shared = Arc::clone(&shared);
-            handle.spawn(async move { leadership::watch_session(shared, session) });
+            let lease = config.lease;
+            handle.spawn(async move { leadership::renew(shared, client, token, lease) });
         }
         let (jobs, receiver) = mpsc::unbounded_channel();
         handle.spawn(writer::run(receiver, Arc::clone(&shared)));
@@ -347,16 +347,27 @@ impl PgStore {
     /// Writes already queued are still committed and answered.
     pub fn close(&self) {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
-        self.shared.closed_flag.store(true, Ordering::Release);
+        let was_closed = self.shared.closed_flag.swap(true, Ordering::AcqRel);
+        if let (false, Some(token)) = (was_closed, self.shared.fencing_token) {
+            // Expires the lease now: a standby takes over without waiting for it.
+            let shared = Arc::clone(&self.shared);
+            let released = block_on(&self.handle, async move {
+                let client = shared.pool.get().await.map_err(pool_error)?;
+                client
+                    .execute(
+                        "UPDATE infralog_leader SET expires_at = now() WHERE id = 1 AND token = $1",
+                        &[&token],
+                    )
+                    .await
+                    .map_err(pg_error)
+            });
+            if let Err(error) = released {
+                tracing::warn!(%error, "could not release the log's lease; a standby waits for it to expire");
+            }
+        }
         self.shared.hub.close();
         self.shared
             .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        // Ends the session that holds the leadership lock: a standby takes over.
-        self.shared
-            .leader
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();

@@ -67,7 +67,9 @@ const MIGRATIONS: &[Migration] = &[
             -- Grows at every takeover; every append checks it is still its own.
             token     bigint NOT NULL,
             instance  uuid NOT NULL,
-            since     timestamptz NOT NULL DEFAULT now()
+            since     timestamptz NOT NULL DEFAULT now(),
+            -- The lease: renewed by the active instance, taken by a standby after.
+            expires_at timestamptz NOT NULL
         );
     "#,
     },
