@@ -10,11 +10,12 @@ use actix_web::{web, App, HttpServer};
 use infralog_actors::connectors::docker::DockerConnector;
 use infralog_actors::connectors::Connectors;
 use infralog_actors::runtime::{ActorConfig, InfrastructureRequest, Registry};
-use infralog_events::{EventStore, Metadata, SledStore, SledStoreConfig, StoreError};
+use infralog_events::{Metadata, StoreError};
 
 use crate::api::{self, AppState, Limits};
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::{self, Projections, RebuildError};
+use crate::storage::{OpenStore, StoreLocation};
 
 /// How long a stopped server waits for its HTTP workers to let go of the log.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,8 +25,14 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Settings {
     /// `host:port`; port 0 picks a free port.
     pub listen: String,
-    /// The directory of the sled event log; created when absent.
+    /// The directory of the sled event log (and of the instance's own files when
+    /// the log is in PostgreSQL); created when absent.
     pub data_dir: PathBuf,
+    /// Where the event log lives: sled in `data_dir` (the default) or PostgreSQL.
+    pub store: StoreLocation,
+    /// With the log in PostgreSQL: how long the active instance's lease lasts
+    /// without a renewal (how soon a standby takes over).
+    pub lease: Duration,
     /// What one request may carry: body and header sizes, VMs, body read time.
     pub limits: Limits,
     /// How long a simulated (Dummy) contextualization takes.
@@ -54,6 +61,8 @@ impl Settings {
         Settings {
             listen: listen.into(),
             data_dir: data_dir.into(),
+            store: StoreLocation::Embedded,
+            lease: Duration::from_secs(5),
             limits: Limits::default(),
             contextualization_delay: Duration::from_millis(
                 infralog_actors::contextualization::DEFAULT_DELAY_MS,
@@ -99,34 +108,36 @@ pub enum StartError {
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
-    store: Arc<SledStore>,
+    store: OpenStore,
     registry: Registry,
     follower: std::thread::JoinHandle<()>,
     /// The background observation of real clouds' VMs.
     sweep: actix_web::rt::task::JoinHandle<()>,
     /// The facades' actors, stopped with the core's.
     facades: web::Data<crate::facades::Facades>,
+    /// Set when another instance took over the shared log.
+    lost_leadership: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Application {
     /// Opens the log, rebuilds the read model, resumes interrupted work and binds
     /// the listener. Must run inside an actix system.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
-        let config = SledStoreConfig {
-            path: settings.data_dir.clone(),
-            cache_capacity_bytes: settings.cache_capacity_bytes,
-        };
+        let location = settings.store.clone();
+        let data_dir = settings.data_dir.clone();
+        let cache = settings.cache_capacity_bytes;
+        let lease = settings.lease;
         // Opening and folding the log are blocking: keep them off the async thread.
-        let (store, model) = tokio::task::spawn_blocking(move || {
-            let store = Arc::new(SledStore::open(config)?);
-            let model = projections::rebuild(store.as_ref())?;
-            Ok::<_, StartError>((store, model))
+        let (opened, model) = tokio::task::spawn_blocking(move || {
+            let opened = OpenStore::open(&location, &data_dir, cache, lease)?;
+            let model = projections::rebuild(opened.shared().as_ref())?;
+            Ok::<_, StartError>((opened, model))
         })
         .await
         .map_err(|e| StartError::Thread(std::io::Error::other(e.to_string())))??;
-        let report = store.recovery_report();
+        let store = opened.shared();
         tracing::info!(
-            head = report.head,
+            head = store.head_position(),
             infrastructures = model.infrastructures.len(),
             "event log opened and read model rebuilt"
         );
@@ -138,14 +149,11 @@ impl Application {
             .collect();
         let projections = Arc::new(Projections::new(model));
         let (tap, facade_batches) = settings.facades.tap();
-        let follower = projections::spawn_follower_with_tap(
-            store.clone() as Arc<dyn EventStore>,
-            Arc::clone(&projections),
-            tap,
-        )
-        .map_err(StartError::Thread)?;
+        let follower =
+            projections::spawn_follower_with_tap(Arc::clone(&store), Arc::clone(&projections), tap)
+                .map_err(StartError::Thread)?;
         let metrics = Arc::new(crate::metrics::Metrics::new(&settings.data_dir));
-        store.set_commit_observer(metrics.commit_observer());
+        opened.set_commit_observer(metrics.commit_observer());
         let mut clouds = settings.connectors.clone();
         if !settings.docker_labels.is_empty() {
             // The operator's labels go on everything made in Docker, besides ours.
@@ -156,7 +164,7 @@ impl Application {
         settings.facades.register_connectors(&mut clouds);
         let connectors = crate::metrics::connectors::measured(&clouds, &metrics);
         let registry = Registry::new(
-            store.clone() as Arc<dyn EventStore>,
+            Arc::clone(&store),
             connectors.clone(),
             settings.actors.clone(),
         );
@@ -185,7 +193,7 @@ impl Application {
         let sweep = Arc::clone(&observer).spawn_sweep(settings.actors.observe_interval);
         let state = web::Data::new(AppState {
             projections,
-            store: store.clone() as Arc<dyn EventStore>,
+            store: Arc::clone(&store),
             registry: registry.clone(),
             hasher,
             connectors,
@@ -213,7 +221,7 @@ impl Application {
             crate::facades::Facades::start(
                 &settings.facades,
                 crate::facades::FacadeDeps {
-                    store: store.clone() as Arc<dyn EventStore>,
+                    store: Arc::clone(&store),
                     projections: Arc::clone(&state.projections),
                     registry: registry.clone(),
                     connectors: state.connectors.clone(),
@@ -221,9 +229,7 @@ impl Application {
                     limits: settings.limits,
                     policy: state.context_policy(None),
                     data_dir: settings.data_dir.clone(),
-                    metrics: Some(
-                        store.clone() as Arc<dyn infralog_events::store::metrics::MetricStore>
-                    ),
+                    metrics: opened.metric_store(),
                     api_port: port,
                 },
                 facade_batches,
@@ -257,10 +263,25 @@ impl Application {
             })?
             .run();
         tracing::info!(port, "serving the IM REST API");
+        drop(store);
+        let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            // A replaced instance must stop serving: its writes are refused now.
+            let opened = opened.clone();
+            let handle = server.handle();
+            let lost = Arc::clone(&lost_leadership);
+            actix_web::rt::spawn(async move {
+                opened.leadership_lost().await;
+                tracing::error!("another instance is active on the shared log now: stopping");
+                lost.store(true, std::sync::atomic::Ordering::Release);
+                handle.stop(false).await;
+            });
+        }
         Ok(Application {
             server,
             port,
-            store,
+            store: opened,
+            lost_leadership,
             registry,
             follower,
             sweep,
@@ -298,10 +319,10 @@ impl Application {
             // after the server future resolved; sled releases the log's file lock
             // with the last share, and another server may then open the directory.
             let deadline = Instant::now() + RELEASE_TIMEOUT;
-            while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+            while store.handles() > 1 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            if Arc::strong_count(&store) > 1 {
+            if store.handles() > 1 {
                 tracing::warn!("the event log is still shared after the server stopped");
             }
             drop(store);
@@ -309,6 +330,14 @@ impl Application {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!("stopped; the event log is closed");
+        if self
+            .lost_leadership
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(std::io::Error::other(
+                "another instance took over the shared event log",
+            ));
+        }
         served
     }
 }

@@ -31,6 +31,7 @@ pub mod history;
 pub mod metrics;
 pub mod observe;
 pub mod projections;
+pub mod storage;
 pub mod transfer;
 
 // RADL and TOSCA are crates of their own (they import nothing else of the project, and

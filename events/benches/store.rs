@@ -2,16 +2,38 @@
 //! concurrent appenders, and replay speed over 1,000,000 events.
 //!
 //! `cargo bench -p infralog-events --bench store` (set `INFRALOG_BENCH_SECONDS`
-//! to change the duration of each append run, default 5).
+//! to change the duration of each append run, default 5). With
+//! `INFRALOG_TEST_POSTGRES` set (`.ci/postgres`), the same runs follow against
+//! the PostgreSQL store, in a database made for them.
 //! Targets on a 2-core machine: ≥ 20,000 events/s with 64 appenders, p50 ≤ 0.5 ms
 //! with one appender, replay ≥ 500,000 events/s.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use infralog_events::store::pg_testing::TestDatabase;
 use infralog_events::{
-    AppendRequest, EventStore, ExpectedVersion, NewEvent, SledStore, SledStoreConfig, StreamId,
+    AppendRequest, EventStore, ExpectedVersion, NewEvent, PgStore, PgStoreConfig, SledStore,
+    SledStoreConfig, StreamId,
 };
+
+/// Opens the store under test: sled in a temporary directory, or PostgreSQL.
+enum Backend {
+    Sled,
+    Postgres(String),
+}
+
+impl Backend {
+    fn open(&self, dir: &std::path::Path) -> Arc<dyn EventStore> {
+        match self {
+            Backend::Sled => Arc::new(SledStore::open(SledStoreConfig::new(dir)).expect("opens")),
+            Backend::Postgres(url) => Arc::new(
+                PgStore::open(PgStoreConfig::new(url.clone(), uuid::Uuid::new_v4()))
+                    .expect("opens"),
+            ),
+        }
+    }
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -26,9 +48,9 @@ fn payload() -> Vec<u8> {
     vec![0x42; 160]
 }
 
-fn append_run(appenders: usize, seconds: u64) {
+fn append_run(backend: &Backend, appenders: usize, seconds: u64) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Arc::new(SledStore::open(SledStoreConfig::new(dir.path())).expect("opens"));
+    let store = backend.open(dir.path());
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let handles: Vec<_> = (0..appenders)
         .map(|appender| {
@@ -68,12 +90,12 @@ fn append_run(appenders: usize, seconds: u64) {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.len()
     );
-    store.close();
+    drop(store);
 }
 
-fn replay_run(events: u64) {
+fn replay_run(backend: &Backend, events: u64) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("opens");
+    let store = backend.open(dir.path());
     let per_append = 1000;
     let started = Instant::now();
     let mut written = 0;
@@ -96,10 +118,9 @@ fn replay_run(events: u64) {
         "wrote {written} events in {:.1} s (batches of {per_append})",
         started.elapsed().as_secs_f64()
     );
-    store.close();
     drop(store);
     let opened = Instant::now();
-    let store = SledStore::open(SledStoreConfig::new(dir.path())).expect("reopens");
+    let store = backend.open(dir.path());
     println!(
         "open with {written} events: {:.3} s",
         opened.elapsed().as_secs_f64()
@@ -121,7 +142,6 @@ fn replay_run(events: u64) {
             bytes / 1_000_000
         );
     }
-    store.close();
 }
 
 fn main() {
@@ -129,8 +149,24 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    println!("sled:");
     for appenders in [1, 8, 64] {
-        append_run(appenders, seconds);
+        append_run(&Backend::Sled, appenders, seconds);
     }
-    replay_run(1_000_000);
+    replay_run(&Backend::Sled, 1_000_000);
+    if std::env::var("INFRALOG_TEST_POSTGRES").is_err() {
+        println!("PostgreSQL: skipped (set INFRALOG_TEST_POSTGRES, see .ci/postgres)");
+        return;
+    }
+    println!("PostgreSQL:");
+    for appenders in [1, 8, 64] {
+        let database = TestDatabase::create().expect("a database");
+        append_run(
+            &Backend::Postgres(database.url().to_owned()),
+            appenders,
+            seconds,
+        );
+    }
+    let database = TestDatabase::create().expect("a database");
+    replay_run(&Backend::Postgres(database.url().to_owned()), 1_000_000);
 }

@@ -12,6 +12,6 @@ pub mod store;
 pub use envelope::{Envelope, Metadata, NewEvent, StreamId};
 pub use store::{
     AppendRequest, Appended, CommitObserver, EventStore, ExpectedVersion, ImportRequest, Imported,
-    ImportedEvent, PendingAppend, PendingImport, SledStore, SledStoreConfig, StoreError,
-    Subscription,
+    ImportedEvent, PendingAppend, PendingImport, PgStore, PgStoreConfig, SledStore,
+    SledStoreConfig, StoreError, Subscription,
 };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use infralog_events::store::contract::crash_payload;
 
 mod support;
-use infralog_events::{EventStore, SledStore, SledStoreConfig, StreamId};
+use infralog_events::{EventStore, PgStore, PgStoreConfig, SledStore, SledStoreConfig, StreamId};
 use support::KillCycles;
 
 const STREAMS: usize = 1000;
@@ -63,6 +63,14 @@ fn check(data: &std::path::Path, journal: &Journal, cycle: usize) -> u64 {
         report.acknowledged_head <= report.head,
         "cycle {cycle}: the log ends before its acknowledged head"
     );
+    let head = check_log(&store, journal, cycle);
+    store.close();
+    head
+}
+
+/// Checks a log against the child's journal: gapless positions and versions,
+/// the payloads written, no acknowledged append lost, no append half there.
+fn check_log(store: &dyn EventStore, journal: &Journal, cycle: usize) -> u64 {
     // One pass over the whole log: gapless positions, and per stream gapless
     // versions holding what was written.
     let mut versions: HashMap<String, u64> = HashMap::new();
@@ -121,7 +129,6 @@ fn check(data: &std::path::Path, journal: &Journal, cycle: usize) -> u64 {
             );
         }
     }
-    store.close();
     head
 }
 
@@ -135,6 +142,7 @@ fn acknowledged_appends_survive_sigkill() {
         default_cycles: 20,
         min_run: Duration::from_millis(50),
         spread_ms: 500,
+        store_url: None,
     }
     .run(|paths, cycle| {
         let journal = read_journal(&paths.journal);
@@ -148,6 +156,45 @@ fn acknowledged_appends_survive_sigkill() {
     });
     eprintln!(
         "crash test passed: {} acknowledged appends, {} events, 0 lost, {:.1}s",
+        totals.0,
+        totals.1,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The same kill test against the PostgreSQL store: the child appends through
+/// its own instance, is killed, and a fresh instance finds every acknowledged
+/// append (PostgreSQL's commit is the durability point).
+#[test]
+fn acknowledged_appends_survive_sigkill_on_postgres() {
+    let Some(database) = infralog_events::store::pg_testing::TestDatabase::create() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut totals = (0, 0);
+    KillCycles {
+        program: env!("CARGO_BIN_EXE_crash_appender"),
+        args: vec!["16".into(), STREAMS.to_string()],
+        default_cycles: 20,
+        min_run: Duration::from_millis(50),
+        spread_ms: 500,
+        store_url: Some(database.url().to_owned()),
+    }
+    .run(|paths, cycle| {
+        let journal = read_journal(&paths.journal);
+        let store = PgStore::open(PgStoreConfig::new(database.url(), uuid::Uuid::new_v4()))
+            .unwrap_or_else(|e| panic!("cycle {cycle}: the store must reopen: {e}"));
+        let head = check_log(&store, &journal, cycle);
+        store.close();
+        eprintln!(
+            "cycle {cycle}: {} appends acknowledged so far, log head {head}, 0 lost",
+            journal.acknowledged_appends
+        );
+        totals = (journal.acknowledged_appends, head);
+        journal.acknowledged_appends
+    });
+    eprintln!(
+        "PostgreSQL crash test passed: {} acknowledged appends, {} events, 0 lost, {:.1}s",
         totals.0,
         totals.1,
         started.elapsed().as_secs_f64()

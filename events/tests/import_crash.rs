@@ -90,6 +90,7 @@ fn a_kill_during_imports_leaves_each_whole_or_absent() {
         default_cycles: 8,
         min_run: Duration::from_millis(20),
         spread_ms: 300,
+        store_url: None,
     }
     .run(|paths, cycle| {
         let journal = std::fs::read_to_string(&paths.journal).expect("the journal reads");

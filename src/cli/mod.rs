@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 pub mod client_errors;
+pub mod migrate;
 pub mod mlbench_worker;
 pub mod offline;
 pub mod radl;
@@ -42,6 +43,8 @@ enum Command {
     /// The MLBench facade's built-in workload: one rank of a seeded logistic
     /// regression that posts its metrics to the API.
     MlbenchWorker(mlbench_worker::WorkerArgs),
+    /// Copy a stopped server's sled log into PostgreSQL and prove the copy.
+    Migrate(migrate::MigrateArgs),
     /// Print a completion script for a shell (`infralog completions bash > …`).
     Completions {
         /// The shell to complete in.
@@ -62,6 +65,7 @@ pub fn run() -> ExitCode {
         Command::Export(args) => transfer::run_export(args),
         Command::Import(args) => transfer::run_import(args),
         Command::MlbenchWorker(args) => mlbench_worker::run(args),
+        Command::Migrate(args) => migrate::run_migrate(args),
         Command::Completions { shell } => {
             print_completions(shell, &mut std::io::stdout());
             ExitCode::SUCCESS

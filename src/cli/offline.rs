@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use infralog_events::domain::InfId;
 use infralog_events::store::Damage;
-use infralog_events::{EventStore, SledStore, SledStoreConfig, StoreError};
+use infralog_events::{EventStore, PgStore, PgStoreConfig, SledStore, SledStoreConfig, StoreError};
 
 use crate::history::fold::{snapshot_json, snapshot_text, view_at, Until};
 use crate::history::render::{event_json, event_line};
@@ -63,10 +63,14 @@ pub struct ReplayArgs {
 
 /// The arguments of `infralog verify`.
 #[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
 pub struct VerifyArgs {
     /// The data directory of a stopped server.
     #[arg(long, env = "INFRALOG_DATA_DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL log (`postgres://…`), read while its servers may run.
+    #[arg(long, env = "INFRALOG_STORE", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 /// The arguments of `infralog repair`.
@@ -83,7 +87,7 @@ pub struct RepairArgs {
 
 /// Why an offline tool could not run.
 #[derive(Debug, thiserror::Error)]
-enum ToolError {
+pub(super) enum ToolError {
     #[error("{0} holds no event log (no log directory)")]
     NoLog(String),
     #[error("the data directory {0} is in use by a running server; stop it first")]
@@ -106,7 +110,7 @@ enum ToolError {
     Output(#[from] std::io::Error),
 }
 
-fn open_store(data_dir: &Path) -> Result<SledStore, ToolError> {
+pub(super) fn open_store(data_dir: &Path) -> Result<SledStore, ToolError> {
     // Opening would create an empty log; a mistyped path must not.
     if !data_dir.join("log").is_dir() {
         return Err(ToolError::NoLog(data_dir.display().to_string()));
@@ -214,17 +218,25 @@ pub fn run_replay(args: ReplayArgs) -> ExitCode {
 /// code 0 when it verified, 1 when it found problems, 2 when it could not run.
 pub fn run_verify(args: VerifyArgs) -> ExitCode {
     finish((|| {
-        let store = match open_store(&args.data_dir) {
-            Ok(store) => store,
-            // The store checks the whole log when it opens: damage found there is a
-            // verification failure like any other.
-            Err(ToolError::Damaged { damage, .. }) => {
-                println!("MISMATCH: the event log is damaged: {damage}");
-                println!("the log cannot be served: 1 problem(s)");
-                eprintln!("{}", damage_hint());
-                return Ok(ExitCode::from(EXIT_MISMATCH));
+        let store: Box<dyn EventStore> = match (&args.store, &args.data_dir) {
+            (Some(url), _) => {
+                let mut config = PgStoreConfig::new(url.clone(), uuid::Uuid::new_v4());
+                config.read_only = true;
+                Box::new(PgStore::open(config).map_err(ToolError::Open)?)
             }
-            Err(error) => return Err(error),
+            (None, Some(data_dir)) => match open_store(data_dir) {
+                Ok(store) => Box::new(store),
+                // The store checks the whole log when it opens: damage found there is a
+                // verification failure like any other.
+                Err(ToolError::Damaged { damage, .. }) => {
+                    println!("MISMATCH: the event log is damaged: {damage}");
+                    println!("the log cannot be served: 1 problem(s)");
+                    eprintln!("{}", damage_hint());
+                    return Ok(ExitCode::from(EXIT_MISMATCH));
+                }
+                Err(error) => return Err(error),
+            },
+            (None, None) => return Err(ToolError::NoLog("neither --data-dir nor --store".into())),
         };
         let on_terminal = std::io::stderr().is_terminal();
         let mut last_phase = "";
@@ -240,7 +252,7 @@ pub fn run_verify(args: VerifyArgs) -> ExitCode {
             let _ = write!(err, "\r{}", progress_line(progress));
             let _ = err.flush();
         };
-        let report = verify(&store as &dyn EventStore, &mut show);
+        let report = verify(store.as_ref(), &mut show);
         if on_terminal {
             eprintln!();
         }

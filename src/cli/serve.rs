@@ -22,9 +22,20 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_LISTEN", default_value = "127.0.0.1:8800")]
     pub listen: String,
 
-    /// Directory of the event log (created if missing).
+    /// Directory of the event log (created if missing). With `--store`, it keeps
+    /// only this instance's own files (its instance id, Ansible runs, uploads).
     #[arg(long, env = "INFRALOG_DATA_DIR", default_value = "./infralog-data")]
     pub data_dir: PathBuf,
+
+    /// Keep the event log in PostgreSQL (`postgres://user:password@host/db`)
+    /// instead of sled in `--data-dir`: several instances may share it.
+    #[arg(long, env = "INFRALOG_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+
+    /// With `--store`: seconds the active instance's lease lasts without a
+    /// renewal; a standby takes over an instance that died or froze after it.
+    #[arg(long, env = "INFRALOG_LEASE_SECONDS", default_value_t = 5.0)]
+    pub lease_seconds: f64,
 
     /// How long the Dummy cloud's simulated contextualization takes, in milliseconds.
     #[arg(
@@ -324,7 +335,22 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let store = match args
+        .store
+        .as_deref()
+        .map(crate::storage::StoreLocation::parse)
+    {
+        None => crate::storage::StoreLocation::Embedded,
+        Some(Ok(location)) => location,
+        Some(Err(message)) => {
+            eprintln!("infralog: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let mut settings = Settings::new(args.listen, args.data_dir);
+    settings.store = store;
+    settings.lease =
+        Duration::try_from_secs_f64(args.lease_seconds.max(0.3)).unwrap_or(Duration::from_secs(5));
     settings.contextualization_delay = Duration::from_millis(args.contextualization_delay_ms);
     settings.limits.max_body_bytes = args.max_body_bytes;
     settings.limits.max_vms_per_request = args.max_vms_per_request;

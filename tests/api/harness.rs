@@ -277,6 +277,28 @@ impl ChildServer {
         }
     }
 
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`…) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} is delivered");
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself; its exit status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// `kill -9`: no shutdown code runs.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL the server");

@@ -24,6 +24,7 @@ mod im_transfer;
 mod limits;
 mod log_damage;
 mod observability;
+mod postgres;
 mod races;
 mod reimport;
 mod restart;

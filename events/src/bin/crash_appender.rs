@@ -6,7 +6,7 @@
 //! Once every thread had an append acknowledged it creates `JOURNAL.ready`, so the
 //! parent kills it while it appends rather than while it opens.
 //!
-//! Usage: `crash_appender DATA_DIR JOURNAL [THREADS] [STREAMS]`
+//! Usage: `crash_appender DATA_DIR|postgres://… JOURNAL [THREADS] [STREAMS]`
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use infralog_events::store::contract::crash_payload as payload;
 use infralog_events::{
-    AppendRequest, EventStore, ExpectedVersion, NewEvent, SledStore, SledStoreConfig, StreamId,
+    AppendRequest, EventStore, ExpectedVersion, NewEvent, PgStore, PgStoreConfig, SledStore,
+    SledStoreConfig, StreamId,
 };
 
 fn main() {
@@ -26,8 +27,15 @@ fn main() {
     }
     let threads: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(16);
     let streams: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let store = match SledStore::open(SledStoreConfig::new(&args[1])) {
-        Ok(store) => Arc::new(store),
+    let opened: Result<Arc<dyn EventStore>, _> = if args[1].starts_with("postgres://") {
+        PgStore::open(PgStoreConfig::new(args[1].clone(), uuid::Uuid::new_v4()))
+            .map(|store| Arc::new(store) as Arc<dyn EventStore>)
+    } else {
+        SledStore::open(SledStoreConfig::new(&args[1]))
+            .map(|store| Arc::new(store) as Arc<dyn EventStore>)
+    };
+    let store = match opened {
+        Ok(store) => store,
         Err(error) => {
             eprintln!("cannot open the store: {error}");
             std::process::exit(1);
@@ -88,7 +96,7 @@ fn run_thread(
     thread: usize,
     threads: usize,
     streams: usize,
-    store: &SledStore,
+    store: &Arc<dyn EventStore>,
     journal: &Mutex<std::fs::File>,
     ready: &Ready,
 ) {

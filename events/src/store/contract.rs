@@ -170,7 +170,7 @@ pub fn multi_event_appends_are_all_or_nothing<H: StoreHarness>(harness: &H) {
     assert!(matches!(refused, Err(StoreError::EventIdConflict { .. })));
     // Refused because one event is too large.
     let mut huge = event("huge");
-    huge.payload = vec![0; super::sled_store::MAX_PAYLOAD_BYTES + 1];
+    huge.payload = vec![0; super::checks::MAX_PAYLOAD_BYTES + 1];
     let refused = append(
         &store,
         "s",

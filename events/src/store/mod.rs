@@ -30,13 +30,19 @@ use uuid::Uuid;
 
 use crate::envelope::{Envelope, InvalidStreamId, Metadata, NewEvent, RecordError, StreamId};
 
+mod checks;
 /// The contract every store keeps, as tests any backend runs (test support only).
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod metrics;
+mod pg_store;
+/// A throwaway PostgreSQL database per test (test support only).
+#[cfg(any(test, feature = "testing"))]
+pub mod pg_testing;
 mod sled_store;
 mod subscription;
 
+pub use pg_store::{Copied, PgStore, PgStoreConfig};
 pub use sled_store::{
     CommitObserver, RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM,
 };
@@ -389,4 +395,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// This store's instance id (kept across restarts).
     fn instance_id(&self) -> Uuid;
+
+    /// The head of the log as the backend holds it now, whoever appended it (for
+    /// an embedded log, [`Self::head_position`]). Blocking.
+    fn latest_position(&self) -> Result<u64, StoreError> {
+        Ok(self.head_position())
+    }
 }

@@ -81,12 +81,6 @@ const METRICS_TREE: &str = "metrics";
 const FORMAT_VERSION: u32 = 3;
 const LOG_DIR: &str = "log";
 
-/// The most events one append may carry.
-pub const MAX_EVENTS_PER_APPEND: usize = 10_000;
-/// The most events one import may carry (all its streams together).
-pub const MAX_EVENTS_PER_IMPORT: usize = 200_000;
-/// The largest payload of one event.
-pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 /// The most events one chunk holds.
 const MAX_CHUNK_EVENTS: usize = 1024;
 /// The most appends one group commit takes.

@@ -17,6 +17,8 @@ pub struct KillCycles {
     /// The child runs for `min_run + (random % spread)` once ready.
     pub min_run: Duration,
     pub spread_ms: u64,
+    /// A PostgreSQL URL the child writes to instead of the data directory.
+    pub store_url: Option<String>,
 }
 
 /// Where a kill test keeps its files.
@@ -47,8 +49,12 @@ impl KillCycles {
         let mut acknowledged_before = 0;
         for cycle in 0..cycles {
             let _ = std::fs::remove_file(&ready);
+            let target = match &self.store_url {
+                Some(url) => std::ffi::OsString::from(url),
+                None => paths.data.clone().into_os_string(),
+            };
             let mut child = Command::new(self.program)
-                .arg(&paths.data)
+                .arg(target)
                 .arg(&paths.journal)
                 .args(&self.args)
                 .stdout(Stdio::null())

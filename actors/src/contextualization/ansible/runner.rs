@@ -261,12 +261,13 @@ async fn execute(
         .map_err(|e| format!("cannot run {}: {e}", settings.playbook.display()))?;
         if attempt < ATTEMPTS && only_unreachable(&reader, &finished) && Instant::now() < deadline {
             // The Docker API's exec can answer nothing under load (community.docker
-            // then reports the host unreachable): a connection failure, not a
-            // recipe's; recipes are idempotent, as IM expects them to be.
+            // then reports the host unreachable, or a task fails to make its
+            // temporary directory): a connection failure, not a recipe's; recipes
+            // are idempotent, as IM expects them to be.
             attempt += 1;
             say.line(
                 None,
-                &format!("Some VMs were unreachable: running ansible-playbook again (attempt {attempt} of {ATTEMPTS})."),
+                &format!("Some VMs could not be reached: running ansible-playbook again (attempt {attempt} of {ATTEMPTS})."),
             );
             tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
                 .await;
@@ -282,11 +283,32 @@ const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 /// Whether the run failed only because hosts could not be reached: some host is
-/// unreachable and no task failed anywhere.
+/// unreachable or failed, and every failure is the connection's (a task that
+/// could not even make its temporary directory), never a recipe's.
 pub(crate) fn only_unreachable(reader: &Reader, finished: &Finished) -> bool {
+    let connection_failures = reader
+        .failures
+        .iter()
+        .filter(|failure| is_connection_failure(&failure.error))
+        .count();
+    let failed: u32 = reader.recap.values().map(|r| r.failed).sum();
     !finished.timed_out
-        && reader.recap.values().any(|r| r.unreachable > 0)
-        && reader.recap.values().all(|r| r.failed == 0)
+        && reader
+            .recap
+            .values()
+            .any(|r| r.unreachable > 0 || r.failed > 0)
+        && connection_failures == reader.failures.len()
+        && failed as usize <= connection_failures
+}
+
+/// What Ansible says when a command sent through the connection came back with
+/// nothing at all (the Docker API's exec under load), before any module ran.
+fn is_connection_failure(error: &str) -> bool {
+    const MARKERS: [&str; 2] = [
+        "failed to resolve remote temporary directory",
+        "Error while determining user and group ID",
+    ];
+    MARKERS.iter().any(|marker| error.contains(marker))
 }
 
 /// Judges a finished run from its recap, failures and exit status.

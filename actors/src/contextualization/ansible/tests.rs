@@ -604,4 +604,23 @@ fn only_a_run_whose_hosts_were_merely_unreachable_is_run_again() {
         timed_out: true,
     };
     assert!(!only_unreachable(&unreachable, &timed_out));
+    // A task that could not make its temporary directory never ran: the
+    // connection failed (seen under load), so the run goes again.
+    let mut lost_exec = Reader::new(plan.hosts());
+    lost_exec.line("TASK [Gathering Facts] ***");
+    lost_exec.line("fatal: [vnode-1]: FAILED! => {\"msg\": \"failed to resolve remote temporary directory from ansible-tmp-1: `( umask 77 && mkdir -p ... )` returned empty string\"}");
+    lost_exec.line("PLAY RECAP ***");
+    lost_exec.line("vnode-1 : ok=0 changed=0 unreachable=0 failed=1 skipped=0");
+    lost_exec.line("vnode-2 : ok=3 changed=1 unreachable=0 failed=0 skipped=0");
+    assert!(only_unreachable(&lost_exec, &done));
+    // The same, beside a recipe's own failure: not run again.
+    let mut mixed = Reader::new(plan.hosts());
+    mixed.line("TASK [Gathering Facts] ***");
+    mixed.line("fatal: [vnode-1]: FAILED! => {\"msg\": \"failed to resolve remote temporary directory from x\"}");
+    mixed.line("TASK [install] ***");
+    mixed.line("fatal: [vnode-2]: FAILED! => {\"msg\": \"No package matching 'nope'\"}");
+    mixed.line("PLAY RECAP ***");
+    mixed.line("vnode-1 : ok=0 changed=0 unreachable=0 failed=1 skipped=0");
+    mixed.line("vnode-2 : ok=3 changed=1 unreachable=0 failed=1 skipped=0");
+    assert!(!only_unreachable(&mixed, &done));
 }

@@ -6,14 +6,14 @@
 //! refused import stages nothing, and an accepted one is written whole or (if the
 //! batch or its flush fails) not at all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::keys::{numbered_stream_head, stream_index_key, stream_name_key, stream_number};
 use super::writer::{Staging, Writer};
-use super::{MAX_EVENTS_PER_IMPORT, MAX_PAYLOAD_BYTES};
-use crate::envelope::{payload_checksum, Envelope, StreamId};
-use crate::store::{ImportRequest, Imported, ImportedEvent, StoreError};
+use crate::envelope::{Envelope, StreamId};
+use crate::store::checks::check_import;
+use crate::store::{ImportRequest, Imported, StoreError};
 
 /// What the log holds of an import's streams.
 enum Presence {
@@ -147,65 +147,4 @@ impl Writer {
         }
         Ok(Presence::Identical(positions))
     }
-}
-
-/// Checks an import on its own: sizes, payload checksums, unique event ids, and
-/// whole gapless streams. Returns each stream with its event count, in order of
-/// first appearance.
-fn check_import(request: &ImportRequest) -> Result<Vec<(StreamId, u64)>, StoreError> {
-    let invalid = |reason: String| Err(StoreError::InvalidImport(reason));
-    if request.events.is_empty() {
-        return invalid("it holds no events".into());
-    }
-    if request.events.len() > MAX_EVENTS_PER_IMPORT {
-        return Err(StoreError::TooLarge(format!(
-            "{} events in one import, the limit is {MAX_EVENTS_PER_IMPORT}",
-            request.events.len()
-        )));
-    }
-    let mut ids = HashSet::with_capacity(request.events.len());
-    let mut versions: HashMap<&StreamId, u64> = HashMap::new();
-    let mut order = Vec::new();
-    for event in &request.events {
-        check_event(event)?;
-        if !ids.insert(event.event_id) {
-            return invalid(format!("event {} appears twice", event.event_id));
-        }
-        let last = versions.entry(&event.stream).or_insert_with(|| {
-            order.push(event.stream.clone());
-            0
-        });
-        if event.version != *last + 1 {
-            return invalid(format!(
-                "stream {} goes from version {} to {}: streams must be whole, from version 1, in order",
-                event.stream, last, event.version
-            ));
-        }
-        *last = event.version;
-    }
-    Ok(order
-        .into_iter()
-        .map(|stream| {
-            let count = versions[&stream];
-            (stream, count)
-        })
-        .collect())
-}
-
-fn check_event(event: &ImportedEvent) -> Result<(), StoreError> {
-    if event.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(StoreError::TooLarge(format!(
-            "event {} has a payload of {} bytes, the limit is {MAX_PAYLOAD_BYTES}",
-            event.event_id,
-            event.payload.len()
-        )));
-    }
-    let computed = payload_checksum(&event.payload);
-    if computed != event.checksum {
-        return Err(StoreError::InvalidImport(format!(
-            "the payload of event {} does not match its checksum (recorded {:08x}, computed {computed:08x})",
-            event.event_id, event.checksum
-        )));
-    }
-    Ok(())
 }

@@ -20,8 +20,9 @@ use super::keys::{
     be64, chunk_key, numbered_stream_head, read_record, storage, stream_index_key, stream_name_key,
     stream_number, META_HEAD, META_STREAMS,
 };
-use super::{MAX_CHUNK_EVENTS, MAX_EVENTS_PER_APPEND, MAX_GROUP, MAX_PAYLOAD_BYTES};
-use crate::envelope::{encode_chunk, payload_checksum, Envelope, NewEvent, StreamId};
+use super::{MAX_CHUNK_EVENTS, MAX_GROUP};
+use crate::envelope::{encode_chunk, payload_checksum, Envelope, StreamId};
+use crate::store::checks::check_sizes;
 use crate::store::metrics::{self, MetricWrite};
 use crate::store::subscription::SubscriberHub;
 use crate::store::{AppendRequest, Appended, ExpectedVersion, ImportRequest, Imported, StoreError};
@@ -566,25 +567,4 @@ impl Writer {
         }
         Ok(events)
     }
-}
-
-fn check_sizes(request: &AppendRequest) -> Result<(), StoreError> {
-    if request.events.len() > MAX_EVENTS_PER_APPEND {
-        return Err(StoreError::TooLarge(format!(
-            "{} events in one append, the limit is {MAX_EVENTS_PER_APPEND}",
-            request.events.len()
-        )));
-    }
-    if let Some(event) = request
-        .events
-        .iter()
-        .find(|e: &&NewEvent| e.payload.len() > MAX_PAYLOAD_BYTES)
-    {
-        return Err(StoreError::TooLarge(format!(
-            "event {} has a payload of {} bytes, the limit is {MAX_PAYLOAD_BYTES}",
-            event.event_id,
-            event.payload.len()
-        )));
-    }
-    Ok(())
 }

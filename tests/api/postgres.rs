@@ -1,0 +1,305 @@
+//! The event log in PostgreSQL (`serve --store postgres://…`): one active
+//! instance and standbys, and `infralog migrate` from sled. Each test makes a database of its own from
+//! `INFRALOG_TEST_POSTGRES` (`.ci/postgres`); without it the tests say SKIPPED,
+//! except under CI=true.
+
+use std::time::Duration;
+
+use infralog::storage::StoreLocation;
+use infralog_events::store::pg_testing::TestDatabase;
+
+use crate::harness::*;
+
+fn instance(database: &TestDatabase, dir: &std::path::Path) -> TestServer {
+    let mut settings = settings(dir);
+    settings.store = StoreLocation::Postgres(database.url().to_owned());
+    TestServer::start_with(settings)
+}
+
+/// One active instance writes; a second waits as a standby, and takes over
+/// when the active one is killed: it serves every infrastructure and finishes
+/// the contextualization the first one was running.
+#[test]
+fn a_standby_takes_over_after_kill_9_and_finishes_the_work() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("a dir"),
+        tempfile::tempdir().expect("a dir"),
+    );
+    let store = ["--store", database.url()];
+    let active = ChildServer::start(dir_a.path(), &store);
+    let done = create(&active, "alice", RADL_FRONT_WN_NO_CTX);
+    wait_for_state(
+        &active,
+        "alice",
+        &done,
+        "configured",
+        Duration::from_secs(30),
+    );
+    let standby_dir = dir_b.path().to_owned();
+    let url = database.url().to_owned();
+    let standby = std::thread::spawn(move || ChildServer::start(&standby_dir, &["--store", &url]));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !standby.is_finished(),
+        "a standby does not serve while another instance is active"
+    );
+    // Killed while it contextualizes (the Dummy cloud's takes two seconds).
+    let interrupted = create(&active, "alice", RADL_CTX);
+    let killed = std::time::Instant::now();
+    active.kill();
+    let taken_over = standby.join().expect("the standby starts");
+    eprintln!(
+        "takeover: the standby served {:.2}s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
+    let mut listed: Vec<String> = list(&taken_over, "alice")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    listed.sort();
+    let mut expected = vec![infra_uri(&done), infra_uri(&interrupted)];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(infra_state(&taken_over, "alice", &done), "configured");
+    wait_for_state(
+        &taken_over,
+        "alice",
+        &interrupted,
+        "configured",
+        Duration::from_secs(60),
+    );
+    taken_over
+        .put(&format!("/infrastructures/{done}/stop"))
+        .user("alice")
+        .send()
+        .expect(200);
+    wait_for_state(
+        &taken_over,
+        "alice",
+        &done,
+        "stopped",
+        Duration::from_secs(30),
+    );
+    drop(taken_over);
+    let verified = infralog(&["verify", "--store", database.url()]);
+    assert!(
+        verified.status.success(),
+        "verify --store: {}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+/// An active instance frozen (SIGSTOP) past its lease is replaced; woken up,
+/// it finds the fence: nothing it does after waking reaches the log, and it
+/// stops serving.
+#[test]
+fn a_frozen_instance_is_replaced_and_fenced_off_when_it_wakes() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("a dir"),
+        tempfile::tempdir().expect("a dir"),
+    );
+    let flags = |url: &str| {
+        vec![
+            "--store".to_owned(),
+            url.to_owned(),
+            "--lease-seconds".to_owned(),
+            "1".to_owned(),
+            "--contextualization-delay-ms".to_owned(),
+            "3000".to_owned(),
+        ]
+    };
+    let a_flags = flags(database.url());
+    let a_args: Vec<&str> = a_flags.iter().map(String::as_str).collect();
+    let mut frozen = ChildServer::start(dir_a.path(), &a_args);
+    let frozen_id = std::fs::read_to_string(dir_a.path().join("instance-id"))
+        .expect("the instance id is kept")
+        .trim()
+        .to_owned();
+    // Its contextualization would append when its timer fires, after the wake.
+    let inf = create(&frozen, "alice", RADL_CTX);
+    frozen.signal("STOP");
+    let stopped_at = std::time::Instant::now();
+    let b_flags = flags(database.url());
+    let b_dir = dir_b.path().to_owned();
+    let taken_over = std::thread::spawn(move || {
+        let args: Vec<&str> = b_flags.iter().map(String::as_str).collect();
+        ChildServer::start(&b_dir, &args)
+    })
+    .join()
+    .expect("the standby starts");
+    eprintln!(
+        "takeover of a frozen instance: {:.2}s after SIGSTOP (lease 1 s)",
+        stopped_at.elapsed().as_secs_f64()
+    );
+    let takeover_head = database
+        .query_i64("SELECT coalesce(max(position), 0) FROM infralog_events")
+        .expect("reads");
+    frozen.signal("CONT");
+    let exit = frozen.wait_for_exit(Duration::from_secs(15));
+    assert!(
+        exit.is_some_and(|status| !status.success()),
+        "the woken instance stops with an error: {exit:?}"
+    );
+    let after_wake = database
+        .query_i64(&format!(
+            "SELECT count(*) FROM infralog_events WHERE position > {takeover_head} \
+             AND metadata->>'source_instance' = '{frozen_id}'"
+        ))
+        .expect("reads");
+    assert_eq!(
+        after_wake, 0,
+        "nothing the woken instance did reached the log"
+    );
+    // The new active instance finishes the interrupted contextualization.
+    wait_for_state(
+        &taken_over,
+        "alice",
+        &inf,
+        "configured",
+        Duration::from_secs(60),
+    );
+    drop(taken_over);
+    let verified = infralog(&["verify", "--store", database.url()]);
+    assert!(verified.status.success());
+}
+
+/// The data directory of a PostgreSQL instance keeps only its own files; the
+/// same directory and database serve the same log after a restart.
+#[test]
+fn an_instance_restarts_on_its_database() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = instance(&database, dir.path());
+    let inf = create(&server, "alice", RADL_NO_CTX);
+    server.stop();
+    assert!(
+        !dir.path().join("log").exists(),
+        "no sled log is made when the log is in PostgreSQL"
+    );
+    let again = instance(&database, dir.path());
+    assert_eq!(list(&again, "alice").trim(), infra_uri(&inf));
+}
+
+#[test]
+fn migrate_copies_a_sled_log_proves_it_and_runs_again_without_writing() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let source = tempfile::tempdir().expect("a dir");
+    let server = TestServer::start(source.path());
+    let kept = create(&server, "alice", RADL_FRONT_WN_NO_CTX);
+    let gone = create(&server, "alice", RADL_NO_CTX);
+    server
+        .delete(&format!("/infrastructures/{gone}"))
+        .user("alice")
+        .send()
+        .expect(200);
+    wait_for_state(
+        &server,
+        "alice",
+        &kept,
+        "configured",
+        Duration::from_secs(30),
+    );
+    let state_before = state(&server, "alice", &kept);
+    let radl_before = server
+        .get(&format!("/infrastructures/{kept}/radl"))
+        .user("alice")
+        .send()
+        .expect(200)
+        .text();
+    server.stop();
+
+    let data_dir = source.path().to_str().expect("a UTF-8 path");
+    let first = infralog(&[
+        "migrate",
+        "--from-data-dir",
+        data_dir,
+        "--to",
+        database.url(),
+    ]);
+    let said = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(first.status.success(), "migrate: {said}");
+    assert!(said.contains("the copy is identical"), "{said}");
+    let again = infralog(&[
+        "migrate",
+        "--from-data-dir",
+        data_dir,
+        "--to",
+        database.url(),
+    ]);
+    let said_again = String::from_utf8_lossy(&again.stdout).to_string();
+    assert!(again.status.success(), "migrate again: {said_again}");
+    assert!(said_again.contains("copied 0 events"), "{said_again}");
+
+    let dir = tempfile::tempdir().expect("a dir");
+    let migrated = instance(&database, dir.path());
+    assert_eq!(list(&migrated, "alice").trim(), infra_uri(&kept));
+    assert_eq!(state(&migrated, "alice", &kept), state_before);
+    let radl_after = migrated
+        .get(&format!("/infrastructures/{kept}/radl"))
+        .user("alice")
+        .send()
+        .expect(200)
+        .text();
+    assert_eq!(radl_after, radl_before);
+    // The migrated log goes on: the instance appends after the copied head.
+    migrated
+        .put(&format!("/infrastructures/{kept}/stop"))
+        .user("alice")
+        .send()
+        .expect(200);
+    wait_for_state(
+        &migrated,
+        "alice",
+        &kept,
+        "stopped",
+        Duration::from_secs(30),
+    );
+    drop(migrated);
+
+    // Now the database holds more than the source: not a copy of it.
+    let refused = infralog(&[
+        "migrate",
+        "--from-data-dir",
+        data_dir,
+        "--to",
+        database.url(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a copy"));
+}
+
+#[test]
+fn verify_store_finds_a_damaged_payload() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = instance(&database, dir.path());
+    let _inf = create(&server, "alice", RADL_NO_CTX);
+    drop(server);
+    let sound = infralog(&["verify", "--store", database.url()]);
+    assert!(sound.status.success());
+    database
+        .execute(
+            "UPDATE infralog_events SET payload = payload || '\\x00'::bytea WHERE position = 1",
+        )
+        .expect("the damage is made");
+    let damaged = infralog(&["verify", "--store", database.url()]);
+    assert_eq!(
+        damaged.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&damaged.stdout)
+    );
+    assert!(String::from_utf8_lossy(&damaged.stdout).contains("position 1"));
+}
