@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
-use infralog_events::domain::InfId;
 use infralog_events::EventStore;
 use serde_json::json;
 
@@ -20,7 +19,7 @@ use super::params::{Query, Validator};
 use super::{AppState, RequestContext};
 use crate::history::fold::{view_at, Until};
 use crate::history::render::event_json;
-use crate::history::{HistoryError, HistoryReader};
+use crate::history::{HistoryError, HistorySubject};
 use crate::projections::InfrastructureView;
 
 /// Events per page when `limit` is not given (JSON), and the largest `limit`.
@@ -32,13 +31,13 @@ const NDJSON: &str = "application/x-ndjson";
 
 /// How the client wants the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EventsFormat {
+pub(crate) enum EventsFormat {
     Json,
     Ndjson,
 }
 
 /// The first Accept item that names JSON or ndjson decides; none at all is JSON.
-fn negotiate_events(accept: &[String]) -> Result<EventsFormat, UnsupportedAccept> {
+pub(crate) fn negotiate_events(accept: &[String]) -> Result<EventsFormat, UnsupportedAccept> {
     if accept.is_empty() {
         return Ok(EventsFormat::Json);
     }
@@ -74,19 +73,46 @@ pub async fn events(
     let view = caller.owned(inf).await?;
     let format =
         negotiate_events(&context.accept).map_err(|u| caller.endpoint.unsupported_accept(u))?;
-    let store = Arc::clone(&state.store);
+    let subject = HistorySubject::Infrastructure(view.id);
+    answer_events(&state.store, subject, format, from, limit.map(|l| l as u64))
+        .await
+        .map_err(|error| ApiError::internal(error.to_string()))
+}
+
+/// Why a history could not be answered (a 500 for every face).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EventsError {
+    /// The blocking task did not finish.
+    #[error("the reading task failed: {0}")]
+    Task(String),
+    /// The history could not be read.
+    #[error("reading the history failed: {0}")]
+    History(#[from] HistoryError),
+}
+
+/// The answer to an `…/events` request, once its parameters are checked: a page
+/// of JSON (`limit` events at most, [`DEFAULT_LIMIT`] without it) or every event
+/// from `from`, one a line. The IM route and the facades' routes share it, so
+/// their histories read alike.
+pub(crate) async fn answer_events(
+    store: &Arc<dyn EventStore>,
+    subject: HistorySubject,
+    format: EventsFormat,
+    from: u64,
+    limit: Option<u64>,
+) -> Result<HttpResponse, EventsError> {
+    let store = Arc::clone(store);
     match format {
         EventsFormat::Json => {
-            let limit = limit.unwrap_or(DEFAULT_LIMIT) as usize;
-            let body = web::block(move || events_page(store.as_ref(), view.id, from, limit))
+            let limit = limit.unwrap_or(DEFAULT_LIMIT as u64) as usize;
+            let body = web::block(move || events_page(store.as_ref(), &subject, from, limit))
                 .await
-                .map_err(|e| ApiError::internal(format!("the reading task failed: {e}")))?
-                .map_err(internal)?;
+                .map_err(|e| EventsError::Task(e.to_string()))??;
             Ok(HttpResponse::Ok()
                 .content_type("application/json")
                 .body(body.to_string()))
         }
-        EventsFormat::Ndjson => Ok(stream_events(store, view.id, from, limit.map(|l| l as u64))),
+        EventsFormat::Ndjson => Ok(stream_events(store, subject, from, limit)),
     }
 }
 
@@ -94,11 +120,11 @@ pub async fn events(
 /// there are more.
 fn events_page(
     store: &dyn EventStore,
-    inf: InfId,
+    subject: &HistorySubject,
     from: u64,
     limit: usize,
 ) -> Result<serde_json::Value, HistoryError> {
-    let mut reader = HistoryReader::new(store, inf)?;
+    let mut reader = subject.reader(store)?;
     reader.skip_to(from)?;
     let mut page = reader.next_batch(limit + 1)?;
     let next = (page.len() > limit).then(|| page[limit].version);
@@ -116,14 +142,14 @@ fn events_page(
 /// the failure is logged.
 fn stream_events(
     store: Arc<dyn EventStore>,
-    inf: InfId,
+    subject: HistorySubject,
     from: u64,
     limit: Option<u64>,
 ) -> HttpResponse {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(), HistoryError> {
-            let mut reader = HistoryReader::new(store.as_ref(), inf)?;
+            let mut reader = subject.reader(store.as_ref())?;
             reader.skip_to(from)?;
             let mut remaining = limit.unwrap_or(u64::MAX);
             while remaining > 0 {
@@ -144,7 +170,7 @@ fn stream_events(
             Ok(())
         })();
         if let Err(error) = result {
-            tracing::error!(%inf, %error, "streaming the history failed");
+            tracing::error!(%subject, %error, "streaming the history failed");
             let _ = sender.blocking_send(Err(std::io::Error::other("the history cannot be read")));
         }
     });

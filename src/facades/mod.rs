@@ -138,6 +138,20 @@ impl Facades {
         })
     }
 
+    /// Whether the IMC facade runs (its routes are then in the OpenAPI document).
+    pub fn serves_imc(&self) -> bool {
+        self.imc.is_some()
+    }
+
+    /// How many actors of each facade kind run, for `/metrics`.
+    pub fn running_actors(&self) -> Vec<(&'static str, usize)> {
+        let mut running = Vec::new();
+        if let Some(imc) = &self.imc {
+            running.push(("placement", imc.placements().running_actors()));
+        }
+        running
+    }
+
     /// Whether a facade serves `path`.
     pub fn claims(&self, path: &str) -> bool {
         (self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/")))

@@ -154,13 +154,42 @@ impl StreamCursor {
 /// creates VMs cannot hide their streams.
 pub struct HistoryReader<'s> {
     store: &'s dyn EventStore,
-    inf: InfId,
+    inf: Option<InfId>,
     cursors: Vec<StreamCursor>,
     /// The log's head when reading began: the reading is a consistent snapshot.
     until_position: u64,
     /// The position of the latest history boundary (1 when there is none).
     from_position: u64,
     next_version: u64,
+}
+
+/// Whose history is read: an infrastructure's (its stream and its VMs'), or one
+/// stream of another aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistorySubject {
+    /// An infrastructure and its VMs.
+    Infrastructure(InfId),
+    /// One stream.
+    Stream(StreamId),
+}
+
+impl HistorySubject {
+    /// A reader of the subject's history as the log stands now.
+    pub fn reader<'s>(&self, store: &'s dyn EventStore) -> Result<HistoryReader<'s>, HistoryError> {
+        match self {
+            HistorySubject::Infrastructure(inf) => HistoryReader::new(store, *inf),
+            HistorySubject::Stream(stream) => Ok(HistoryReader::of_stream(store, stream.clone())),
+        }
+    }
+}
+
+impl std::fmt::Display for HistorySubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistorySubject::Infrastructure(inf) => write!(f, "{inf}"),
+            HistorySubject::Stream(stream) => write!(f, "{stream}"),
+        }
+    }
 }
 
 impl<'s> HistoryReader<'s> {
@@ -205,7 +234,7 @@ impl<'s> HistoryReader<'s> {
         };
         Ok(HistoryReader {
             store,
-            inf,
+            inf: Some(inf),
             cursors,
             until_position,
             from_position,
@@ -219,9 +248,23 @@ impl<'s> HistoryReader<'s> {
         self.cursors.iter().map(|c| (&c.stream, c.skipped))
     }
 
-    /// The infrastructure being read.
-    pub fn infrastructure(&self) -> InfId {
+    /// The infrastructure being read (`None` for one stream of another aggregate).
+    pub fn infrastructure(&self) -> Option<InfId> {
         self.inf
+    }
+
+    /// Starts reading one stream of another aggregate (a facade's: a placement,
+    /// a job, a run) as the log stands now, numbered from 1 like an
+    /// infrastructure's history. Such streams have no history boundary.
+    pub fn of_stream(store: &'s dyn EventStore, stream: StreamId) -> Self {
+        HistoryReader {
+            store,
+            inf: None,
+            until_position: store.head_position(),
+            cursors: vec![StreamCursor::new(stream, None)],
+            from_position: 1,
+            next_version: 1,
+        }
     }
 
     /// The next event, or `None` at the end.

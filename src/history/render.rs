@@ -9,7 +9,9 @@
 
 use chrono::SecondsFormat;
 use infralog_events::codec::DomainEvent;
+use infralog_events::domain::ids::parse_placement_stream;
 use infralog_events::domain::infrastructure::InfrastructureEvent;
+use infralog_events::domain::placement::PlacementEvent;
 use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::OwnerRecord;
 use serde_json::{json, Map, Value};
@@ -23,6 +25,8 @@ pub enum Decoded {
     Infrastructure(InfrastructureEvent),
     /// An event of one of its VMs' streams.
     Vm(VmEvent),
+    /// An event of an IMC placement's stream.
+    Placement(PlacementEvent),
 }
 
 impl Decoded {
@@ -30,6 +34,11 @@ impl Decoded {
     pub fn of(event: &HistoryEvent) -> Result<Self, HistoryError> {
         let envelope = &event.envelope;
         match event.vm {
+            None if parse_placement_stream(envelope.stream.as_str()).is_some() => {
+                PlacementEvent::from_envelope(envelope)
+                    .map(Decoded::Placement)
+                    .map_err(|e| undecodable(envelope, e.to_string()))
+            }
             None => decode_infrastructure(envelope).map(Decoded::Infrastructure),
             Some(_) => VmEvent::from_envelope(envelope)
                 .map(Decoded::Vm)
@@ -50,6 +59,7 @@ pub fn fields(decoded: &Decoded) -> Value {
     let tagged = match decoded {
         Decoded::Infrastructure(event) => serde_json::to_value(event),
         Decoded::Vm(event) => serde_json::to_value(event),
+        Decoded::Placement(event) => serde_json::to_value(event),
     }
     .unwrap_or(Value::Null);
     // Externally tagged: `{"Variant": {fields}}`, or `"Variant"` without fields.
@@ -204,6 +214,30 @@ pub fn summary(decoded: &Decoded) -> String {
                 format!("observed {state:?} in its cloud: {}", first_line(message))
             }
         },
+        Decoded::Placement(event) => placement_summary(event),
+    }
+}
+
+fn placement_summary(event: &PlacementEvent) -> String {
+    use PlacementEvent as P;
+    match event {
+        P::PlacementRequested(request) => format!(
+            "requested: {} instance(s) for {}",
+            request.instances,
+            request.identity.as_deref().unwrap_or("no identity")
+        ),
+        P::CandidatesEvaluated { matching, .. } => format!("sites: {}", matching.join(", ")),
+        P::AttemptStarted {
+            site,
+            flavour,
+            inf_id,
+            ..
+        } => format!("attempt on {site} with {flavour}: infrastructure {inf_id}"),
+        P::AttemptFailed { reason } => format!("attempt failed: {reason}"),
+        P::PlacementWaiting { reason } | P::PlacementUnable { reason } => reason.clone(),
+        P::PlacementConfigured { site, inf_id } => format!("configured on {site}: {inf_id}"),
+        P::DeletionFailed { message } => format!("deletion failed: {}", first_line(message)),
+        other => other.event_type().to_string(),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod infrastructure;
 pub mod placement;
+pub mod placement_timers;
 pub mod sites;
 pub mod vm;
 

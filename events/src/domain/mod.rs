@@ -10,6 +10,7 @@ pub mod facts;
 pub mod ids;
 pub mod infrastructure;
 pub mod placement;
+pub mod quota_ledger;
 pub mod status;
 pub mod vm;
 

@@ -4,3 +4,5 @@ mod batch;
 mod batch_crash;
 mod imc;
 mod imc_crash;
+mod imc_reads;
+mod imc_timers;
