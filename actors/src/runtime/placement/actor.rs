@@ -22,9 +22,10 @@ use crate::decide::placement::{decide, CoreState, PlacementCommand};
 use crate::decide::placement_timers::{evolve_timed, next_due, Due, TimedPlacement};
 use crate::decide::sites::{self, Site};
 
-/// How long a destruction the core cannot take yet waits for another chance, when
-/// no change of the infrastructure brings one first.
-const DESTROY_AGAIN: Duration = Duration::from_secs(1);
+/// How long a step that cannot be taken now (a destruction the core cannot take
+/// yet, a due step refused) waits for another chance, when no change of the
+/// infrastructure brings one first.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// What every placement actor shares.
 pub(super) struct Shared {
@@ -328,7 +329,7 @@ impl Core {
             if self.state.version == version {
                 // Nothing could be recorded (it is refused now): look again later
                 // rather than spin.
-                self.wake_at(SystemTime::now() + DESTROY_AGAIN);
+                self.wake_at(SystemTime::now() + LOOK_AGAIN);
                 return Ok(());
             }
         }
@@ -487,7 +488,7 @@ impl Core {
             Destroyed::NotYet => {
                 // The core's next change wakes it; a second chance comes anyway in
                 // case that change was the last.
-                self.wake_at(SystemTime::now() + DESTROY_AGAIN);
+                self.wake_at(SystemTime::now() + LOOK_AGAIN);
                 Ok(false)
             }
             Destroyed::Failed(message) => {
