@@ -13,5 +13,5 @@ pub use envelope::{Envelope, Metadata, NewEvent, StreamId};
 pub use store::{
     AppendRequest, Appended, CommitObserver, EventStore, ExpectedVersion, ImportRequest, Imported,
     ImportedEvent, PendingAppend, PendingImport, PgStore, PgStoreConfig, SledStore,
-    SledStoreConfig, StoreError, Subscription,
+    SledStoreConfig, StoreError, StoreHealth, Subscription,
 };

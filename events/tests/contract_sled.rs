@@ -96,3 +96,8 @@ fn imports_keep_events_and_are_idempotent() {
 fn imports_are_all_or_nothing() {
     contract::imports_are_all_or_nothing(&SledHarness::new());
 }
+
+#[test]
+fn health_follows_the_store_lifecycle() {
+    contract::health_follows_the_store_lifecycle(&SledHarness::new());
+}

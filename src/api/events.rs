@@ -19,7 +19,7 @@ use super::params::{Query, Validator};
 use super::{AppState, RequestContext};
 use crate::history::fold::{view_at, Until};
 use crate::history::render::event_json;
-use crate::history::{HistoryError, HistoryReader, HistorySource};
+use crate::history::{HistoryError, HistorySubject};
 use crate::projections::InfrastructureView;
 
 /// Events per page when `limit` is not given (JSON), and the largest `limit`.
@@ -31,13 +31,13 @@ const NDJSON: &str = "application/x-ndjson";
 
 /// How the client wants the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventsFormat {
+pub(crate) enum EventsFormat {
     Json,
     Ndjson,
 }
 
 /// The first Accept item that names JSON or ndjson decides; none at all is JSON.
-pub fn negotiate_events(accept: &[String]) -> Result<EventsFormat, UnsupportedAccept> {
+pub(crate) fn negotiate_events(accept: &[String]) -> Result<EventsFormat, UnsupportedAccept> {
     if accept.is_empty() {
         return Ok(EventsFormat::Json);
     }
@@ -73,35 +73,46 @@ pub async fn events(
     let view = caller.owned(inf).await?;
     let format =
         negotiate_events(&context.accept).map_err(|u| caller.endpoint.unsupported_accept(u))?;
-    let source = HistorySource::Infrastructure(view.id);
-    history_answer(Arc::clone(&state.store), source, format, from, limit)
+    let subject = HistorySubject::Infrastructure(view.id);
+    answer_events(&state.store, subject, format, from, limit.map(|l| l as u64))
         .await
-        .map_err(ApiError::internal)
+        .map_err(|error| ApiError::internal(error.to_string()))
 }
 
-/// The answer of an `/events` route for `source` (IM's, and the facades' on
-/// their aggregates): a JSON page of up to `limit` events (default
-/// [`DEFAULT_LIMIT`]) or the ndjson stream, from history version `from`. The
-/// error is for the server's log, never for the client.
-pub async fn history_answer(
-    store: Arc<dyn EventStore>,
-    source: HistorySource,
+/// Why a history could not be answered (a 500 for every face).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EventsError {
+    /// The blocking task did not finish.
+    #[error("the reading task failed: {0}")]
+    Task(String),
+    /// The history could not be read.
+    #[error("reading the history failed: {0}")]
+    History(#[from] HistoryError),
+}
+
+/// The answer to an `…/events` request, once its parameters are checked: a page
+/// of JSON (`limit` events at most, [`DEFAULT_LIMIT`] without it) or every event
+/// from `from`, one a line. The IM route and the facades' routes share it, so
+/// their histories read alike.
+pub(crate) async fn answer_events(
+    store: &Arc<dyn EventStore>,
+    subject: HistorySubject,
     format: EventsFormat,
     from: u64,
-    limit: Option<i64>,
-) -> Result<HttpResponse, String> {
+    limit: Option<u64>,
+) -> Result<HttpResponse, EventsError> {
+    let store = Arc::clone(store);
     match format {
         EventsFormat::Json => {
-            let limit = limit.unwrap_or(DEFAULT_LIMIT) as usize;
-            let body = web::block(move || events_page(store.as_ref(), &source, from, limit))
+            let limit = limit.unwrap_or(DEFAULT_LIMIT as u64) as usize;
+            let body = web::block(move || events_page(store.as_ref(), &subject, from, limit))
                 .await
-                .map_err(|e| format!("the reading task failed: {e}"))?
-                .map_err(|e| format!("reading the history failed: {e}"))?;
+                .map_err(|e| EventsError::Task(e.to_string()))??;
             Ok(HttpResponse::Ok()
                 .content_type("application/json")
                 .body(body.to_string()))
         }
-        EventsFormat::Ndjson => Ok(stream_events(store, source, from, limit.map(|l| l as u64))),
+        EventsFormat::Ndjson => Ok(stream_events(store, subject, from, limit)),
     }
 }
 
@@ -109,11 +120,11 @@ pub async fn history_answer(
 /// there are more.
 fn events_page(
     store: &dyn EventStore,
-    source: &HistorySource,
+    subject: &HistorySubject,
     from: u64,
     limit: usize,
 ) -> Result<serde_json::Value, HistoryError> {
-    let mut reader = HistoryReader::open(store, source)?;
+    let mut reader = subject.reader(store)?;
     reader.skip_to(from)?;
     let mut page = reader.next_batch(limit + 1)?;
     let next = (page.len() > limit).then(|| page[limit].version);
@@ -131,14 +142,14 @@ fn events_page(
 /// the failure is logged.
 fn stream_events(
     store: Arc<dyn EventStore>,
-    source: HistorySource,
+    subject: HistorySubject,
     from: u64,
     limit: Option<u64>,
 ) -> HttpResponse {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(), HistoryError> {
-            let mut reader = HistoryReader::open(store.as_ref(), &source)?;
+            let mut reader = subject.reader(store.as_ref())?;
             reader.skip_to(from)?;
             let mut remaining = limit.unwrap_or(u64::MAX);
             while remaining > 0 {
@@ -159,7 +170,7 @@ fn stream_events(
             Ok(())
         })();
         if let Err(error) = result {
-            tracing::error!(?source, %error, "streaming the history failed");
+            tracing::error!(%subject, %error, "streaming the history failed");
             let _ = sender.blocking_send(Err(std::io::Error::other("the history cannot be read")));
         }
     });

@@ -285,7 +285,7 @@ async fn handle(
     match route {
         Route::Version => system::version(context),
         Route::Docs | Route::Redoc => Ok(system::docs()),
-        Route::OpenApi => Ok(system::openapi()),
+        Route::OpenApi => Ok(system::openapi(context)),
         Route::Ui => Ok(ui::page()),
         Route::UiAsset { asset } => ui::asset(&asset),
         Route::Metrics => Ok(system::metrics(context, state)),

@@ -57,9 +57,20 @@ const DOCS_PAGE: &str = concat!(
 );
 
 /// `GET /openapi.json`: the OpenAPI 3.1 document, built once.
-pub fn openapi() -> HttpResponse {
+pub fn openapi(context: &RequestContext) -> HttpResponse {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| super::openapi::document().to_string());
+    static WITH_IMC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    // The facades' routes are described when they are served.
+    let imc = context
+        .request
+        .app_data::<actix_web::web::Data<crate::facades::Facades>>()
+        .is_some_and(|facades| facades.serves_imc());
+    let (cache, with_imc) = if imc {
+        (&WITH_IMC, true)
+    } else {
+        (&DOCUMENT, false)
+    };
+    let body = cache.get_or_init(|| super::openapi::document_for(with_imc).to_string());
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body.clone())
@@ -76,7 +87,17 @@ pub fn metrics(context: &RequestContext, state: &super::AppState) -> HttpRespons
     let text = context
         .request
         .app_data::<actix_web::web::Data<crate::metrics::Metrics>>()
-        .map(|metrics| metrics.render(Some(&state.registry), &facade_mailboxes))
+        .map(|metrics| {
+            if let Some(facades) = context
+                .request
+                .app_data::<actix_web::web::Data<crate::facades::Facades>>()
+            {
+                for (kind, count) in facades.running_actors() {
+                    metrics.set_live(kind, count);
+                }
+            }
+            metrics.render(Some(&state.registry), &facade_mailboxes)
+        })
         .unwrap_or_default();
     HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)

@@ -134,9 +134,30 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_IMC_WAITING_RETRY_S", default_value_t = 800.0)]
     pub imc_waiting_retry_s: f64,
 
-    /// IMC facade: seconds an attempt may take to be configured.
+    /// IMC facade: seconds an attempt may take in all to be configured.
     #[arg(long, env = "INFRALOG_IMC_ATTEMPT_TIMEOUT_S", default_value_t = 8000.0)]
     pub imc_attempt_timeout_s: f64,
+
+    /// IMC facade: seconds an attempt's infrastructure may take to be running.
+    #[arg(long, env = "INFRALOG_IMC_RUNNING_TIMEOUT_S", default_value_t = 600.0)]
+    pub imc_running_timeout_s: f64,
+
+    /// IMC facade: seconds an attempt's infrastructure may take to be configured
+    /// once running (or contextualized again).
+    #[arg(
+        long,
+        env = "INFRALOG_IMC_CONFIGURED_TIMEOUT_S",
+        default_value_t = 600.0
+    )]
+    pub imc_configured_timeout_s: f64,
+
+    /// IMC facade: seconds a deployment may stay `creating` before it is deleted.
+    #[arg(
+        long,
+        env = "INFRALOG_IMC_CREATING_TIMEOUT_S",
+        default_value_t = 7200.0
+    )]
+    pub imc_creating_timeout_s: f64,
 
     /// IMC facade: seconds before a failed deletion is tried again.
     #[arg(long, env = "INFRALOG_IMC_DELETION_RETRY_S", default_value_t = 7200.0)]
@@ -245,10 +266,15 @@ fn facade_settings(args: &ServeArgs) -> Result<crate::facades::FacadeSettings, S
         if let Some(path) = &args.imc_sites {
             imc.sites = crate::facades::imc::load_catalogue(path)?;
         }
-        imc.placement.waiting_retry = seconds(args.imc_waiting_retry_s);
-        imc.placement.attempt_timeout = seconds(args.imc_attempt_timeout_s);
-        imc.placement.deletion_retry = seconds(args.imc_deletion_retry_s);
-        imc.placement.purge_after = seconds(args.imc_purge_after_s);
+        let timings = &mut imc.placement.timings;
+        timings.waiting_retry = seconds(args.imc_waiting_retry_s);
+        timings.attempt_timeout = seconds(args.imc_attempt_timeout_s);
+        timings.running_timeout = seconds(args.imc_running_timeout_s);
+        timings.configured_timeout = seconds(args.imc_configured_timeout_s);
+        timings.creating_timeout = seconds(args.imc_creating_timeout_s);
+        timings.deletion_retry = seconds(args.imc_deletion_retry_s);
+        timings.purge_after = seconds(args.imc_purge_after_s);
+        imc.placement.idle_timeout = Duration::from_secs(args.idle_seconds.max(1));
         imc.placement.max_reconfigures = args.imc_reconfigures;
         imc.placement.retries_per_flavour = args.imc_retries_per_flavour;
         imc.placement.mailbox_capacity = args.mailbox_capacity.max(1);

@@ -22,7 +22,7 @@ use crate::api::events;
 use crate::api::plan::ContextPolicy;
 use crate::api::{Limits, RequestContext};
 use crate::auth::ownership::PasswordHasher;
-use crate::history::HistorySource;
+use crate::history::HistorySubject;
 use crate::projections::Projections;
 
 pub mod batch;
@@ -174,6 +174,20 @@ impl Facades {
         })
     }
 
+    /// Whether the IMC facade runs (its routes are then in the OpenAPI document).
+    pub fn serves_imc(&self) -> bool {
+        self.imc.is_some()
+    }
+
+    /// How many actors of each facade kind run, for `/metrics`.
+    pub fn running_actors(&self) -> Vec<(&'static str, usize)> {
+        let mut running = Vec::new();
+        if let Some(imc) = &self.imc {
+            running.push(("placement", imc.placements().running_actors()));
+        }
+        running
+    }
+
     /// Whether a facade serves `path`.
     pub fn claims(&self, path: &str) -> bool {
         (self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/")))
@@ -314,13 +328,19 @@ pub(crate) async fn stream_history(
             "Only application/json and application/x-ndjson are served".to_owned(),
         )
     })?;
-    events::history_answer(store, HistorySource::Stream(stream), format, from, limit)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "a facade's history cannot be read");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The history cannot be read".to_owned(),
-            )
-        })
+    events::answer_events(
+        &store,
+        HistorySubject::Stream(stream),
+        format,
+        from,
+        limit.map(|l| l as u64),
+    )
+    .await
+    .map_err(|error| {
+        tracing::error!(%error, "a facade's history cannot be read");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The history cannot be read".to_owned(),
+        )
+    })
 }

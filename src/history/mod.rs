@@ -86,15 +86,6 @@ pub struct HistoryEvent {
     pub envelope: Envelope,
 }
 
-/// Which history a reader reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HistorySource {
-    /// An infrastructure's: its stream and its VMs' streams.
-    Infrastructure(InfId),
-    /// One stream alone (a facade aggregate's).
-    Stream(StreamId),
-}
-
 /// One stream being read.
 struct StreamCursor {
     stream: StreamId,
@@ -173,6 +164,35 @@ pub struct HistoryReader<'s> {
     next_version: u64,
 }
 
+/// Whose history is read: an infrastructure's (its stream and its VMs'), or one
+/// stream of another aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistorySubject {
+    /// An infrastructure and its VMs.
+    Infrastructure(InfId),
+    /// One stream.
+    Stream(StreamId),
+}
+
+impl HistorySubject {
+    /// A reader of the subject's history as the log stands now.
+    pub fn reader<'s>(&self, store: &'s dyn EventStore) -> Result<HistoryReader<'s>, HistoryError> {
+        match self {
+            HistorySubject::Infrastructure(inf) => HistoryReader::new(store, *inf),
+            HistorySubject::Stream(stream) => Ok(HistoryReader::of_stream(store, stream.clone())),
+        }
+    }
+}
+
+impl std::fmt::Display for HistorySubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistorySubject::Infrastructure(inf) => write!(f, "{inf}"),
+            HistorySubject::Stream(stream) => write!(f, "{stream}"),
+        }
+    }
+}
+
 impl<'s> HistoryReader<'s> {
     /// Starts reading the history of `inf` as the log stands now, from its latest
     /// boundary; events committed later are left out.
@@ -200,26 +220,6 @@ impl<'s> HistoryReader<'s> {
                 Some((last, _)) if full => after = last.clone(),
                 _ => return Self::with_cursors(store, Some(inf), cursors, until_position),
             }
-        }
-    }
-
-    /// Starts reading one stream alone (a facade aggregate's, such as a Batch
-    /// job's), as the log stands now; history versions are its own versions.
-    pub fn of_stream(store: &'s dyn EventStore, stream: StreamId) -> Result<Self, HistoryError> {
-        let until_position = store.head_position();
-        Self::with_cursors(
-            store,
-            None,
-            vec![StreamCursor::new(stream, None)],
-            until_position,
-        )
-    }
-
-    /// Starts reading what `source` names.
-    pub fn open(store: &'s dyn EventStore, source: &HistorySource) -> Result<Self, HistoryError> {
-        match source {
-            HistorySource::Infrastructure(inf) => Self::new(store, *inf),
-            HistorySource::Stream(stream) => Self::of_stream(store, stream.clone()),
         }
     }
 
@@ -252,6 +252,20 @@ impl<'s> HistoryReader<'s> {
     /// The infrastructure being read (`None` for one stream alone).
     pub fn infrastructure(&self) -> Option<InfId> {
         self.inf
+    }
+
+    /// Starts reading one stream of another aggregate (a facade's: a placement,
+    /// a job, a run) as the log stands now, numbered from 1 like an
+    /// infrastructure's history. Such streams have no history boundary.
+    pub fn of_stream(store: &'s dyn EventStore, stream: StreamId) -> Self {
+        HistoryReader {
+            store,
+            inf: None,
+            until_position: store.head_position(),
+            cursors: vec![StreamCursor::new(stream, None)],
+            from_position: 1,
+            next_version: 1,
+        }
     }
 
     /// The next event, or `None` at the end.

@@ -11,7 +11,9 @@ use chrono::SecondsFormat;
 use infralog_events::codec::DomainEvent;
 use infralog_events::domain::batch::JobEvent;
 use infralog_events::domain::ids::parse_job_stream;
+use infralog_events::domain::ids::parse_placement_stream;
 use infralog_events::domain::infrastructure::InfrastructureEvent;
+use infralog_events::domain::placement::PlacementEvent;
 use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::OwnerRecord;
 use serde_json::{json, Map, Value};
@@ -27,6 +29,8 @@ pub enum Decoded {
     Vm(VmEvent),
     /// An event of a Batch job's stream.
     Job(JobEvent),
+    /// An event of an IMC placement's stream.
+    Placement(PlacementEvent),
 }
 
 impl Decoded {
@@ -39,6 +43,11 @@ impl Decoded {
                 .map_err(|e| undecodable(envelope, e.to_string()));
         }
         match event.vm {
+            None if parse_placement_stream(envelope.stream.as_str()).is_some() => {
+                PlacementEvent::from_envelope(envelope)
+                    .map(Decoded::Placement)
+                    .map_err(|e| undecodable(envelope, e.to_string()))
+            }
             None => decode_infrastructure(envelope).map(Decoded::Infrastructure),
             Some(_) => VmEvent::from_envelope(envelope)
                 .map(Decoded::Vm)
@@ -60,6 +69,7 @@ pub fn fields(decoded: &Decoded) -> Value {
         Decoded::Infrastructure(event) => serde_json::to_value(event),
         Decoded::Vm(event) => serde_json::to_value(event),
         Decoded::Job(event) => serde_json::to_value(event),
+        Decoded::Placement(event) => serde_json::to_value(event),
     }
     .unwrap_or(Value::Null);
     // Externally tagged: `{"Variant": {fields}}`, or `"Variant"` without fields.
@@ -215,6 +225,7 @@ pub fn summary(decoded: &Decoded) -> String {
             }
         },
         Decoded::Job(event) => job_summary(event),
+        Decoded::Placement(event) => placement_summary(event),
     }
 }
 
@@ -239,6 +250,29 @@ fn job_summary(event: &JobEvent) -> String {
             format!("notification try {attempt}: {}", first_line(outcome))
         }
         other => other.event_type().trim_start_matches("Job").to_lowercase(),
+    }
+}
+
+fn placement_summary(event: &PlacementEvent) -> String {
+    use PlacementEvent as P;
+    match event {
+        P::PlacementRequested(request) => format!(
+            "requested: {} instance(s) for {}",
+            request.instances,
+            request.identity.as_deref().unwrap_or("no identity")
+        ),
+        P::CandidatesEvaluated { matching, .. } => format!("sites: {}", matching.join(", ")),
+        P::AttemptStarted {
+            site,
+            flavour,
+            inf_id,
+            ..
+        } => format!("attempt on {site} with {flavour}: infrastructure {inf_id}"),
+        P::AttemptFailed { reason } => format!("attempt failed: {reason}"),
+        P::PlacementWaiting { reason } | P::PlacementUnable { reason } => reason.clone(),
+        P::PlacementConfigured { site, inf_id } => format!("configured on {site}: {inf_id}"),
+        P::DeletionFailed { message } => format!("deletion failed: {}", first_line(message)),
+        other => other.event_type().to_string(),
     }
 }
 

@@ -270,7 +270,8 @@ impl Metrics {
         text
     }
 
-    fn set_live(&self, kind: &str, count: usize) {
+    /// Sets the live actors of `kind` (the facades' kinds are set by the caller).
+    pub fn set_live(&self, kind: &str, count: usize) {
         self.live_actors
             .get_or_create(&KindLabels {
                 kind: kind.to_owned(),

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod infrastructure;
 pub mod mlbench;
 pub mod placement;
+pub mod placement_timers;
 pub mod sites;
 pub mod vm;
 

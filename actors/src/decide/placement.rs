@@ -3,7 +3,7 @@
 //! time) into the command; `decide` says which events follow.
 
 use infralog_events::domain::placement::{
-    AttemptOutcome, PlacementEvent, PlacementRequest, PlacementState, PlacementStatus,
+    Attempt, AttemptOutcome, PlacementEvent, PlacementRequest, PlacementState, PlacementStatus,
 };
 use infralog_events::domain::InfId;
 
@@ -18,6 +18,8 @@ pub enum CoreState {
     Unconfigured,
     /// Destroyed, or never recorded.
     Gone,
+    /// Its VMs run; contextualization is under way.
+    Running,
     /// Still on its way.
     Pending,
 }
@@ -56,7 +58,12 @@ pub enum PlacementCommand {
     TimeOut {
         /// The infrastructure of the attempt that timed out.
         inf_id: InfId,
+        /// Which limit it passed (`NotRunningTimeout`, `ConfiguredTimeout`,
+        /// `Timeout`).
+        reason: String,
     },
+    /// It has been creating for too long: it is deleted (IMC's cleaner).
+    ExpireCreating,
     /// The failed attempt's infrastructure is destroyed and its usage released.
     RecordDestroyed,
     /// No try is left in this round.
@@ -102,6 +109,45 @@ pub fn failure_reason(message: &str) -> String {
         "ImageNotFound".into()
     } else {
         "LaunchFailed".into()
+    }
+}
+
+/// The live attempt if it is `inf_id`'s and has no outcome yet: observations and
+/// timeouts of any other attempt, or of one that ended, change nothing.
+fn pending_attempt(state: &PlacementState, inf_id: InfId) -> Option<&Attempt> {
+    state
+        .live_attempt()
+        .filter(|a| a.inf_id == inf_id && a.outcome == AttemptOutcome::Pending)
+}
+
+/// How the live attempt ends.
+enum AttemptEnd {
+    /// It failed (a cloud's failure, an unconfigured end, a timeout): its
+    /// infrastructure is to be destroyed.
+    Failed(String),
+    /// Its infrastructure is destroyed and its usage released.
+    Destroyed,
+}
+
+/// The one place an attempt ends. A failure needs a pending attempt (the callers
+/// checked it is the one meant); a destruction needs an attempt that ended, or a
+/// deletion, which destroys whatever the attempt is doing.
+fn end_attempt(
+    state: &PlacementState,
+    status: PlacementStatus,
+    end: AttemptEnd,
+) -> Result<Vec<PlacementEvent>, PlacementError> {
+    let Some(attempt) = state.live_attempt() else {
+        return Err(PlacementError::IncorrectState(status_name(state)));
+    };
+    let pending = attempt.outcome == AttemptOutcome::Pending;
+    match end {
+        AttemptEnd::Failed(reason) if pending => Ok(vec![PlacementEvent::AttemptFailed { reason }]),
+        AttemptEnd::Failed(_) => Ok(Vec::new()),
+        AttemptEnd::Destroyed if !pending || status.is_deletion() => {
+            Ok(vec![PlacementEvent::AttemptDestroyed])
+        }
+        AttemptEnd::Destroyed => Err(PlacementError::IncorrectState(status_name(state))),
     }
 }
 
@@ -161,14 +207,13 @@ pub fn decide(
             state: core,
             max_reconfigures,
         } => {
-            let Some(attempt) = state.live_attempt().filter(|a| a.inf_id == inf_id) else {
+            let Some(attempt) = pending_attempt(state, inf_id) else {
                 return Ok(Vec::new());
             };
-            if attempt.outcome != AttemptOutcome::Pending {
-                return Ok(Vec::new());
-            }
             Ok(match core {
                 CoreState::Pending => Vec::new(),
+                CoreState::Running if attempt.running => Vec::new(),
+                CoreState::Running => vec![E::AttemptRunning],
                 // A success during a deletion is recorded, and the fold stays in
                 // the deletion: the infrastructure is destroyed with the rest.
                 CoreState::Configured if status.is_deletion() => vec![E::AttemptSucceeded],
@@ -179,38 +224,32 @@ pub fn decide(
                         inf_id,
                     },
                 ],
-                CoreState::Failed(message) => vec![E::AttemptFailed {
-                    reason: failure_reason(&message),
-                }],
+                CoreState::Failed(message) => {
+                    end_attempt(state, status, AttemptEnd::Failed(failure_reason(&message)))?
+                }
                 CoreState::Unconfigured if attempt.reconfigures < max_reconfigures => {
                     vec![E::AttemptReconfigured]
                 }
-                CoreState::Unconfigured => vec![E::AttemptFailed {
-                    reason: "Unconfigured".into(),
-                }],
-                CoreState::Gone => vec![E::AttemptFailed {
-                    reason: "InfrastructureGone".into(),
-                }],
+                CoreState::Unconfigured => {
+                    end_attempt(state, status, AttemptEnd::Failed("Unconfigured".into()))?
+                }
+                CoreState::Gone => end_attempt(
+                    state,
+                    status,
+                    AttemptEnd::Failed("InfrastructureGone".into()),
+                )?,
             })
         }
-        C::TimeOut { inf_id } => {
-            let timed_out = state
-                .live_attempt()
-                .is_some_and(|a| a.inf_id == inf_id && a.outcome == AttemptOutcome::Pending);
-            Ok(if timed_out {
-                vec![E::AttemptFailed {
-                    reason: "Timeout".into(),
-                }]
-            } else {
-                Vec::new()
-            })
-        }
-        C::RecordDestroyed => match state.live_attempt() {
-            Some(attempt) if attempt.outcome != AttemptOutcome::Pending || status.is_deletion() => {
-                Ok(vec![E::AttemptDestroyed])
-            }
-            _ => refuse(),
+        C::TimeOut { inf_id, reason } => match pending_attempt(state, inf_id) {
+            Some(_) => end_attempt(state, status, AttemptEnd::Failed(reason)),
+            None => Ok(Vec::new()),
         },
+        C::ExpireCreating => Ok(if status == S::Creating {
+            vec![E::DeletionRequested]
+        } else {
+            Vec::new()
+        }),
+        C::RecordDestroyed => end_attempt(state, status, AttemptEnd::Destroyed),
         C::GiveUp { reason } => {
             if status != S::Creating || state.live_attempt().is_some() {
                 return refuse();
@@ -244,257 +283,5 @@ pub fn decide(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use infralog_events::domain::placement::evolve;
-
-    fn given(events: &[PlacementEvent]) -> PlacementState {
-        events.iter().fold(PlacementState::default(), evolve)
-    }
-
-    fn requested() -> PlacementEvent {
-        PlacementEvent::PlacementRequested(Box::new(PlacementRequest {
-            instances: 1,
-            ..PlacementRequest::default()
-        }))
-    }
-
-    fn evaluated() -> PlacementEvent {
-        PlacementEvent::CandidatesEvaluated {
-            matching: vec!["site-a".into()],
-            ignore_usage: false,
-        }
-    }
-
-    fn started(inf: InfId) -> PlacementEvent {
-        PlacementEvent::AttemptStarted {
-            site: "site-a".into(),
-            flavour: "m1.small".into(),
-            image: "mock0://u".into(),
-            inf_id: inf,
-        }
-    }
-
-    fn observe(inf: InfId, state: CoreState) -> PlacementCommand {
-        PlacementCommand::Observe {
-            inf_id: inf,
-            state,
-            max_reconfigures: 1,
-        }
-    }
-
-    #[test]
-    fn a_request_is_recorded_once() {
-        let request = Box::new(PlacementRequest::default());
-        let then = decide(
-            &PlacementState::default(),
-            PlacementCommand::Request(request.clone()),
-        );
-        assert_eq!(
-            then,
-            Ok(vec![PlacementEvent::PlacementRequested(request.clone())])
-        );
-        assert_eq!(
-            decide(&given(&[requested()]), PlacementCommand::Request(request)),
-            Err(PlacementError::AlreadyExists)
-        );
-        assert_eq!(
-            decide(&PlacementState::default(), PlacementCommand::Delete),
-            Err(PlacementError::NotFound)
-        );
-    }
-
-    #[test]
-    fn no_match_makes_it_unable_and_a_match_starts_creating() {
-        let state = given(&[requested()]);
-        assert_eq!(
-            decide(&state, PlacementCommand::Evaluate { matching: vec![] }),
-            Ok(vec![PlacementEvent::PlacementUnable {
-                reason: "NoMatchingResources".into()
-            }])
-        );
-        assert_eq!(
-            decide(
-                &state,
-                PlacementCommand::Evaluate {
-                    matching: vec!["site-a".into()]
-                }
-            ),
-            Ok(vec![evaluated()])
-        );
-    }
-
-    #[test]
-    fn one_attempt_at_a_time() {
-        let inf = InfId::random();
-        let state = given(&[requested(), evaluated(), started(inf)]);
-        let again = PlacementCommand::StartAttempt {
-            site: "site-a".into(),
-            flavour: "m1.small".into(),
-            image: "mock0://u".into(),
-            inf_id: InfId::random(),
-        };
-        assert_eq!(
-            decide(&state, again),
-            Err(PlacementError::IncorrectState("creating"))
-        );
-    }
-
-    #[test]
-    fn configured_succeeds_and_failures_are_classified() {
-        let inf = InfId::random();
-        let state = given(&[requested(), evaluated(), started(inf)]);
-        assert_eq!(
-            decide(&state, observe(inf, CoreState::Configured)),
-            Ok(vec![
-                PlacementEvent::AttemptSucceeded,
-                PlacementEvent::PlacementConfigured {
-                    site: "site-a".into(),
-                    inf_id: inf
-                }
-            ])
-        );
-        assert_eq!(
-            decide(
-                &state,
-                observe(
-                    inf,
-                    CoreState::Failed("403 Forbidden Quota exceeded".into())
-                )
-            ),
-            Ok(vec![PlacementEvent::AttemptFailed {
-                reason: "QuotaExceeded".into()
-            }])
-        );
-        assert_eq!(
-            decide(&state, observe(InfId::random(), CoreState::Configured)),
-            Ok(vec![]),
-            "another infrastructure's state is not this attempt's"
-        );
-    }
-
-    #[test]
-    fn unconfigured_is_reconfigured_up_to_the_limit_then_fails() {
-        let inf = InfId::random();
-        let state = given(&[requested(), evaluated(), started(inf)]);
-        assert_eq!(
-            decide(&state, observe(inf, CoreState::Unconfigured)),
-            Ok(vec![PlacementEvent::AttemptReconfigured])
-        );
-        let once = given(&[
-            requested(),
-            evaluated(),
-            started(inf),
-            PlacementEvent::AttemptReconfigured,
-        ]);
-        assert_eq!(
-            decide(&once, observe(inf, CoreState::Unconfigured)),
-            Ok(vec![PlacementEvent::AttemptFailed {
-                reason: "Unconfigured".into()
-            }])
-        );
-    }
-
-    #[test]
-    fn deletion_wins_over_a_late_success() {
-        let inf = InfId::random();
-        let state = given(&[
-            requested(),
-            evaluated(),
-            started(inf),
-            PlacementEvent::DeletionRequested,
-        ]);
-        assert_eq!(
-            decide(&state, observe(inf, CoreState::Configured)),
-            Ok(vec![PlacementEvent::AttemptSucceeded])
-        );
-        assert_eq!(decide(&state, PlacementCommand::Delete), Ok(vec![]));
-        let deleting = given(&[
-            requested(),
-            evaluated(),
-            started(inf),
-            PlacementEvent::DeletionRequested,
-            PlacementEvent::AttemptSucceeded,
-            PlacementEvent::DeletionStarted,
-        ]);
-        assert_eq!(
-            decide(&deleting, PlacementCommand::FinishDeletion),
-            Err(PlacementError::IncorrectState("deleting")),
-            "not before the late infrastructure is destroyed"
-        );
-        assert_eq!(
-            decide(&deleting, PlacementCommand::RecordDestroyed),
-            Ok(vec![PlacementEvent::AttemptDestroyed])
-        );
-    }
-
-    #[test]
-    fn a_timeout_fails_only_the_pending_attempt_it_was_set_for() {
-        let inf = InfId::random();
-        let state = given(&[requested(), evaluated(), started(inf)]);
-        assert_eq!(
-            decide(&state, PlacementCommand::TimeOut { inf_id: inf }),
-            Ok(vec![PlacementEvent::AttemptFailed {
-                reason: "Timeout".into()
-            }])
-        );
-        assert_eq!(
-            decide(
-                &state,
-                PlacementCommand::TimeOut {
-                    inf_id: InfId::random()
-                }
-            ),
-            Ok(vec![])
-        );
-    }
-
-    #[test]
-    fn giving_up_waits_and_a_new_evaluation_creates_again() {
-        let inf = InfId::random();
-        let failed = given(&[
-            requested(),
-            evaluated(),
-            started(inf),
-            PlacementEvent::AttemptFailed {
-                reason: "QuotaExceeded".into(),
-            },
-        ]);
-        let give_up = PlacementCommand::GiveUp {
-            reason: "DeploymentFailed_QuotaExceeded".into(),
-        };
-        assert!(
-            decide(&failed, give_up.clone()).is_err(),
-            "not while the failed infrastructure stands"
-        );
-        let destroyed = evolve(failed, &PlacementEvent::AttemptDestroyed);
-        let waiting = decide(&destroyed, give_up).expect("gives up");
-        let state = waiting.iter().fold(destroyed, evolve);
-        assert_eq!(state.status, Some(PlacementStatus::Waiting));
-        assert_eq!(
-            decide(
-                &state,
-                PlacementCommand::Evaluate {
-                    matching: vec!["site-a".into()]
-                }
-            ),
-            Ok(vec![evaluated()])
-        );
-    }
-
-    #[test]
-    fn purging_only_follows_an_end() {
-        let state = given(&[requested(), evaluated()]);
-        assert!(decide(&state, PlacementCommand::Purge).is_err());
-        let unable = given(&[
-            requested(),
-            PlacementEvent::PlacementUnable {
-                reason: "NoMatchingResources".into(),
-            },
-        ]);
-        assert_eq!(
-            decide(&unable, PlacementCommand::Purge),
-            Ok(vec![PlacementEvent::PlacementPurged])
-        );
-    }
-}
+#[path = "placement_tests.rs"]
+mod tests;

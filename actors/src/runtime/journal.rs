@@ -5,20 +5,37 @@ use std::sync::Arc;
 
 use infralog_events::codec::DomainEvent;
 use infralog_events::{
-    AppendRequest, Appended, EventStore, ExpectedVersion, Metadata, StoreError, StreamId,
+    AppendRequest, Appended, Envelope, EventStore, ExpectedVersion, Metadata, StoreError, StreamId,
 };
 
 /// The events read per call while rehydrating.
 const READ_BATCH: usize = 1024;
 
 /// Rebuilds an actor's state: reads the stream named `stream` from its start and
-/// folds each event into the state with `evolve`, batch by batch. Both actors
-/// rehydrate through here. Runs on the blocking pool: stream reads are blocking
+/// folds each event into the state with `evolve`, batch by batch. Every actor
+/// rehydrates through here. Runs on the blocking pool: stream reads are blocking
 /// calls.
 pub(crate) async fn rehydrate<E, S>(
     store: Arc<dyn EventStore>,
     stream: String,
     evolve: fn(S, &E) -> S,
+) -> Result<S, StoreError>
+where
+    E: DomainEvent + Send + 'static,
+    S: Default + Send + 'static,
+{
+    rehydrate_with(store, stream, move |state, event: &E, _| {
+        evolve(state, event)
+    })
+    .await
+}
+
+/// [`rehydrate`] for a fold that also reads each event's envelope (its recorded
+/// time, for deadlines that must survive a restart).
+pub(crate) async fn rehydrate_with<E, S>(
+    store: Arc<dyn EventStore>,
+    stream: String,
+    fold: impl Fn(S, &E, &Envelope) -> S + Send + 'static,
 ) -> Result<S, StoreError>
 where
     E: DomainEvent + Send + 'static,
@@ -39,7 +56,7 @@ where
                         envelope.position
                     ))
                 })?;
-                state = evolve(state, &event);
+                state = fold(state, &event, envelope);
             }
             if batch.len() < READ_BATCH {
                 break;

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod infrastructure;
 pub mod mlbench;
 pub mod placement;
+pub mod quota_ledger;
 pub mod status;
 pub mod vm;
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{AppendRequest, EventStore, ExpectedVersion, ImportRequest, ImportedEvent, StoreError};
+use super::{
+    AppendRequest, EventStore, ExpectedVersion, ImportRequest, ImportedEvent, StoreError,
+    StoreHealth,
+};
 use crate::envelope::{payload_checksum, Envelope, Metadata, NewEvent, StreamId};
 
 /// How the contract reaches a backend.
@@ -548,4 +551,22 @@ pub fn crash_payload(stream: &str, version: u64) -> Vec<u8> {
     let filler = (version * 31 + stream.len() as u64 * 7) % 200;
     text.extend(std::iter::repeat_n('x', filler as usize));
     text.into_bytes()
+}
+
+/// A store that opened takes writes and says so; once closed it says that.
+pub fn health_follows_the_store_lifecycle<H: StoreHarness>(harness: &H) {
+    let store = harness.open();
+    assert_eq!(store.health(), StoreHealth::Writable);
+    append(
+        &store,
+        "health-1",
+        ExpectedVersion::NoStream,
+        vec![event("a")],
+    )
+    .expect("an append");
+    assert_eq!(store.health(), StoreHealth::Writable);
+    harness.close(store);
+    let store = harness.open();
+    assert_eq!(store.health(), StoreHealth::Writable, "reopened");
+    harness.close(store);
 }

@@ -309,6 +309,20 @@ impl Damage {
     }
 }
 
+/// Whether a store takes writes (see [`EventStore::health`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// It takes writes.
+    Writable,
+    /// A write failed, so the log's state on disk is not known: every write is
+    /// refused until the store is reopened. The text is the first failure.
+    FailStopped(String),
+    /// Opened read-only (the offline tools).
+    ReadOnly,
+    /// Shut down.
+    Closed,
+}
+
 /// The answer to a write, awaitable or waitable.
 pub struct Pending<T> {
     receiver: oneshot::Receiver<Result<T, StoreError>>,
@@ -401,4 +415,8 @@ pub trait EventStore: Send + Sync + 'static {
     fn latest_position(&self) -> Result<u64, StoreError> {
         Ok(self.head_position())
     }
+
+    /// Whether it takes writes now: a server reports a fail-stopped log as
+    /// unhealthy rather than wait for a client's write to find out.
+    fn health(&self) -> StoreHealth;
 }

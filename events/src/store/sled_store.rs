@@ -50,7 +50,7 @@ use uuid::Uuid;
 use super::subscription::{LogReader, SubscriberHub};
 use super::{
     AppendRequest, EventStore, ImportRequest, Pending, PendingAppend, PendingImport, StoreError,
-    Subscription,
+    StoreHealth, Subscription,
 };
 use crate::envelope::{Envelope, StreamId};
 
@@ -134,6 +134,8 @@ pub struct SledStore {
     copy: Option<tempfile::TempDir>,
     /// Told of every group commit (see [`CommitObserver`]); shared with the writer.
     observer: commit_observer::ObserverSlot,
+    /// Why writes are refused, once the writer fail-stopped (shared with it).
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -194,7 +196,7 @@ impl SledStore {
                 hub: Arc::clone(&hub),
                 failed: Arc::clone(&failed),
             }),
-            failed,
+            failed: Arc::clone(&failed),
             next_stream: streams,
             observer: Arc::clone(&observer),
             metrics: metrics_tree,
@@ -215,6 +217,7 @@ impl SledStore {
             report,
             copy: None,
             observer,
+            failed,
         })
     }
 
@@ -242,6 +245,7 @@ impl SledStore {
             report,
             copy: Some(copy),
             observer: commit_observer::ObserverSlot::default(),
+            failed: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -269,7 +273,21 @@ impl SledStore {
                 tracing::error!("the log writer thread panicked");
             }
         }
-        if let Err(error) = self.db.flush() {
+        // After a failed write sled waits forever for the lost buffer to become
+        // stable, in a flush and in the drop of its last handle alike. So a
+        // fail-stopped log gets no final flush (every acknowledged group was
+        // flushed already; the failed one never was), and one handle is leaked
+        // so that no drop waits: the process is to be restarted anyway, and its
+        // exit releases the files.
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if failed {
+            tracing::warn!("the event log fail-stopped: closed without a final flush");
+            std::mem::forget(self.db.clone());
+        } else if let Err(error) = self.db.flush() {
             tracing::error!(%error, "final flush of the event log failed");
         }
         self.hub.close();
@@ -417,6 +435,30 @@ impl EventStore for SledStore {
             Arc::clone(&self.head),
             self.reader(),
         )
+    }
+
+    fn health(&self) -> StoreHealth {
+        if self.copy.is_some() {
+            return StoreHealth::ReadOnly;
+        }
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(reason) = failed {
+            return StoreHealth::FailStopped(reason);
+        }
+        let open = self
+            .sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if open {
+            StoreHealth::Writable
+        } else {
+            StoreHealth::Closed
+        }
     }
 
     fn instance_id(&self) -> Uuid {

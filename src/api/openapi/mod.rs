@@ -4,6 +4,7 @@
 //! tests, a description without a route too.
 
 mod batch;
+mod imc;
 mod operations;
 
 use serde_json::{json, Map, Value};
@@ -305,6 +306,12 @@ const TAGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The tag of the IMC facade's routes, listed when the server serves them.
+const IMC_TAG: (&str, &str) = (
+    "imc",
+    "[infralog] The IMC facade (`serve --facades imc`): PROMINENCE's Infrastructure Manager Controller. HTTP Basic with the facade's identity; errors are `{\"error\"}` (a 404 for a deployment is `{\"status\": \"invalid\"}`). See docs/facades.md.",
+);
+
 /// A RADL every create accepts: one Dummy VM, configured at once.
 const EXAMPLE_RADL: &str = "network net (outbound = 'yes')\nsystem node (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name = 'linux'\n)\ndeploy node 1\ncontextualize ()\n";
 
@@ -343,19 +350,36 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn error_answer(status: u16) -> Value {
-    let mut answer = json!({
-        "description": reason(status),
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
-            "text/plain": {"schema": {"type": "string"}},
-            "text/html": {"schema": {"type": "string"}},
-        },
-    });
+fn error_answer(status: u16, tag: &str) -> Value {
+    let mut answer = if tag == IMC_TAG.0 {
+        json!({
+            "description": imc_reason(status),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImcError"}}},
+        })
+    } else {
+        json!({
+            "description": reason(status),
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+                "text/plain": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        })
+    };
     if status == 503 {
         answer["headers"] = json!({"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait."}});
     }
     answer
+}
+
+fn imc_reason(status: u16) -> &'static str {
+    match status {
+        400 => "The body, a header or a parameter is not what the route takes (`{\"error\"}` says which).",
+        401 => "`{\"error\": \"Authentication failure\"}`.",
+        404 => "An unknown or purged deployment: `{\"status\": \"invalid\"}`.",
+        409 => "The event log fail-stopped, or the read model lags behind it.",
+        _ => reason(status),
+    }
 }
 
 fn operation_json(operation: &Operation) -> Value {
@@ -383,7 +407,7 @@ fn operation_json(operation: &Operation) -> Value {
     errors.sort_unstable();
     errors.dedup();
     for status in errors {
-        responses.insert(status.to_string(), error_answer(status));
+        responses.insert(status.to_string(), error_answer(status, operation.tag));
     }
     let mut value = json!({
         "operationId": operation_id(operation.method, operation.template),
@@ -395,6 +419,7 @@ fn operation_json(operation: &Operation) -> Value {
         "security": match (operation.auth, operation.tag) {
             (false, _) => json!([]),
             (true, "batch") => json!([{"batch": []}]),
+            (true, tag) if tag == IMC_TAG.0 => json!([{"imc": []}]),
             (true, _) => json!([{"im": []}]),
         },
     });
@@ -430,6 +455,34 @@ fn description_of(method: &str, template: &str) -> Option<&'static Operation> {
 /// Every route: IM's table, then the facades' (served when enabled).
 fn all_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
     routes::table().chain(crate::facades::routes())
+}
+
+/// The OpenAPI 3.1 document of IM's routes and, when `imc` (the server serves
+/// the IMC facade), of IMC's `/v1/…` routes.
+pub fn document_for(imc: bool) -> Value {
+    let mut document = document();
+    if imc {
+        for operation in imc::OPERATIONS {
+            let item = &mut document["paths"][operation.template];
+            if item.is_null() {
+                *item = json!({});
+            }
+            item[operation.method.to_ascii_lowercase()] = operation_json(operation);
+        }
+        if let Some(tags) = document["tags"].as_array_mut() {
+            tags.push(json!({"name": IMC_TAG.0, "description": IMC_TAG.1}));
+        }
+        document["components"]["securitySchemes"]["imc"] = json!({
+            "type": "http",
+            "scheme": "basic",
+            "description": "The IMC facade's identity (`--imc-user`, `--imc-password`).",
+        });
+        document["components"]["schemas"]["ImcError"] = json!({
+            "description": "IMC's error body, or `{\"status\": \"invalid\"}` for an unknown deployment.",
+            "type": "object",
+        });
+    }
+    document
 }
 
 /// The OpenAPI 3.1 document of every route, in the route table's order. Routes of
@@ -484,78 +537,4 @@ pub fn document() -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_of_the_table_is_described_and_nothing_else() {
-        let table: Vec<(&str, &str)> = all_routes().collect();
-        for (method, template) in &table {
-            assert!(
-                description_of(method, template).is_some(),
-                "{method} {template} is in the route table but not in the OpenAPI operations"
-            );
-        }
-        for operation in operations::OPERATIONS.iter().chain(batch::BATCH_OPERATIONS) {
-            assert!(
-                table.contains(&(operation.method, operation.template)),
-                "{} {} is described but not routed",
-                operation.method,
-                operation.template
-            );
-        }
-        let document = document();
-        for (method, template) in &table {
-            assert!(
-                document["paths"][template][method.to_ascii_lowercase()]["responses"].is_object(),
-                "{method} {template}"
-            );
-        }
-    }
-
-    #[test]
-    fn path_parameters_are_those_of_the_template() {
-        for operation in operations::OPERATIONS.iter().chain(batch::BATCH_OPERATIONS) {
-            let mut in_template: Vec<&str> = operation
-                .template
-                .split('/')
-                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-                .collect();
-            let mut described: Vec<&str> = operation
-                .params
-                .iter()
-                .filter(|p| p.location == "path")
-                .map(|p| p.name)
-                .collect();
-            in_template.sort_unstable();
-            described.sort_unstable();
-            assert_eq!(in_template, described, "{}", operation.template);
-        }
-    }
-
-    #[test]
-    fn links_name_existing_operations() {
-        let ids: Vec<String> = operations::OPERATIONS
-            .iter()
-            .map(|op| operation_id(op.method, op.template))
-            .collect();
-        let links = create_links();
-        for (name, link) in links.as_object().expect("links") {
-            let id = link["operationId"].as_str().expect("an id");
-            assert!(ids.iter().any(|known| known == id), "{name}: {id}");
-        }
-    }
-
-    #[test]
-    fn operation_ids_are_unique() {
-        let mut ids: Vec<String> = operations::OPERATIONS
-            .iter()
-            .chain(batch::BATCH_OPERATIONS)
-            .map(|op| operation_id(op.method, op.template))
-            .collect();
-        let count = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), count);
-    }
-}
+mod tests;

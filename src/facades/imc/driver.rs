@@ -73,6 +73,7 @@ pub fn core_state(view: Option<&InfrastructureView>) -> CoreState {
                 CoreState::Failed(messages.join("\n"))
             }
         }
+        Status::Running => CoreState::Running,
         _ => CoreState::Pending,
     }
 }

@@ -11,13 +11,17 @@ use base64::Engine;
 use infralog_actors::decide::placement::PlacementError;
 use infralog_actors::decide::sites;
 use infralog_actors::runtime::placement::PlacementFailure;
+use infralog_events::domain::ids::placement_stream_name;
 use infralog_events::domain::placement::PlacementStatus;
+use infralog_events::{StoreHealth, StreamId};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{request, Imc};
+use crate::api::events::{answer_events, negotiate_events, MAX_LIMIT};
 use crate::api::RequestContext;
 use crate::facades::read_limited_body;
+use crate::history::HistorySubject;
 use crate::projections::imc::PlacementView;
 
 /// How far the read model may lag behind the log before `/v1/health` says so.
@@ -37,6 +41,36 @@ fn invalid() -> HttpResponse {
     answer(StatusCode::NOT_FOUND, json!({ "status": "invalid" }))
 }
 
+/// Every route IMC serves: `(method, template)`, `{id}` standing for a path
+/// segment. The dispatcher matches paths against these templates only, and the
+/// OpenAPI document describes each of them (a test holds the two equal).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/infrastructures"),
+    ("GET", "/v1/infrastructures"),
+    ("GET", "/v1/infrastructures/{id}"),
+    ("DELETE", "/v1/infrastructures/{id}"),
+    ("GET", "/v1/infrastructures/{id}/events"),
+    ("POST", "/v1/credentials"),
+    ("GET", "/v1/health"),
+];
+
+/// The template `path` matches, and its `{id}` segment.
+fn template_of(path: &str) -> Option<(&'static str, Option<&str>)> {
+    ROUTES.iter().find_map(|(_, template)| {
+        let mut id = None;
+        let mut segments = path.split('/');
+        for expected in template.split('/') {
+            let segment = segments.next()?;
+            match expected {
+                "{id}" if !segment.is_empty() => id = Some(segment),
+                _ if expected == segment => {}
+                _ => return None,
+            }
+        }
+        segments.next().is_none().then_some((*template, id))
+    })
+}
+
 /// Routes a `/v1/…` request (a trailing slash is optional).
 pub async fn dispatch(
     imc: &Imc,
@@ -46,33 +80,26 @@ pub async fn dispatch(
 ) -> HttpResponse {
     let path = path.strip_suffix('/').unwrap_or(path);
     let method = context.request.method().clone();
-    if path == "/v1/health" {
+    let Some((template, id)) = template_of(path) else {
+        return error(StatusCode::NOT_FOUND, "Not found");
+    };
+    if template == "/v1/health" {
         return match method {
             Method::GET | Method::HEAD => health(imc).await,
             _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
         };
     }
-    let known = path == "/v1/infrastructures"
-        || path == "/v1/credentials"
-        || path
-            .strip_prefix("/v1/infrastructures/")
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
-    if !known {
-        return error(StatusCode::NOT_FOUND, "Not found");
-    }
     if !authenticated(imc, context) {
         return error(StatusCode::UNAUTHORIZED, "Authentication failure");
     }
-    match (path, method) {
+    let id = id.unwrap_or_default();
+    match (template, method) {
         ("/v1/infrastructures", Method::POST) => create(imc, context, payload).await,
         ("/v1/infrastructures", Method::GET) => list(imc, context),
         ("/v1/credentials", Method::POST) => credentials(imc, context, payload).await,
-        (_, Method::GET) if path.starts_with("/v1/infrastructures/") => {
-            show(imc, &path["/v1/infrastructures/".len()..])
-        }
-        (_, Method::DELETE) if path.starts_with("/v1/infrastructures/") => {
-            delete(imc, &path["/v1/infrastructures/".len()..]).await
-        }
+        ("/v1/infrastructures/{id}", Method::GET) => show(imc, id),
+        ("/v1/infrastructures/{id}", Method::DELETE) => delete(imc, id).await,
+        ("/v1/infrastructures/{id}/events", Method::GET) => events(imc, context, id).await,
         _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
     }
 }
@@ -201,10 +228,7 @@ fn failed(failure: PlacementFailure) -> HttpResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many operations are pending on this deployment",
         ),
-        other => {
-            tracing::error!(error = %other, "an IMC request failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
-        }
+        other => internal_error(&other),
     }
 }
 
@@ -295,7 +319,69 @@ async fn credentials(imc: &Imc, context: &RequestContext, payload: web::Payload)
     }
 }
 
+/// `GET /v1/infrastructures/<id>/events`: the placement's own stream, answered
+/// as IM's `/infrastructures/<id>/events` answers an infrastructure's history
+/// (`from`, `limit`, JSON pages or ndjson); its errors in IMC's body.
+async fn events(imc: &Imc, context: &RequestContext, id: &str) -> HttpResponse {
+    let Some(view) = Uuid::try_parse(id).ok().and_then(|id| known(imc, id)) else {
+        return invalid();
+    };
+    // A bad value names itself; its answer is built below.
+    let number = |name: &'static str, most: u64| -> Result<Option<u64>, (&'static str, u64)> {
+        match context.query.get(name) {
+            None => Ok(None),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=most).contains(n))
+                .map(Some)
+                .ok_or((name, most)),
+        }
+    };
+    let (from, limit) = match (
+        number("from", i64::MAX as u64),
+        number("limit", MAX_LIMIT as u64),
+    ) {
+        (Ok(from), Ok(limit)) => (from.unwrap_or(1), limit),
+        (Err((name, most)), _) | (_, Err((name, most))) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{name} must be an integer from 1 to {most}"),
+            )
+        }
+    };
+    let Ok(format) = negotiate_events(&context.accept) else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Accept names neither application/json nor application/x-ndjson",
+        );
+    };
+    let stream = match StreamId::new(placement_stream_name(&view.id)) {
+        Ok(stream) => stream,
+        Err(failure) => return internal_error(&failure),
+    };
+    let subject = HistorySubject::Stream(stream);
+    match answer_events(&imc.store, subject, format, from, limit).await {
+        Ok(response) => response,
+        Err(failure) => internal_error(&failure),
+    }
+}
+
+/// A 500 that names no internals; the cause goes to the log.
+fn internal_error(failure: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %failure, "an IMC request failed");
+    error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+}
+
+/// 204 while the log takes writes and the read model keeps up with it.
 async fn health(imc: &Imc) -> HttpResponse {
+    if let StoreHealth::FailStopped(reason) = imc.store.health() {
+        tracing::error!(%reason, "health: the event log is fail-stopped");
+        return error(
+            StatusCode::CONFLICT,
+            "the event log stopped taking writes after a failed write",
+        );
+    }
     let head = imc.store.head_position();
     let caught_up = tokio::time::timeout(HEALTH_LAG, imc.projections.wait_for(head)).await;
     if caught_up.is_err() {

@@ -20,7 +20,7 @@ use crate::projections::Projections;
 
 pub mod driver;
 pub mod faults;
-mod handlers;
+pub(crate) mod handlers;
 mod request;
 
 /// How the IMC facade runs (the `--imc-…` flags).

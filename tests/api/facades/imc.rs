@@ -55,15 +55,21 @@ pub fn basic(user: &str, password: &str) -> String {
 }
 
 fn imc_settings(dir: &Path) -> Settings {
+    imc_settings_with(dir, SITES)
+}
+
+/// Settings of a server with the IMC facade over `dir/log`, the catalogue `sites`
+/// and a 2 s waiting retry.
+pub fn imc_settings_with(dir: &Path, sites: &str) -> Settings {
     let catalogue = dir.join("sites.json");
-    std::fs::write(&catalogue, SITES).expect("write the catalogue");
+    std::fs::write(&catalogue, sites).expect("write the catalogue");
     let mut imc = ImcSettings {
         user: Some("imc".into()),
         password: Some("s3cret".into()),
         sites: load_catalogue(&catalogue).expect("the catalogue loads"),
         ..ImcSettings::default()
     };
-    imc.placement.waiting_retry = Duration::from_secs(2);
+    imc.placement.timings.waiting_retry = Duration::from_secs(2);
     // The data directory holds the log; the catalogue beside it is harmless.
     let mut settings = settings(&dir.join("log"));
     settings.contextualization_delay = Duration::from_millis(200);
@@ -78,7 +84,7 @@ fn start(dir: &Path) -> TestServer {
     TestServer::start_with(imc_settings(dir))
 }
 
-fn post(server: &impl Api, body: &Value, key: Option<&str>) -> Response {
+pub fn post(server: &impl Api, body: &Value, key: Option<&str>) -> Response {
     let mut request = server
         .post("/v1/infrastructures")
         .auth(&basic("imc", "s3cret"))
@@ -90,7 +96,7 @@ fn post(server: &impl Api, body: &Value, key: Option<&str>) -> Response {
     request.send()
 }
 
-fn show(server: &impl Api, id: &str) -> Value {
+pub fn show(server: &impl Api, id: &str) -> Value {
     server
         .get(&format!("/v1/infrastructures/{id}"))
         .auth(&basic("imc", "s3cret"))
@@ -100,7 +106,7 @@ fn show(server: &impl Api, id: &str) -> Value {
 }
 
 /// Polls until the placement is `status` (or panics after `timeout`).
-fn wait_status(server: &impl Api, id: &str, status: &str, timeout: Duration) -> Value {
+pub fn wait_status(server: &impl Api, id: &str, status: &str, timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let shown = show(server, id);
@@ -115,7 +121,7 @@ fn wait_status(server: &impl Api, id: &str, status: &str, timeout: Duration) -> 
     }
 }
 
-fn deploy(server: &impl Api, extra: Value) -> String {
+pub fn deploy(server: &impl Api, extra: Value) -> String {
     let mut body = json!({ "radl": template() });
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());
@@ -124,7 +130,7 @@ fn deploy(server: &impl Api, extra: Value) -> String {
     answer["id"].as_str().expect("an id").to_string()
 }
 
-fn head_of(dir: &Path) -> u64 {
+pub fn head_of(dir: &Path) -> u64 {
     let store = SledStore::open(SledStoreConfig {
         path: dir.join("log"),
         cache_capacity_bytes: 1024 * 1024,
@@ -135,7 +141,7 @@ fn head_of(dir: &Path) -> u64 {
     head
 }
 
-fn im_list(server: &impl Api) -> Vec<String> {
+pub fn im_list(server: &impl Api) -> Vec<String> {
     server
         .get("/infrastructures")
         .auth(IMAUTH)

@@ -6,6 +6,8 @@ mod batch_events;
 mod batch_pool;
 pub mod imc;
 mod imc_crash;
+mod imc_reads;
+mod imc_timers;
 mod mlbench;
 mod mlbench_crash;
 mod mlbench_metrics;

@@ -2,25 +2,31 @@
 //! state moved out of the actor and back.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 use infralog_events::domain::ids::placement_stream_name;
 use infralog_events::domain::placement::{
-    evolve, AttemptOutcome, PlacementRequest, PlacementState, PlacementStatus, Usage,
+    AttemptOutcome, PlacementEvent, PlacementRequest, PlacementState, PlacementStatus, Usage,
 };
 use infralog_events::domain::InfId;
 use infralog_events::{EventStore, Metadata, StoreError, StreamId};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::super::journal;
-use super::super::ledger::{ImcLedger, Release, Reserve};
+use super::super::ledger::{ImcLedger, Release};
 use super::super::mailbox::{Queued, Ticketed};
-use super::{AttemptSpec, CoreDriver, Destroyed, PlacementConfig, PlacementFailure};
+use super::super::{journal, Idleness};
+use super::{CoreDriver, Destroyed, Inner, PlacementConfig, PlacementFailure};
 use crate::decide::placement::{decide, CoreState, PlacementCommand};
-use crate::decide::sites::{self, Site, Try};
+use crate::decide::placement_timers::{evolve_timed, next_due, Due, TimedPlacement};
+use crate::decide::sites::{self, Site};
+
+/// How long a step that cannot be taken now (a destruction the core cannot take
+/// yet, a due step refused) waits for another chance, when no change of the
+/// infrastructure brings one first.
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// What every placement actor shares.
 pub(super) struct Shared {
@@ -29,6 +35,8 @@ pub(super) struct Shared {
     pub(super) ledger: Addr<ImcLedger>,
     pub(super) catalogue: Arc<Vec<Site>>,
     pub(super) config: PlacementConfig,
+    /// The handle's alarms and actor map.
+    pub(super) placements: Weak<Inner>,
 }
 
 /// What a placement is told.
@@ -38,15 +46,15 @@ pub(super) enum Work {
     Delete,
     Observed(InfId, CoreState),
     Resume,
+    /// An alarm, or a step that needs no outside answer: take what is due.
     Wake,
-    Retry,
-    TimeOut(InfId),
-    Purge,
 }
+
+pub(super) type Reply = oneshot::Sender<Result<u64, PlacementFailure>>;
 
 pub(super) struct PlacementMessage {
     pub(super) work: Work,
-    pub(super) reply: Option<oneshot::Sender<Result<u64, PlacementFailure>>>,
+    pub(super) reply: Option<Reply>,
     /// Counts the message in the mailbox until the handler takes it (`None` for
     /// the actor's own timers, which bypass the mailbox).
     pub(super) queued: Option<Queued>,
@@ -62,13 +70,12 @@ impl Ticketed for PlacementMessage {
     }
 }
 
-/// What a step leaves to do later.
-type Timers = Vec<(Duration, Work)>;
-
 /// The actor's state between messages, moved into each step and back.
 pub(super) struct Core {
     pub(super) id: Uuid,
     pub(super) state: PlacementState,
+    /// When its deadlines count from (recorded times).
+    pub(super) clock: crate::decide::placement_timers::PlacementClock,
     pub(super) shared: Arc<Shared>,
     /// Sites the ledger refused in this round (kept in memory only: a restart
     /// simply asks again).
@@ -77,24 +84,85 @@ pub(super) struct Core {
 
 /// One placement's actor.
 pub(super) struct PlacementActor {
-    pub(super) core: Option<Core>,
-    pub(super) loaded: bool,
+    id: Uuid,
+    serial: u64,
+    shared: Arc<Shared>,
+    core: Option<Core>,
+    loaded: bool,
+    idleness: Idleness,
+}
+
+impl PlacementActor {
+    pub(super) fn new(id: Uuid, serial: u64, shared: Arc<Shared>) -> Self {
+        PlacementActor {
+            id,
+            serial,
+            core: Some(Core {
+                id,
+                state: PlacementState::default(),
+                clock: Default::default(),
+                shared: Arc::clone(&shared),
+                refused: HashSet::new(),
+            }),
+            shared,
+            loaded: false,
+            idleness: Idleness::new(),
+        }
+    }
+
+    fn forget(&self) {
+        if let Some(placements) = self.shared.placements.upgrade() {
+            placements.forget(self.id, self.serial);
+        }
+    }
+
+    /// Whether the placement only waits: for a timer (its alarm outlives the
+    /// actor), for a client, or for nothing. Attempts and deletions under way keep
+    /// their actor.
+    fn waits(&self) -> bool {
+        let Some(core) = &self.core else {
+            return false;
+        };
+        matches!(
+            core.state.status,
+            Some(
+                PlacementStatus::Waiting
+                    | PlacementStatus::Configured
+                    | PlacementStatus::DeletionFailed
+                    | PlacementStatus::Unable
+                    | PlacementStatus::Deleted
+                    | PlacementStatus::Purged
+            )
+        )
+    }
+
+    /// Stops once `grace` passed with no work (the actor already left the map).
+    fn retire(&mut self, grace: Duration, ctx: &mut Context<Self>) {
+        if self.idleness.quiet_for(grace) && self.waits() {
+            ctx.stop();
+        } else {
+            ctx.run_later(grace, move |actor, ctx| actor.retire(grace, ctx));
+        }
+    }
 }
 
 impl Actor for PlacementActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(core) = &self.core else { return };
-        ctx.set_mailbox_capacity(core.shared.config.mailbox_capacity);
-        let store = Arc::clone(&core.shared.store);
-        let stream = placement_stream_name(&core.id);
+        ctx.set_mailbox_capacity(self.shared.config.mailbox_capacity);
+        let store = Arc::clone(&self.shared.store);
+        let stream = placement_stream_name(&self.id);
+        let fold = |timed, event: &PlacementEvent, envelope: &infralog_events::Envelope| {
+            evolve_timed(timed, event, SystemTime::from(envelope.recorded_at))
+        };
         ctx.wait(
-            journal::rehydrate(store, stream, evolve)
+            journal::rehydrate_with(store, stream, fold)
                 .into_actor(self)
                 .map(|loaded, actor, ctx| match (loaded, actor.core.as_mut()) {
-                    (Ok(state), Some(core)) => {
+                    (Ok(TimedPlacement { state, clock }), Some(core)) => {
                         core.state = state;
+                        core.clock = clock;
                         actor.loaded = true;
                     }
                     (Err(error), _) => {
@@ -104,6 +172,21 @@ impl Actor for PlacementActor {
                     (Ok(_), None) => ctx.stop(),
                 }),
         );
+        let idle = self
+            .shared
+            .config
+            .idle_timeout
+            .max(Duration::from_millis(2));
+        ctx.run_interval(idle / 2, move |actor, ctx| {
+            if actor.waits() && actor.idleness.start_retiring(idle) {
+                actor.forget();
+                ctx.run_later(idle / 2, move |actor, ctx| actor.retire(idle / 2, ctx));
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.forget();
     }
 }
 
@@ -119,15 +202,30 @@ impl Handler<PlacementMessage> for PlacementActor {
             }
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
+        self.idleness.begin();
+        let from_client = matches!(msg.work, Work::Request(_) | Work::Delete);
         AtomicResponse::new(Box::pin(
             async move {
-                let mut timers = Timers::new();
-                let result = core.handle(msg.work, &mut timers).await;
-                (core, result, timers, msg.reply)
+                let mut result = core.handle(msg.work).await;
+                // Whatever the step did, take what fell due and set the next alarm.
+                if result.is_ok() {
+                    if let Err(error) = core.settle().await {
+                        result = Err(error);
+                    }
+                }
+                (core, result, msg.reply)
             }
             .into_actor(self)
-            .map(|(core, result, timers, reply), actor, ctx| {
+            .map(move |(core, result, reply), actor, ctx| {
                 actor.core = Some(core);
+                actor.idleness.end();
+                if from_client && result.as_ref().is_ok_and(|position| *position > 0) {
+                    ctx.notify(PlacementMessage {
+                        work: Work::Wake,
+                        reply: None,
+                        queued: None,
+                    });
+                }
                 if let Err(error) = &result {
                     if reply.is_none() {
                         tracing::warn!(%error, "a placement step failed");
@@ -135,18 +233,6 @@ impl Handler<PlacementMessage> for PlacementActor {
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
-                }
-                for (delay, work) in timers {
-                    let message = PlacementMessage {
-                        work,
-                        reply: None,
-                        queued: None,
-                    };
-                    if delay.is_zero() {
-                        ctx.notify(message);
-                    } else {
-                        ctx.notify_later(message, delay);
-                    }
                 }
             }),
         ))
@@ -160,7 +246,7 @@ impl Core {
 
     /// Decides `command`, appends its events and folds them in; the position of
     /// the last one (0 when nothing was appended).
-    async fn run(&mut self, command: PlacementCommand) -> Result<u64, PlacementFailure> {
+    pub(super) async fn run(&mut self, command: PlacementCommand) -> Result<u64, PlacementFailure> {
         let events = decide(&self.state, command)?;
         if events.is_empty() {
             return Ok(0);
@@ -174,48 +260,36 @@ impl Core {
             &Metadata::default(),
         )
         .await?;
+        // The store records its own time; this one follows it by the append's
+        // latency at most, and a rehydration reads the recorded one.
+        let now = SystemTime::now();
         for event in &events {
-            self.state = evolve(std::mem::take(&mut self.state), event);
+            let timed = TimedPlacement {
+                state: std::mem::take(&mut self.state),
+                clock: self.clock,
+            };
+            let timed = evolve_timed(timed, event, now);
+            self.state = timed.state;
+            self.clock = timed.clock;
         }
         Ok(appended.last_position())
     }
 
-    fn status(&self) -> Option<PlacementStatus> {
+    pub(super) fn status(&self) -> Option<PlacementStatus> {
         self.state.status
     }
 
-    async fn handle(&mut self, work: Work, timers: &mut Timers) -> Result<u64, PlacementFailure> {
-        let config = self.shared.config.clone();
+    async fn handle(&mut self, work: Work) -> Result<u64, PlacementFailure> {
         match work {
-            Work::Request(request) => {
-                let position = self.run(PlacementCommand::Request(request)).await?;
-                timers.push((Duration::ZERO, Work::Wake));
-                Ok(position)
-            }
-            Work::Delete => {
-                let position = self.run(PlacementCommand::Delete).await?;
-                if position > 0 {
-                    timers.push((Duration::ZERO, Work::Wake));
-                }
-                Ok(position)
-            }
+            // A client's request is answered once recorded; its consequences
+            // follow in a step of their own (see the handler).
+            Work::Request(request) => self.run(PlacementCommand::Request(request)).await,
+            Work::Delete => self.run(PlacementCommand::Delete).await,
             Work::Observed(inf, state) => {
                 self.observed(inf, state).await?;
-                self.advance(timers).await
+                self.advance().await
             }
             Work::Resume => {
-                match self.status() {
-                    Some(PlacementStatus::Waiting) => {
-                        timers.push((config.waiting_retry, Work::Retry))
-                    }
-                    Some(PlacementStatus::DeletionFailed) => {
-                        timers.push((config.deletion_retry, Work::Retry))
-                    }
-                    Some(PlacementStatus::Deleted | PlacementStatus::Unable) => {
-                        timers.push((config.purge_after, Work::Purge))
-                    }
-                    _ => {}
-                }
                 // An attempt whose outcome was not logged is followed, not
                 // created again: ask how its infrastructure is now.
                 let pending = self
@@ -225,7 +299,6 @@ impl Core {
                     .cloned();
                 if let Some(attempt) = pending {
                     let inf = attempt.inf_id;
-                    timers.push((config.attempt_timeout, Work::TimeOut(inf)));
                     // The driver creates nothing when the infrastructure was
                     // recorded; it creates it, with the recorded id, when the
                     // crash came between `AttemptStarted` and the creation.
@@ -243,37 +316,80 @@ impl Core {
                     let state = self.shared.driver.observe(inf);
                     self.observed(inf, state).await?;
                 }
-                self.advance(timers).await
+                self.advance().await
             }
-            Work::Wake => self.advance(timers).await,
-            Work::Retry => {
-                match self.status() {
-                    Some(PlacementStatus::Waiting) => {
-                        self.refused.clear();
-                        let matching = self.rank().await;
-                        self.run(PlacementCommand::Evaluate { matching }).await?;
-                    }
-                    Some(PlacementStatus::DeletionFailed) => {
-                        self.run(PlacementCommand::StartDeletion).await?;
-                    }
-                    _ => {}
-                }
-                self.advance(timers).await
-            }
-            Work::TimeOut(inf) => {
-                self.run(PlacementCommand::TimeOut { inf_id: inf }).await?;
-                self.advance(timers).await
-            }
-            Work::Purge => {
-                if self.status().is_some_and(PlacementStatus::is_final) {
-                    let _ = self.run(PlacementCommand::Purge).await;
-                }
-                Ok(0)
-            }
+            Work::Wake => self.advance().await,
         }
     }
 
-    async fn observed(&mut self, inf: InfId, state: CoreState) -> Result<(), PlacementFailure> {
+    /// Takes every timed step that fell due (each counted from a recorded time),
+    /// then sets the alarm for the next one.
+    async fn settle(&mut self) -> Result<(), PlacementFailure> {
+        let timings = self.shared.config.timings;
+        while let Some((at, due)) = next_due(
+            &TimedPlacement {
+                state: self.state.clone(),
+                clock: self.clock,
+            },
+            &timings,
+        ) {
+            if at > SystemTime::now() {
+                self.wake_at(at);
+                return Ok(());
+            }
+            let version = self.state.version;
+            self.fire(due).await?;
+            if self.state.version == version {
+                // Nothing could be recorded (it is refused now): look again later
+                // rather than spin.
+                self.wake_at(SystemTime::now() + LOOK_AGAIN);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn fire(&mut self, due: Due) -> Result<(), PlacementFailure> {
+        match due {
+            Due::AttemptTimeout { inf_id, reason } => {
+                let reason = reason.to_string();
+                self.run(PlacementCommand::TimeOut { inf_id, reason })
+                    .await?;
+            }
+            Due::CreatingTooLong => {
+                self.run(PlacementCommand::ExpireCreating).await?;
+            }
+            Due::Retry => match self.status() {
+                Some(PlacementStatus::Waiting) => {
+                    self.refused.clear();
+                    let matching = self.rank().await;
+                    self.run(PlacementCommand::Evaluate { matching }).await?;
+                }
+                Some(PlacementStatus::DeletionFailed) => {
+                    self.run(PlacementCommand::StartDeletion).await?;
+                }
+                _ => {}
+            },
+            Due::Purge => {
+                self.run(PlacementCommand::Purge).await?;
+            }
+        }
+        self.advance().await?;
+        Ok(())
+    }
+
+    /// Sets the placement's alarm (kept by the handle: it outlives this actor).
+    pub(super) fn wake_at(&self, at: SystemTime) {
+        if let Some(placements) = self.shared.placements.upgrade() {
+            placements.arm(self.id, at);
+        }
+    }
+
+    pub(super) async fn observed(
+        &mut self,
+        inf: InfId,
+        state: CoreState,
+    ) -> Result<(), PlacementFailure> {
         let before = self.state.live_attempt().map(|a| a.reconfigures);
         self.run(PlacementCommand::Observe {
             inf_id: inf,
@@ -293,7 +409,7 @@ impl Core {
     /// The catalogue's sites that pass the static checks, best first. Usage is
     /// left out here: a site full now makes the placement wait (the ledger
     /// refuses its reservation), one that can never hold it makes it unable.
-    async fn rank(&self) -> Vec<String> {
+    pub(super) async fn rank(&self) -> Vec<String> {
         let Some(request) = self.state.request.as_deref() else {
             return Vec::new();
         };
@@ -311,8 +427,7 @@ impl Core {
 
     /// Takes every step that needs no outside answer, until the placement waits
     /// for an observation, a timer or nothing.
-    async fn advance(&mut self, timers: &mut Timers) -> Result<u64, PlacementFailure> {
-        let config = self.shared.config.clone();
+    async fn advance(&mut self) -> Result<u64, PlacementFailure> {
         loop {
             let Some(status) = self.status() else {
                 return Ok(0);
@@ -328,14 +443,14 @@ impl Core {
                             return Ok(0);
                         }
                         let inf = attempt.inf_id;
-                        if !self.destroy_attempt(inf, timers).await? {
+                        if !self.destroy_attempt(inf).await? {
                             return Ok(0);
                         }
                         continue;
                     }
                     match self.next_try() {
                         Some(next) => {
-                            if !self.start(next, timers).await? {
+                            if !self.start(next).await? {
                                 continue;
                             }
                         }
@@ -345,7 +460,6 @@ impl Core {
                             self.release().await?;
                             let reason = self.give_up_reason();
                             self.run(PlacementCommand::GiveUp { reason }).await?;
-                            timers.push((config.waiting_retry, Work::Retry));
                             return Ok(0);
                         }
                     }
@@ -356,21 +470,17 @@ impl Core {
                 PlacementStatus::Deleting => {
                     if let Some(attempt) = self.state.live_attempt() {
                         let inf = attempt.inf_id;
-                        if !self.destroy_attempt(inf, timers).await? {
+                        if !self.destroy_attempt(inf).await? {
                             return Ok(0);
                         }
                         continue;
                     }
                     self.release().await?;
                     self.run(PlacementCommand::FinishDeletion).await?;
-                    timers.push((config.purge_after, Work::Purge));
                     return Ok(0);
                 }
-                PlacementStatus::Unable => {
-                    timers.push((config.purge_after, Work::Purge));
-                    return Ok(0);
-                }
-                PlacementStatus::Waiting
+                PlacementStatus::Unable
+                | PlacementStatus::Waiting
                 | PlacementStatus::Configured
                 | PlacementStatus::DeletionFailed
                 | PlacementStatus::Deleted
@@ -381,11 +491,7 @@ impl Core {
 
     /// Destroys the live attempt's infrastructure and records it; whether it is
     /// done (false: wait for the core's next change, or a timer).
-    async fn destroy_attempt(
-        &mut self,
-        inf: InfId,
-        timers: &mut Timers,
-    ) -> Result<bool, PlacementFailure> {
+    async fn destroy_attempt(&mut self, inf: InfId) -> Result<bool, PlacementFailure> {
         match self.shared.driver.destroy(inf).await {
             Destroyed::Done => {
                 self.release().await?;
@@ -395,148 +501,30 @@ impl Core {
             Destroyed::NotYet => {
                 // The core's next change wakes it; a second chance comes anyway in
                 // case that change was the last.
-                timers.push((Duration::from_secs(1), Work::Wake));
+                self.wake_at(SystemTime::now() + LOOK_AGAIN);
                 Ok(false)
             }
             Destroyed::Failed(message) => {
                 if self.status() == Some(PlacementStatus::Deleting) {
+                    // Its retry counts from the recorded failure (`settle`).
                     self.run(PlacementCommand::FailDeletion { message }).await?;
-                    timers.push((self.shared.config.deletion_retry, Work::Retry));
                 } else {
+                    // No event records this: after a restart it is tried at once.
                     tracing::warn!(%inf, %message, "cannot destroy a failed attempt; trying again later");
-                    timers.push((self.shared.config.deletion_retry, Work::Wake));
+                    let retry = self.shared.config.timings.deletion_retry;
+                    self.wake_at(SystemTime::now() + retry);
                 }
                 Ok(false)
             }
         }
     }
 
-    async fn release(&self) -> Result<(), PlacementFailure> {
+    pub(super) async fn release(&self) -> Result<(), PlacementFailure> {
         self.shared
             .ledger
             .send(Release { placement: self.id })
             .await
             .map_err(|e| PlacementFailure::Failed(format!("the IMC ledger is gone: {e}")))??;
         Ok(())
-    }
-
-    /// The next try of this round: the ranked sites' flavours in order, each up to
-    /// `1 + retries_per_flavour` times, none again after a quota or image failure,
-    /// no site the ledger refused.
-    fn next_try(&self) -> Option<Try> {
-        let request = self.state.request.as_deref()?;
-        let ranked: Vec<&Site> = self
-            .state
-            .matching
-            .iter()
-            .filter_map(|name| self.shared.catalogue.iter().find(|s| &s.name == name))
-            .collect();
-        let round = self.state.round();
-        let most = 1 + self.shared.config.retries_per_flavour as usize;
-        sites::tries(&ranked, request).into_iter().find(|t| {
-            let same: Vec<_> = round
-                .iter()
-                .filter(|a| a.site == t.site && a.flavour == t.flavour.name)
-                .collect();
-            let final_failure = same.iter().any(|a| {
-                matches!(&a.outcome, AttemptOutcome::Failed(r) if r == "QuotaExceeded" || r == "ImageNotFound")
-            });
-            !self.refused.contains(&t.site) && same.len() < most && !final_failure
-        })
-    }
-
-    fn give_up_reason(&self) -> String {
-        let last = self
-            .state
-            .round()
-            .iter()
-            .rev()
-            .find_map(|a| match &a.outcome {
-                AttemptOutcome::Failed(reason) => Some(reason.clone()),
-                _ => None,
-            });
-        match last {
-            Some(reason) => format!("DeploymentFailed_{reason}"),
-            None if self.state.round().is_empty() => "NoMatchingResourcesAvailable".into(),
-            None => "DeploymentFailed".into(),
-        }
-    }
-
-    /// Reserves the try's usage and starts it; false when the ledger refused (the
-    /// site is skipped for this round).
-    async fn start(&mut self, next: Try, timers: &mut Timers) -> Result<bool, PlacementFailure> {
-        let Some(request) = self.state.request.clone() else {
-            return Ok(false);
-        };
-        let Some(site) = self
-            .shared
-            .catalogue
-            .iter()
-            .find(|s| s.name == next.site)
-            .cloned()
-        else {
-            self.refused.insert(next.site);
-            return Ok(false);
-        };
-        let reserved = self
-            .shared
-            .ledger
-            .send(Reserve {
-                placement: self.id,
-                identity: request.identity.clone().unwrap_or_default(),
-                site: site.name.clone(),
-                usage: sites::usage_of(&next.flavour, &request),
-                quotas: site.quotas.clone(),
-            })
-            .await
-            .map_err(|e| PlacementFailure::Failed(format!("the IMC ledger is gone: {e}")))??;
-        if !reserved {
-            self.refused.insert(next.site);
-            return Ok(false);
-        }
-        let inf = InfId::random();
-        self.run(PlacementCommand::StartAttempt {
-            site: site.name.clone(),
-            flavour: next.flavour.name.clone(),
-            image: next.image.url.clone(),
-            inf_id: inf,
-        })
-        .await?;
-        timers.push((self.shared.config.attempt_timeout, Work::TimeOut(inf)));
-        let spec = self.spec_for(&site.name, &next.flavour.name, &next.image.url);
-        let created = match spec {
-            Some(spec) => self.shared.driver.create(inf, spec).await,
-            None => Err("the site left the catalogue".into()),
-        };
-        if let Err(message) = created {
-            tracing::warn!(placement = %self.id, %inf, %message, "an attempt's infrastructure cannot be created");
-            self.observed(inf, CoreState::Failed(message)).await?;
-        }
-        Ok(true)
-    }
-
-    /// The try on `site` with `flavour` and `image`, the template's values
-    /// substituted; `None` when the site is no longer in the catalogue.
-    fn spec_for(&self, site: &str, flavour: &str, image: &str) -> Option<AttemptSpec> {
-        let request = self.state.request.as_deref()?;
-        let site = self
-            .shared
-            .catalogue
-            .iter()
-            .find(|s| s.name == site)?
-            .clone();
-        let groups = request.requirements.groups.join(",");
-        let values = [
-            ("instance", flavour),
-            ("image", image),
-            ("cloud", site.name.as_str()),
-            ("region", site.region.as_str()),
-            ("allow_groups", groups.as_str()),
-        ];
-        Some(AttemptSpec {
-            radl: sites::substitute(&request.radl, &values),
-            flavour: flavour.to_string(),
-            site,
-        })
     }
 }

@@ -42,7 +42,7 @@ use uuid::Uuid;
 use super::subscription::{LogReader, SubscriberHub};
 use super::{
     AppendRequest, CommitObserver, EventStore, ImportRequest, Pending, PendingAppend,
-    PendingImport, StoreError, Subscription,
+    PendingImport, StoreError, StoreHealth, Subscription,
 };
 use crate::envelope::{Envelope, StreamId};
 
@@ -543,6 +543,20 @@ impl EventStore for PgStore {
 
     fn instance_id(&self) -> Uuid {
         self.shared.instance
+    }
+
+    fn health(&self) -> StoreHealth {
+        if self.shared.is_closed() {
+            StoreHealth::Closed
+        } else if self.shared.read_only {
+            StoreHealth::ReadOnly
+        } else if self.shared.has_lost_leadership() {
+            StoreHealth::FailStopped(
+                "another instance took over the log: this one takes no more writes".into(),
+            )
+        } else {
+            StoreHealth::Writable
+        }
     }
 
     fn latest_position(&self) -> Result<u64, StoreError> {

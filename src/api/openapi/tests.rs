@@ -1,0 +1,114 @@
+//! The document against the route tables.
+
+use super::*;
+
+#[test]
+fn every_route_of_the_table_is_described_and_nothing_else() {
+    let table: Vec<(&str, &str)> = all_routes().collect();
+    for (method, template) in &table {
+        assert!(
+            description_of(method, template).is_some(),
+            "{method} {template} is in the route table but not in the OpenAPI operations"
+        );
+    }
+    for operation in operations::OPERATIONS.iter().chain(batch::BATCH_OPERATIONS) {
+        assert!(
+            table.contains(&(operation.method, operation.template)),
+            "{} {} is described but not routed",
+            operation.method,
+            operation.template
+        );
+    }
+    let document = document();
+    for (method, template) in &table {
+        assert!(
+            document["paths"][template][method.to_ascii_lowercase()]["responses"].is_object(),
+            "{method} {template}"
+        );
+    }
+}
+
+#[test]
+fn every_imc_route_is_described_and_served_only_with_the_facade() {
+    let routes = crate::facades::imc::handlers::ROUTES;
+    for (method, template) in routes {
+        assert!(
+            imc::OPERATIONS
+                .iter()
+                .any(|op| op.method == *method && op.template == *template),
+            "{method} {template} is an IMC route but not in the OpenAPI operations"
+        );
+    }
+    for operation in imc::OPERATIONS {
+        assert!(
+            routes.contains(&(operation.method, operation.template)),
+            "{} {} is described but not routed",
+            operation.method,
+            operation.template
+        );
+    }
+    let with = document_for(true);
+    for (method, template) in routes {
+        let operation = &with["paths"][template][method.to_ascii_lowercase()];
+        assert!(operation["responses"].is_object(), "{method} {template}");
+    }
+    assert_eq!(with["paths"]["/v1/health"]["get"]["security"], json!([]));
+    assert_eq!(
+        with["paths"]["/v1/infrastructures/{id}/events"]["get"]["security"],
+        json!([{"imc": []}])
+    );
+    let without = document_for(false);
+    assert!(without["paths"]["/v1/health"].is_null());
+    assert_eq!(without, document());
+}
+
+#[test]
+fn path_parameters_are_those_of_the_template() {
+    for operation in operations::OPERATIONS
+        .iter()
+        .chain(imc::OPERATIONS)
+        .chain(batch::BATCH_OPERATIONS)
+    {
+        let mut in_template: Vec<&str> = operation
+            .template
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        let mut described: Vec<&str> = operation
+            .params
+            .iter()
+            .filter(|p| p.location == "path")
+            .map(|p| p.name)
+            .collect();
+        in_template.sort_unstable();
+        described.sort_unstable();
+        assert_eq!(in_template, described, "{}", operation.template);
+    }
+}
+
+#[test]
+fn links_name_existing_operations() {
+    let ids: Vec<String> = operations::OPERATIONS
+        .iter()
+        .map(|op| operation_id(op.method, op.template))
+        .collect();
+    let links = create_links();
+    for (name, link) in links.as_object().expect("links") {
+        let id = link["operationId"].as_str().expect("an id");
+        assert!(ids.iter().any(|known| known == id), "{name}: {id}");
+    }
+}
+
+#[test]
+fn operation_ids_are_unique() {
+    let mut ids: Vec<String> = operations::OPERATIONS
+        .iter()
+        .chain(imc::OPERATIONS)
+        .chain(batch::BATCH_OPERATIONS)
+        .map(|op| operation_id(op.method, op.template))
+        .collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count);
+}
