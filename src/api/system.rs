@@ -58,19 +58,21 @@ const DOCS_PAGE: &str = concat!(
 
 /// `GET /openapi.json`: the OpenAPI 3.1 document, built once.
 pub fn openapi(context: &RequestContext) -> HttpResponse {
-    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static WITH_IMC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    // The facades' routes are described when they are served.
-    let imc = context
+    // One document per set of served facades (their routes are described where
+    // they are served), built once each.
+    static DOCUMENTS: [std::sync::OnceLock<String>; 4] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
+    let facades = context
         .request
-        .app_data::<actix_web::web::Data<crate::facades::Facades>>()
-        .is_some_and(|facades| facades.serves_imc());
-    let (cache, with_imc) = if imc {
-        (&WITH_IMC, true)
-    } else {
-        (&DOCUMENT, false)
-    };
-    let body = cache.get_or_init(|| super::openapi::document_for(with_imc).to_string());
+        .app_data::<actix_web::web::Data<crate::facades::Facades>>();
+    let imc = facades.is_some_and(|facades| facades.serves_imc());
+    let mlbench = facades.is_some_and(|facades| facades.serves_mlbench());
+    let cache = &DOCUMENTS[usize::from(imc) + 2 * usize::from(mlbench)];
+    let body = cache.get_or_init(|| super::openapi::document_for(imc, mlbench).to_string());
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body.clone())

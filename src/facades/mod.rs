@@ -179,6 +179,12 @@ impl Facades {
         self.imc.is_some()
     }
 
+    /// Whether the MLBench facade runs (its routes are then described in the
+    /// OpenAPI document).
+    pub fn serves_mlbench(&self) -> bool {
+        self.mlbench.is_some()
+    }
+
     /// How many actors of each facade kind run, for `/metrics`.
     pub fn running_actors(&self) -> Vec<(&'static str, usize)> {
         let mut running = Vec::new();

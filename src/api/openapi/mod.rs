@@ -5,6 +5,7 @@
 
 mod batch;
 mod imc;
+mod mlbench;
 mod operations;
 
 use serde_json::{json, Map, Value};
@@ -312,6 +313,12 @@ const IMC_TAG: (&str, &str) = (
     "[infralog] The IMC facade (`serve --facades imc`): PROMINENCE's Infrastructure Manager Controller. HTTP Basic with the facade's identity; errors are `{\"error\"}` (a 404 for a deployment is `{\"status\": \"invalid\"}`). See docs/facades.md.",
 );
 
+/// The tag of the MLBench facade's routes, listed when the server serves them.
+const MLBENCH_TAG: (&str, &str) = (
+    "mlbench",
+    "[infralog] The MLBench facade (`serve --facades mlbench`): the MLBench dashboard's runs, pods and metrics. Open, or HTTP Basic once the facade has an identity; errors are `{\"status\", \"message\"}`. See docs/facades.md.",
+);
+
 /// A RADL every create accepts: one Dummy VM, configured at once.
 const EXAMPLE_RADL: &str = "network net (outbound = 'yes')\nsystem node (\ncpu.count >= 1 and\nmemory.size >= 512m and\nnet_interface.0.connection = 'net' and\ndisk.0.os.name = 'linux'\n)\ndeploy node 1\ncontextualize ()\n";
 
@@ -355,6 +362,14 @@ fn error_answer(status: u16, tag: &str) -> Value {
         json!({
             "description": imc_reason(status),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImcError"}}},
+        })
+    } else if tag == MLBENCH_TAG.0 {
+        json!({
+            "description": reason(status),
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "description": "`{\"status\": <reason>, \"message\": <what failed>}`",
+            }}},
         })
     } else {
         json!({
@@ -420,6 +435,8 @@ fn operation_json(operation: &Operation) -> Value {
             (false, _) => json!([]),
             (true, "batch") => json!([{"batch": []}]),
             (true, tag) if tag == IMC_TAG.0 => json!([{"imc": []}]),
+            // Open unless the server gives the facade an identity.
+            (true, "mlbench") => json!([{"mlbench": []}, {}]),
             (true, _) => json!([{"im": []}]),
         },
     });
@@ -458,9 +475,27 @@ fn all_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
 }
 
 /// The OpenAPI 3.1 document of IM's routes and, when `imc` (the server serves
-/// the IMC facade), of IMC's `/v1/…` routes.
-pub fn document_for(imc: bool) -> Value {
+/// the IMC facade), of IMC's `/v1/…` routes, and when `mlbench`, of MLBench's
+/// `/api/…` routes.
+pub fn document_for(imc: bool, mlbench: bool) -> Value {
     let mut document = document();
+    if mlbench {
+        for operation in mlbench::OPERATIONS {
+            let item = &mut document["paths"][operation.template];
+            if item.is_null() {
+                *item = json!({});
+            }
+            item[operation.method.to_ascii_lowercase()] = operation_json(operation);
+        }
+        if let Some(tags) = document["tags"].as_array_mut() {
+            tags.push(json!({"name": MLBENCH_TAG.0, "description": MLBENCH_TAG.1}));
+        }
+        document["components"]["securitySchemes"]["mlbench"] = json!({
+            "type": "http",
+            "scheme": "basic",
+            "description": "The MLBench facade's identity (`--mlbench-user`, `--mlbench-password`), when it has one; without it the facade is open.",
+        });
+    }
     if imc {
         for operation in imc::OPERATIONS {
             let item = &mut document["paths"][operation.template];

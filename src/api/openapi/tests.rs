@@ -47,7 +47,7 @@ fn every_imc_route_is_described_and_served_only_with_the_facade() {
             operation.template
         );
     }
-    let with = document_for(true);
+    let with = document_for(true, false);
     for (method, template) in routes {
         let operation = &with["paths"][template][method.to_ascii_lowercase()];
         assert!(operation["responses"].is_object(), "{method} {template}");
@@ -57,7 +57,7 @@ fn every_imc_route_is_described_and_served_only_with_the_facade() {
         with["paths"]["/v1/infrastructures/{id}/events"]["get"]["security"],
         json!([{"imc": []}])
     );
-    let without = document_for(false);
+    let without = document_for(false, false);
     assert!(without["paths"]["/v1/health"].is_null());
     assert_eq!(without, document());
 }
@@ -68,6 +68,7 @@ fn path_parameters_are_those_of_the_template() {
         .iter()
         .chain(imc::OPERATIONS)
         .chain(batch::BATCH_OPERATIONS)
+        .chain(mlbench::OPERATIONS)
     {
         let mut in_template: Vec<&str> = operation
             .template
@@ -105,10 +106,46 @@ fn operation_ids_are_unique() {
         .iter()
         .chain(imc::OPERATIONS)
         .chain(batch::BATCH_OPERATIONS)
+        .chain(mlbench::OPERATIONS)
         .map(|op| operation_id(op.method, op.template))
         .collect();
     let count = ids.len();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), count);
+}
+
+#[test]
+fn every_mlbench_route_is_described_and_only_where_it_is_served() {
+    let routes = crate::facades::mlbench::handlers::ROUTES;
+    for (method, template) in routes {
+        assert!(
+            mlbench::OPERATIONS
+                .iter()
+                .any(|op| op.method == *method && op.template == *template),
+            "{method} {template} is an MLBench route but not in the OpenAPI operations"
+        );
+    }
+    for operation in mlbench::OPERATIONS {
+        assert!(
+            routes.contains(&(operation.method, operation.template)),
+            "{} {} is described but not routed",
+            operation.method,
+            operation.template
+        );
+    }
+    let with = document_for(false, true);
+    for (method, template) in routes {
+        let operation = &with["paths"][template][method.to_ascii_lowercase()];
+        assert!(operation["responses"].is_object(), "{method} {template}");
+        assert_eq!(operation["tags"], json!(["mlbench"]), "{method} {template}");
+    }
+    assert!(
+        with["paths"]["/v1/health"].is_null(),
+        "IMC's routes stay out"
+    );
+    let both = document_for(true, true);
+    assert!(both["paths"]["/v1/health"].is_object());
+    assert!(both["paths"]["/api/runs/"].is_object());
+    assert!(document_for(false, false)["paths"]["/api/runs/"].is_null());
 }

@@ -35,6 +35,24 @@ pub(super) fn no_run() -> HttpResponse {
     error(StatusCode::NOT_FOUND, "Run not found")
 }
 
+/// Every route [`dispatch`] serves, as the OpenAPI document writes them (a
+/// trailing slash is optional on each; `{id}` a run's id, `{pk}` a pod's name or
+/// a run's id). The OpenAPI test holds the document equal to it; the black-box
+/// test `the_openapi_document_describes_the_served_routes` holds it to what
+/// [`dispatch`] serves.
+#[cfg(test)]
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/"),
+    ("GET", "/api/pods/"),
+    ("GET", "/api/runs/"),
+    ("POST", "/api/runs/"),
+    ("GET", "/api/runs/{id}/"),
+    ("DELETE", "/api/runs/{id}/"),
+    ("GET", "/api/metrics/"),
+    ("POST", "/api/metrics/"),
+    ("GET", "/api/metrics/{pk}/"),
+];
+
 /// Routes an `/api…` request (a trailing slash is optional).
 pub async fn dispatch(
     mlbench: &Mlbench,

@@ -22,7 +22,7 @@ use crate::auth::ownership::PasswordDigest;
 use crate::projections::Projections;
 
 pub mod driver;
-mod handlers;
+pub(crate) mod handlers;
 mod metrics;
 pub mod query;
 pub mod request;

@@ -330,3 +330,32 @@ fn check_5_metric_posts_queries_and_their_errors() {
     custom_run(&server, "m2", "1", "mpi", "true").expect(201);
     wait_run(&server, 2, "finished", Duration::from_secs(20));
 }
+
+/// The OpenAPI document of a server with the facade describes its routes, and
+/// every route it describes is one the facade serves (none falls through to
+/// the facade's "Not found" or "Method not allowed").
+#[test]
+fn the_openapi_document_describes_the_served_routes() {
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = super::mlbench::start(dir.path());
+    let document = server.get("/openapi.json").send().expect(200).json();
+    let mut described = 0;
+    for (template, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("an item") {
+            if operation["tags"] != serde_json::json!(["mlbench"]) {
+                continue;
+            }
+            described += 1;
+            let path = template.replace("{id}", "999").replace("{pk}", "nopod");
+            let method = method.to_ascii_uppercase();
+            let response = server.request(&method, &path).body("").send();
+            assert_ne!(response.status, 405, "{method} {path}");
+            assert!(
+                !response.text().contains("\"Not found\""),
+                "{method} {path} is not routed: {}",
+                response.text()
+            );
+        }
+    }
+    assert_eq!(described, 9, "every MLBench route is described");
+}
