@@ -11,8 +11,9 @@ use chrono::SecondsFormat;
 use infralog_events::codec::DomainEvent;
 use infralog_events::domain::batch::JobEvent;
 use infralog_events::domain::ids::parse_job_stream;
-use infralog_events::domain::ids::parse_placement_stream;
+use infralog_events::domain::ids::{parse_placement_stream, parse_run_stream};
 use infralog_events::domain::infrastructure::InfrastructureEvent;
+use infralog_events::domain::mlbench::RunEvent;
 use infralog_events::domain::placement::PlacementEvent;
 use infralog_events::domain::vm::VmEvent;
 use infralog_events::domain::OwnerRecord;
@@ -31,12 +32,19 @@ pub enum Decoded {
     Job(JobEvent),
     /// An event of an IMC placement's stream.
     Placement(PlacementEvent),
+    /// An event of an MLBench run's stream.
+    Run(RunEvent),
 }
 
 impl Decoded {
     /// Decodes a history event by the stream that holds it.
     pub fn of(event: &HistoryEvent) -> Result<Self, HistoryError> {
         let envelope = &event.envelope;
+        if parse_run_stream(envelope.stream.as_str()).is_some() {
+            return RunEvent::from_envelope(envelope)
+                .map(Decoded::Run)
+                .map_err(|e| undecodable(envelope, e.to_string()));
+        }
         if parse_job_stream(envelope.stream.as_str()).is_some() {
             return JobEvent::from_envelope(envelope)
                 .map(Decoded::Job)
@@ -70,6 +78,7 @@ pub fn fields(decoded: &Decoded) -> Value {
         Decoded::Vm(event) => serde_json::to_value(event),
         Decoded::Job(event) => serde_json::to_value(event),
         Decoded::Placement(event) => serde_json::to_value(event),
+        Decoded::Run(event) => serde_json::to_value(event),
     }
     .unwrap_or(Value::Null);
     // Externally tagged: `{"Variant": {fields}}`, or `"Variant"` without fields.
@@ -226,6 +235,21 @@ pub fn summary(decoded: &Decoded) -> String {
         },
         Decoded::Job(event) => job_summary(event),
         Decoded::Placement(event) => placement_summary(event),
+        Decoded::Run(event) => run_summary(event),
+    }
+}
+
+fn run_summary(event: &RunEvent) -> String {
+    match event {
+        RunEvent::RunRequested(request) => format!("requested: {}", request.name),
+        RunEvent::RunLaunched { inf_id } => format!("launched on infrastructure {inf_id}"),
+        RunEvent::RunProcessStarted { rank, pid, .. } => format!("rank {rank} started, pid {pid}"),
+        RunEvent::RunOutput { stream, lines } => {
+            format!("{} line(s) of {stream:?}", lines.len())
+        }
+        RunEvent::RunProcessExited { rank, code } => format!("rank {rank} exited with {code}"),
+        RunEvent::RunFailed { reason } => format!("failed: {}", first_line(reason)),
+        other => other.event_type().trim_start_matches("Run").to_lowercase(),
     }
 }
 

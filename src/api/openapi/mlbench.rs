@@ -112,6 +112,30 @@ pub(super) const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "GET",
+        template: "/api/runs/{id}/events/",
+        tag: "mlbench",
+        summary: "[infralog] A run's events",
+        description: "Its stream (`mlbench-run-<id>`) oldest first, as `/infrastructures/{infid}/events` answers an infrastructure's: each event with its version, time, type and fields. `Accept: application/x-ndjson` streams one event a line.",
+        auth: true,
+        params: &[
+            RUN_ID,
+            Param::query("from", "The first version given.", Schema::Int),
+            Param::query("limit", "At most this many events.", Schema::Int),
+        ],
+        body: Body::None,
+        answers: &[Answer {
+            status: 200,
+            description: "`{\"events\":[…]}` (and `next` when there are more), or one event a line.",
+            media: &[
+                ("application/json", Schema::Object),
+                ("application/x-ndjson", Schema::Str),
+            ],
+            infid_header: false,
+        }],
+        errors: &[400, 401, 404, 406],
+    },
+    Operation {
+        method: "GET",
         template: "/api/metrics/",
         tag: "mlbench",
         summary: "Every metric",

@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use base64::Engine;
 use infralog_actors::decide::mlbench::AdmissionMode;
 use infralog_actors::runtime::mlbench::RunFailure;
+use infralog_events::domain::ids::run_stream_name;
 use serde_json::{json, Value};
 
 use super::request::{self, BodyError, RunLimits};
@@ -48,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/runs/"),
     ("GET", "/api/runs/{id}/"),
     ("DELETE", "/api/runs/{id}/"),
+    ("GET", "/api/runs/{id}/events/"),
     ("GET", "/api/metrics/"),
     ("POST", "/api/metrics/"),
     ("GET", "/api/metrics/{pk}/"),
@@ -86,6 +88,8 @@ pub async fn dispatch(
         (["runs", id], Method::GET) => run(mlbench, id),
         (["runs", id], Method::DELETE) => delete_run(mlbench, id).await,
         (["runs", _], _) => not_allowed(),
+        (["runs", id, "events"], Method::GET) => run_events(mlbench, context, id).await,
+        (["runs", _, "events"], _) => not_allowed(),
         (["metrics"], Method::GET) => metrics::all(mlbench).await,
         (["metrics"], Method::POST) => {
             let body = match read_body(mlbench, context, payload).await {
@@ -337,6 +341,23 @@ fn conflict_visible(mlbench: &Mlbench, name: &str) -> bool {
         .filter(|run| run.state.status.is_active())
         .filter_map(|run| run.state.request.as_ref())
         .any(|request| exclusive || request.name.eq_ignore_ascii_case(name))
+}
+
+/// `GET /api/runs/<id>/events/`: the run's stream, as IM's `/events` answers
+/// an infrastructure's [infralog].
+async fn run_events(mlbench: &Mlbench, context: &RequestContext, id: &str) -> HttpResponse {
+    let Some(id) = shown_run(mlbench, id) else {
+        return no_run();
+    };
+    let Ok(stream) = infralog_events::StreamId::new(run_stream_name(id)) else {
+        return no_run();
+    };
+    match crate::facades::stream_history(context, std::sync::Arc::clone(&mlbench.store), stream)
+        .await
+    {
+        Ok(response) => response,
+        Err((status, text)) => error(status, text),
+    }
 }
 
 async fn delete_run(mlbench: &Mlbench, id: &str) -> HttpResponse {

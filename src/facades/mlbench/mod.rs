@@ -88,6 +88,8 @@ impl MlbenchSettings {
 pub struct Mlbench {
     runs: Runs,
     projections: Arc<Projections>,
+    /// The log, for a run's `…/events`.
+    store: Arc<dyn infralog_events::EventStore>,
     metrics: Arc<dyn MetricStore>,
     settings: MlbenchSettings,
     worker_program: PathBuf,
@@ -148,6 +150,7 @@ impl Mlbench {
         Ok(Mlbench {
             runs,
             projections: Arc::clone(&deps.projections),
+            store: Arc::clone(&deps.store),
             metrics,
             settings: settings.clone(),
             worker_program,

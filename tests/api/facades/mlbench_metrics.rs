@@ -357,5 +357,45 @@ fn the_openapi_document_describes_the_served_routes() {
             );
         }
     }
-    assert_eq!(described, 9, "every MLBench route is described");
+    assert_eq!(described, 10, "every MLBench route is described");
+}
+
+/// A run's events read as an infrastructure's do on IM's `/events`.
+#[test]
+fn a_runs_events_read_like_an_infrastructures() {
+    let dir = tempfile::tempdir().expect("a dir");
+    let server = super::mlbench::start(dir.path());
+    super::mlbench::custom_run(&server, "ev", "1", "gloo", "echo boom >&2; exit 2").expect(201);
+    super::mlbench::wait_run(&server, 1, "failed", std::time::Duration::from_secs(60));
+    let page = server.get("/api/runs/1/events/").send().expect(200).json();
+    let types: Vec<&str> = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["type"].as_str().expect("a type"))
+        .collect();
+    assert_eq!(types.first(), Some(&"RunRequested"), "{types:?}");
+    assert!(types.contains(&"RunProcessExited"), "{types:?}");
+    assert_eq!(types.last(), Some(&"RunFailed"), "{types:?}");
+    let versions: Vec<u64> = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["version"].as_u64().expect("a version"))
+        .collect();
+    assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
+    let tail = server
+        .get("/api/runs/1/events/?from=2&limit=1")
+        .send()
+        .expect(200)
+        .json();
+    assert_eq!(tail["events"][0]["version"], 2);
+    let stream = server
+        .get("/api/runs/1/events")
+        .header("Accept", "application/x-ndjson")
+        .send()
+        .expect(200);
+    assert_eq!(stream.text().lines().count(), types.len());
+    server.get("/api/runs/9/events/").send().expect(404);
+    server.get("/api/runs/1/events/?from=0").send().expect(400);
 }
