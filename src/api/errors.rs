@@ -390,6 +390,14 @@ pub fn actor_error(endpoint: Endpoint, error: ActorError) -> ApiError {
             ActorError::Domain(DomainError::IncorrectState) => Failure::IncorrectState,
             ActorError::Domain(other) => Failure::Other(other.to_string()),
             ActorError::Cloud(message) => Failure::Other(message),
+            // The database of a shared log is out of reach: nothing was recorded,
+            // and the client may try again.
+            ActorError::Store(StoreError::Unavailable(reason)) => {
+                tracing::warn!(%reason, "the event log's database cannot be reached");
+                return endpoint.unavailable(
+                    "the event log cannot be reached now; nothing was recorded, retry shortly",
+                );
+            }
             ActorError::Store(error) => return ApiError::internal(format!("event log: {error}")),
             ActorError::Failed(reason) => return ApiError::internal(format!("actor: {reason}")),
         };

@@ -169,6 +169,60 @@ fn a_frozen_instance_is_replaced_and_fenced_off_when_it_wakes() {
     assert!(verified.status.success());
 }
 
+/// While PostgreSQL cannot be reached, writes answer 503 and record nothing,
+/// reads are served from the read model, and the server goes on once the
+/// database is back.
+#[test]
+fn while_the_database_is_out_of_reach_writes_are_503_and_reads_go_on() {
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a dir");
+    let mut settings = settings(dir.path());
+    settings.store = StoreLocation::Postgres(database.url().to_owned());
+    // Longer than the outage: the instance keeps its lease through it.
+    settings.lease = Duration::from_secs(60);
+    let server = TestServer::start_with(settings);
+    let before = create(&server, "alice", RADL_NO_CTX);
+    let name = database.name().to_owned();
+    database
+        .execute_as_admin(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .expect("the database is cut off");
+    let refused = server
+        .post("/infrastructures")
+        .user("alice")
+        .radl(RADL_NO_CTX)
+        .send();
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.header("Retry-After").is_some());
+    assert!(
+        refused.text().contains("cannot be reached"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        list(&server, "alice").trim(),
+        infra_uri(&before),
+        "reads are served from the read model"
+    );
+    database
+        .execute_as_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .expect("the database is back");
+    let after = create(&server, "alice", RADL_NO_CTX);
+    let mut listed: Vec<String> = list(&server, "alice").lines().map(str::to_owned).collect();
+    listed.sort();
+    let mut expected = vec![infra_uri(&before), infra_uri(&after)];
+    expected.sort();
+    assert_eq!(listed, expected, "the refused create recorded nothing");
+    drop(server);
+    let verified = infralog(&["verify", "--store", database.url()]);
+    assert!(verified.status.success());
+}
+
 /// The data directory of a PostgreSQL instance keeps only its own files; the
 /// same directory and database serve the same log after a restart.
 #[test]

@@ -366,3 +366,13 @@ pub enum VmRequest {
 
 /// Metadata for the events a command appends.
 pub type CommandMetadata = Metadata;
+
+/// The answer of an actor whose stream could not be read: the store's own error
+/// when its database is out of reach (the caller answers 503), a failure
+/// otherwise.
+pub(crate) fn load_failure(kind: &str, error: &StoreError) -> ActorError {
+    match error {
+        StoreError::Unavailable(_) => ActorError::Store(error.clone()),
+        other => ActorError::Failed(format!("the {kind}'s log cannot be read: {other}")),
+    }
+}

@@ -66,7 +66,7 @@ pub struct VmActor {
     shared: Arc<Shared>,
     forget: Forget,
     state: VmState,
-    load_error: Option<String>,
+    load_error: Option<infralog_events::StoreError>,
     idleness: Idleness,
 }
 
@@ -103,7 +103,12 @@ impl Actor for VmActor {
                     Ok(state) => actor.state = state,
                     Err(error) => {
                         tracing::error!(inf = %actor.inf, vm = %actor.vm, %error, "cannot load a VM's stream");
-                        actor.load_error = Some(error.to_string());
+                        // A log out of reach may come back: the next command gets a
+                        // fresh actor that reads the stream again.
+                        if matches!(error, infralog_events::StoreError::Unavailable(_)) {
+                            (actor.forget)();
+                        }
+                        actor.load_error = Some(error);
                     }
                 }),
         );
@@ -146,9 +151,7 @@ impl Handler<VmCommandMessage> for VmActor {
         drop(queued);
         self.idleness.begin();
         if let Some(error) = &self.load_error {
-            let _ = reply.send(Err(ActorError::Failed(format!(
-                "the VM's log cannot be read: {error}"
-            ))));
+            let _ = reply.send(Err(super::load_failure("VM", error)));
             self.idleness.end();
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }

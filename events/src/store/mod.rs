@@ -246,6 +246,11 @@ pub enum StoreError {
     /// A store opened read-only (by the offline tools) takes no writes.
     #[error("the event log was opened read-only")]
     ReadOnly,
+    /// The store's database cannot be reached now (PostgreSQL down, its
+    /// connections refused or cut): nothing was written, and trying again later
+    /// is safe. The text is the driver's.
+    #[error("the event log's database cannot be reached: {0}")]
+    Unavailable(String),
 }
 
 /// What is wrong with a damaged log (see [`StoreError::Damaged`]).

@@ -81,6 +81,17 @@ impl TestDatabase {
         })
     }
 
+    /// The database's name (for statements made from the admin connection).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs SQL through the admin connection (to cut the test's database off:
+    /// `ALTER DATABASE … ALLOW_CONNECTIONS false`, `pg_terminate_backend`).
+    pub fn execute_as_admin(&self, statement: &str) -> Result<(), tokio_postgres::Error> {
+        run(execute(&self.admin_url, statement))
+    }
+
     /// Runs SQL in the test's database (damage injection, inspection).
     pub fn execute(&self, statement: &str) -> Result<(), tokio_postgres::Error> {
         run(execute(&self.url, statement))

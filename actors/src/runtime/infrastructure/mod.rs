@@ -92,7 +92,7 @@ pub struct InfrastructureActor {
     vms: Arc<dyn VmDispatch + Send + Sync>,
     forget: Forget,
     state: InfrastructureState,
-    load_error: Option<String>,
+    load_error: Option<infralog_events::StoreError>,
     idleness: Idleness,
     /// The real contextualization run under way, if any.
     ansible: Option<ansible::RunningTask>,
@@ -157,9 +157,7 @@ impl InfrastructureActor {
         self.idleness.begin();
         if let Some(error) = &self.load_error {
             if let Some(reply) = reply {
-                let _ = reply.send(Err(ActorError::Failed(format!(
-                    "the infrastructure's log cannot be read: {error}"
-                ))));
+                let _ = reply.send(Err(super::load_failure("infrastructure", error)));
             }
             self.idleness.end();
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
@@ -243,7 +241,12 @@ impl Actor for InfrastructureActor {
                     Ok(state) => actor.state = state,
                     Err(error) => {
                         tracing::error!(inf = %actor.id, %error, "cannot load an infrastructure's stream");
-                        actor.load_error = Some(error.to_string());
+                        // A log out of reach may come back: the next command gets a
+                        // fresh actor that reads the stream again.
+                        if matches!(error, infralog_events::StoreError::Unavailable(_)) {
+                            (actor.forget)();
+                        }
+                        actor.load_error = Some(error);
                     }
                 }),
         );

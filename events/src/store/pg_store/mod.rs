@@ -125,7 +125,7 @@ pub(super) struct Shared {
 impl Shared {
     /// A new connection of its own (the writer's), driven on the store's runtime.
     async fn connect(&self) -> Result<Client, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(pg_error)?;
+        let (client, connection) = self.config.connect(NoTls).await.map_err(connect_error)?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::warn!(%error, "an event store connection ended");
@@ -166,6 +166,9 @@ impl Shared {
 
 /// PostgreSQL's error, as the store reports it.
 pub(super) fn pg_error(error: tokio_postgres::Error) -> StoreError {
+    if is_unreachable(&error) {
+        return StoreError::Unavailable(error.to_string());
+    }
     match error.as_db_error() {
         Some(db) => StoreError::Storage(format!(
             "PostgreSQL: {} {}: {}",
@@ -177,13 +180,46 @@ pub(super) fn pg_error(error: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Whether the error is the database being out of reach rather than a refusal
+/// of the statement: a closed connection, an I/O or connect failure, or one of
+/// the SQLSTATEs of a server that is shutting down, starting or full.
+fn is_unreachable(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.as_db_error() {
+        // 08: connection exception; 57P01-57P03: shutdown, crash, cannot
+        // connect now; 53300: too many connections.
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        // No server answer: the socket failed (connect, read, write).
+        None => std::error::Error::source(error)
+            .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some()),
+    }
+}
+
 /// A row count as SQL's LIMIT takes it ("everything" is `usize::MAX`).
 fn limit(max: usize) -> i64 {
     i64::try_from(max).unwrap_or(i64::MAX)
 }
 
+/// The pool failed to give a connection: whatever the reason (refused, the
+/// database not taking connections, a timeout), the database is out of reach.
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Storage(format!("PostgreSQL connection pool: {error}"))
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => connect_error(error),
+        other => StoreError::Unavailable(format!("PostgreSQL connection pool: {other}")),
+    }
+}
+
+/// A connection could not be made: the database is out of reach.
+pub(super) fn connect_error(error: tokio_postgres::Error) -> StoreError {
+    match pg_error(error) {
+        StoreError::Storage(text) => StoreError::Unavailable(text),
+        other => other,
+    }
 }
 
 /// Up to `max` envelopes from `from` (a position) on, in order.
