@@ -2,7 +2,7 @@
 //! `(method, template)` of `facades::batch::ROUTES`; `openapi::tests` holds the
 //! two equal. Errors are `{"message": …}` and credentials HTTP Basic.
 
-use super::{Answer, Body, Operation, Param, Schema};
+use super::{Answer, Body, Operation, Param, Schema, EVENTS_ANSWER, EVENTS_FROM, EVENTS_LIMIT};
 
 const JOB: Param = Param::path("job_id", "The job's id (a UUID).", Schema::Str);
 const TAG: &str = "batch";
@@ -110,19 +110,11 @@ pub(super) const BATCH_OPERATIONS: &[Operation] = &[
         auth: true,
         params: &[
             JOB,
-            Param::query("from", "The first version given.", Schema::Int),
-            Param::query("limit", "At most this many events.", Schema::Int),
+            EVENTS_FROM,
+            EVENTS_LIMIT,
         ],
         body: Body::None,
-        answers: &[Answer {
-            status: 200,
-            description: "`{\"events\":[…]}`, or one event a line.",
-            media: &[
-                ("application/json", Schema::Object),
-                ("application/x-ndjson", Schema::Str),
-            ],
-            infid_header: false,
-        }],
+        answers: &[EVENTS_ANSWER],
         errors: &[400, 401, 404, 406],
     },
 ];

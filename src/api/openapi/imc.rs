@@ -2,7 +2,7 @@
 //! serves them (`serve --facades imc`): one entry per route of
 //! `facades::imc::handlers::ROUTES`, held equal to it by a test.
 
-use super::{Answer, Body, Operation, Param, Schema};
+use super::{Answer, Body, Operation, Param, Schema, EVENTS_ANSWER, EVENTS_FROM, EVENTS_LIMIT};
 
 const ID: Param = Param::path("id", "The deployment's id (a UUID).", Schema::Str);
 
@@ -85,19 +85,11 @@ pub(super) const OPERATIONS: &[Operation] = &[
         auth: true,
         params: &[
             ID,
-            Param::query("from", "The first version given.", Schema::Int),
-            Param::query("limit", "At most this many events.", Schema::Int),
+            EVENTS_FROM,
+            EVENTS_LIMIT,
         ],
         body: Body::None,
-        answers: &[Answer {
-            status: 200,
-            description: "`{\"events\":[…]}` (and `next` when there are more), or one event a line.",
-            media: &[
-                ("application/json", Schema::Object),
-                ("application/x-ndjson", Schema::Str),
-            ],
-            infid_header: false,
-        }],
+        answers: &[EVENTS_ANSWER],
         errors: &[400, 401, 404, 415],
     },
     Operation {

@@ -3,7 +3,7 @@
 //! `facades::mlbench::handlers::ROUTES`, held equal to it by a test. A trailing
 //! slash is optional on every path; the document writes it, as upstream does.
 
-use super::{Answer, Body, Operation, Param, Schema};
+use super::{Answer, Body, Operation, Param, Schema, EVENTS_ANSWER, EVENTS_FROM, EVENTS_LIMIT};
 
 const RUN_ID: Param = Param::path("id", "The run's id (1, 2, …).", Schema::Int);
 const PK: Param = Param::path(
@@ -119,19 +119,11 @@ pub(super) const OPERATIONS: &[Operation] = &[
         auth: true,
         params: &[
             RUN_ID,
-            Param::query("from", "The first version given.", Schema::Int),
-            Param::query("limit", "At most this many events.", Schema::Int),
+            EVENTS_FROM,
+            EVENTS_LIMIT,
         ],
         body: Body::None,
-        answers: &[Answer {
-            status: 200,
-            description: "`{\"events\":[…]}` (and `next` when there are more), or one event a line.",
-            media: &[
-                ("application/json", Schema::Object),
-                ("application/x-ndjson", Schema::Str),
-            ],
-            infid_header: false,
-        }],
+        answers: &[EVENTS_ANSWER],
         errors: &[400, 401, 404, 406],
     },
     Operation {

@@ -208,6 +208,24 @@ pub(super) struct Answer {
     infid_header: bool,
 }
 
+/// The first version an `…/events` route gives (every such route shares the
+/// IM route's answer, `api/events.rs`).
+pub(super) const EVENTS_FROM: Param =
+    Param::query("from", "The first history version given.", Schema::Int);
+/// The most events an `…/events` page holds.
+pub(super) const EVENTS_LIMIT: Param =
+    Param::query("limit", "At most this many events.", Schema::Int);
+/// The answer of every `…/events` route.
+pub(super) const EVENTS_ANSWER: Answer = Answer {
+    status: 200,
+    description: "`{\"events\":[…]}` (and `next` when there are more), or one event a line.",
+    media: &[
+        ("application/json", Schema::Object),
+        ("application/x-ndjson", Schema::Str),
+    ],
+    infid_header: false,
+};
+
 impl Answer {
     /// 200 with a JSON object.
     pub(super) const fn json(description: &'static str) -> Self {
@@ -324,19 +342,29 @@ const EXAMPLE_RADL: &str = "network net (outbound = 'yes')\nsystem node (\ncpu.c
 
 /// What a client can do with the infrastructure a create made, named by the
 /// create's `InfID` header (OpenAPI links, which fuzzers follow). No link names a
-/// VM: a create may deploy none.
+/// VM: a create may deploy none. Reading a property never evicts through a link:
+/// `data?delete=yes` is a GET that removes the infrastructure (IM's export with
+/// delete), and a client following links expects what it created to be there.
+/// A destroy through a link is synchronous, so that it is over when it answers
+/// (an asynchronous one answers first, as IM's does).
 fn create_links() -> Value {
     let infid = json!({"infid": "$response.header.InfID"});
     json!({
         "GetInfrastructure": {"operationId": "get_infrastructures_infid", "parameters": infid},
-        "GetProperty": {"operationId": "get_infrastructures_infid_prop", "parameters": infid},
+        "GetProperty": {
+            "operationId": "get_infrastructures_infid_prop",
+            "parameters": {"path.infid": "$response.header.InfID", "query.delete": false},
+        },
         "Events": {"operationId": "get_infrastructures_infid_events", "parameters": infid},
         "History": {"operationId": "get_infrastructures_infid_history", "parameters": infid},
         "AddResources": {"operationId": "post_infrastructures_infid", "parameters": infid},
         "Reconfigure": {"operationId": "put_infrastructures_infid_reconfigure", "parameters": infid},
         "Operate": {"operationId": "put_infrastructures_infid_op", "parameters": infid},
         "ChangeOwners": {"operationId": "post_infrastructures_infid_authorization", "parameters": infid},
-        "Destroy": {"operationId": "delete_infrastructures_infid", "parameters": infid},
+        "Destroy": {
+            "operationId": "delete_infrastructures_infid",
+            "parameters": {"path.infid": "$response.header.InfID", "query.async": false},
+        },
     })
 }
 

@@ -2,7 +2,7 @@
 //! `(method, template)` of `routes.rs`. A route added to the table without an
 //! entry here fails `openapi::tests` (the document must not drift).
 
-use super::{Answer, Body, Operation, Param, Schema};
+use super::{Answer, Body, Operation, Param, Schema, EVENTS_ANSWER, EVENTS_FROM, EVENTS_LIMIT};
 
 const INFID: Param = Param::path("infid", "The infrastructure id (a UUID).", Schema::Str);
 const VMID: Param = Param::path(
@@ -78,19 +78,11 @@ pub(super) const OPERATIONS: &[Operation] = &[
         auth: true,
         params: &[
             INFID,
-            Param::query("from", "The first history version given.", Schema::Int),
-            Param::query("limit", "At most this many events.", Schema::Int),
+            EVENTS_FROM,
+            EVENTS_LIMIT,
         ],
         body: Body::None,
-        answers: &[Answer {
-            status: 200,
-            description: "`{\"events\":[…]}`, or one event a line.",
-            media: &[
-                ("application/json", Schema::Object),
-                ("application/x-ndjson", Schema::Str),
-            ],
-            infid_header: false,
-        }],
+        answers: &[EVENTS_ANSWER],
         errors: &[400, 401, 403, 404, 415, 422],
     },
     Operation {

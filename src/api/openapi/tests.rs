@@ -89,15 +89,34 @@ fn path_parameters_are_those_of_the_template() {
 
 #[test]
 fn links_name_existing_operations() {
-    let ids: Vec<String> = operations::OPERATIONS
-        .iter()
-        .map(|op| operation_id(op.method, op.template))
-        .collect();
     let links = create_links();
     for (name, link) in links.as_object().expect("links") {
         let id = link["operationId"].as_str().expect("an id");
-        assert!(ids.iter().any(|known| known == id), "{name}: {id}");
+        let operation = operations::OPERATIONS
+            .iter()
+            .find(|op| operation_id(op.method, op.template) == id)
+            .unwrap_or_else(|| panic!("{name}: no operation {id}"));
+        for parameter in link["parameters"].as_object().expect("parameters").keys() {
+            // `path.infid` or `infid`: the location is optional in a link.
+            let (location, bare) = match parameter.split_once('.') {
+                Some((location, bare)) => (Some(location), bare),
+                None => (None, parameter.as_str()),
+            };
+            assert!(
+                operation
+                    .params
+                    .iter()
+                    .any(|p| p.name == bare && location.is_none_or(|l| l == p.location)),
+                "{name}: {id} has no parameter {parameter}"
+            );
+        }
     }
+}
+
+#[test]
+fn no_link_follows_a_create_with_its_eviction() {
+    let links = create_links();
+    assert_eq!(links["GetProperty"]["parameters"]["query.delete"], false);
 }
 
 #[test]
