@@ -1,7 +1,7 @@
 //! The facade follower: tells each placement how the core infrastructures it owns
-//! are, the Batch scheduler how its pool is, and each MLBench run when its
-//! infrastructure is gone, after every committed change of them, so facade actors
-//! never poll.
+//! are, the Batch scheduler how its pool is, and each MLBench run when it lost
+//! its infrastructure or a pod, after every committed change of them, so facade
+//! actors never poll.
 //!
 //! It is fed by the projections' follower with each batch the read model has just
 //! applied, so the states it reads include the batch. It sends the state read at
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use infralog_actors::decide::placement::CoreState;
 use infralog_actors::runtime::mlbench::{RunFailure, Runs};
 use infralog_actors::runtime::placement::{PlacementFailure, Placements};
 use infralog_events::domain::{InfId, StreamOwner};
@@ -23,6 +22,7 @@ use uuid::Uuid;
 
 use super::batch::Batch;
 use super::imc::driver::core_state;
+use super::mlbench::driver::run_loss;
 use crate::projections::Projections;
 
 /// How long a placement with a full mailbox waits to be told again.
@@ -71,12 +71,12 @@ pub fn spawn(
                     let told: Vec<(InfId, u64)> =
                         pending_runs.iter().map(|(i, r)| (*i, *r)).collect();
                     for (inf, run) in told {
-                        let state = core_state(projections.read().infrastructures.get(&inf));
-                        if state != CoreState::Gone {
+                        let loss = run_loss(projections.read().infrastructures.get(&inf));
+                        let Some(loss) = loss else {
                             pending_runs.remove(&inf);
                             continue;
-                        }
-                        match runs.observe_gone(run, inf) {
+                        };
+                        match runs.observe_loss(run, inf, loss) {
                             Err(RunFailure::Busy) => {}
                             _ => {
                                 pending_runs.remove(&inf);

@@ -17,6 +17,34 @@ pub const INTERRUPTED: &str = "interrupted by restart";
 /// The reason recorded for runs whose infrastructure was destroyed under them.
 pub const INFRASTRUCTURE_LOST: &str = "the run's infrastructure was destroyed";
 
+/// What a started run lost under it, as the facades' follower reads the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunLoss {
+    /// Its infrastructure was destroyed (or evicted).
+    Infrastructure,
+    /// One of its pods (a VM of its infrastructure) was stopped, removed or
+    /// failed: the ranks need every pod, so the run cannot go on.
+    Pod {
+        /// The VM's id in the infrastructure.
+        vm: u32,
+        /// The state it was seen in (`stopped`, `off`, `failed`, `deleting`,
+        /// `removed`).
+        state: String,
+    },
+}
+
+impl RunLoss {
+    /// The reason a run that suffered it records.
+    pub fn reason(&self) -> String {
+        match self {
+            RunLoss::Infrastructure => INFRASTRUCTURE_LOST.into(),
+            RunLoss::Pod { vm, state } => {
+                format!("pod {vm} of the run's infrastructure is {state}")
+            }
+        }
+    }
+}
+
 /// How runs are admitted (`--mlbench-admission`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AdmissionMode {
@@ -150,8 +178,9 @@ pub enum RunCommand {
     },
     /// The server restarted while it was started.
     Interrupt,
-    /// Its infrastructure was destroyed under it (through the IM API).
-    InfrastructureLost,
+    /// Its infrastructure, or one of its pods, was lost under it (through the
+    /// IM API or in the cloud).
+    Lost(RunLoss),
     /// A client deleted it.
     Delete,
 }
@@ -235,10 +264,17 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, R
             },
         ],
         RunCommand::Interrupt => Vec::new(),
-        RunCommand::InfrastructureLost if started => vec![RunEvent::RunFailed {
-            reason: INFRASTRUCTURE_LOST.into(),
-        }],
-        RunCommand::InfrastructureLost => Vec::new(),
+        // The reason goes to stderr too, where the dashboard shows a run's end.
+        RunCommand::Lost(loss) if started => vec![
+            RunEvent::RunOutput {
+                stream: OutputStream::Stderr,
+                lines: vec![loss.reason()],
+            },
+            RunEvent::RunFailed {
+                reason: loss.reason(),
+            },
+        ],
+        RunCommand::Lost(_) => Vec::new(),
         RunCommand::Delete => vec![RunEvent::RunDeleted],
     };
     Ok(events)
@@ -448,11 +484,21 @@ mod tests {
         assert_eq!(state.status, RunStatus::Failed);
         assert_eq!(state.stderr, [INTERRUPTED]);
         assert_eq!(decide(&given(&[]), &RunCommand::Interrupt), Ok(vec![]));
-        let lost = decide(&running, &RunCommand::InfrastructureLost).expect("decided");
-        assert!(matches!(lost.as_slice(), [RunEvent::RunFailed { .. }]));
+        let lost = RunCommand::Lost(RunLoss::Infrastructure);
+        let then = decide(&running, &lost).expect("decided");
+        let state = then.iter().fold(running.clone(), evolve_run);
+        assert_eq!(state.status, RunStatus::Failed);
+        assert_eq!(state.stderr, [INFRASTRUCTURE_LOST]);
+        assert_eq!(decide(&given(&[]), &lost), Ok(vec![]));
+        let pod = RunCommand::Lost(RunLoss::Pod {
+            vm: 1,
+            state: "stopped".into(),
+        });
+        let then = decide(&running, &pod).expect("decided");
+        let state = then.iter().fold(running.clone(), evolve_run);
         assert_eq!(
-            decide(&given(&[]), &RunCommand::InfrastructureLost),
-            Ok(vec![])
+            state.stderr,
+            ["pod 1 of the run's infrastructure is stopped"]
         );
     }
 

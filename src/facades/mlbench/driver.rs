@@ -5,18 +5,15 @@
 use std::sync::Arc;
 
 use futures_util::future::LocalBoxFuture;
-use infralog_actors::connectors::Connectors;
-use infralog_actors::decide::DomainError;
+use infralog_actors::decide::mlbench::RunLoss;
 use infralog_actors::runtime::mlbench::{PodAddress, RunDriver};
-use infralog_actors::runtime::{ActorError, InfrastructureRequest, Registry};
+use infralog_actors::runtime::InfrastructureRequest;
 use infralog_events::domain::mlbench::RunRequest;
-use infralog_events::domain::{FactValue, InfId, OwnerRecord};
-use infralog_events::{EventStore, Metadata, StoreError, StreamId};
+use infralog_events::domain::{FactValue, InfId, Status};
 
-use crate::api::plan::{self, ContextPolicy};
-use crate::auth::{self, Identity};
-use crate::projections::{CloudState, Projections};
-use crate::radl::{self, Radl};
+use crate::facades::core::{CoreAccess, DestroyOnce, ServiceIdentity};
+use crate::projections::{CloudState, InfrastructureView, Lifecycle};
+use crate::radl;
 
 /// How often, and how far apart, a destruction refused for now is tried again.
 const DESTROY_TRIES: u32 = 40;
@@ -24,24 +21,10 @@ const DESTROY_RETRY_DELAY: std::time::Duration = std::time::Duration::from_milli
 
 /// What the driver needs of the server.
 pub struct MlbenchDriver {
-    /// The actors.
-    pub registry: Registry,
-    /// The read model.
-    pub projections: Arc<Projections>,
-    /// The log, to tell whether an infrastructure was ever recorded.
-    pub store: Arc<dyn EventStore>,
-    /// The clouds.
-    pub connectors: Connectors,
-    /// The facade's IM username.
-    pub username: String,
-    /// The facade's IM password (never logged), if any.
-    pub password: Option<String>,
-    /// The owner record of that identity.
-    pub owner: OwnerRecord,
-    /// The VM bound of a request.
-    pub max_vms: u64,
-    /// How contextualization goes on this server.
-    pub policy: ContextPolicy,
+    /// The core, as the facade's identity.
+    pub core: CoreAccess,
+    /// The facade's IM identity.
+    pub identity: ServiceIdentity,
 }
 
 /// The RADL of a run: one system whose VMs are its pods, on the Dummy cloud.
@@ -64,63 +47,22 @@ pub fn run_radl(request: &RunRequest, image: &str) -> String {
 }
 
 impl MlbenchDriver {
-    fn identity(&self) -> Result<Identity, String> {
-        let password = match &self.password {
-            Some(password) => format!("; password = {password}"),
-            None => String::new(),
-        };
-        let header = format!(
-            "id = mlbench; type = InfrastructureManager; username = {}{password}\\nid = dummy; type = Dummy",
-            self.username
-        );
-        let lines = auth::parse_authorization(&header)
-            .map_err(|e| format!("the facade's credentials cannot be read: {e}"))?;
-        auth::authenticate(&lines).map_err(|e| format!("the facade's credentials are refused: {e}"))
-    }
-
     fn plan(&self, request: &RunRequest) -> Result<InfrastructureRequest, String> {
-        let identity = self.identity()?;
+        let identity = self.identity.with_cloud("id = dummy; type = Dummy")?;
         let image = match &request.custom_image_name {
             Some(custom) => format!("docker://{custom}"),
             None => format!("docker://{}", request.image),
         };
         let document = radl::parse_body(&run_radl(request, &image), radl::Format::Text)
             .map_err(|e| format!("the run's RADL is invalid: {e}"))?;
-        let planned = plan::plan_resources(
-            &Radl::default(),
-            document,
-            &identity,
-            &self.connectors,
-            self.max_vms,
-            true,
-            self.policy,
-        )
-        .map_err(|e| format!("the run's RADL is invalid: {}", e.0))?;
-        Ok(InfrastructureRequest::Create {
-            owners: vec![self.owner.clone()],
-            tosca: None,
-            resources: planned.request,
-            credentials: crate::api::guard::cloud_credentials(&identity),
-            asynchronous: false,
-        })
-    }
-
-    async fn recorded(&self, inf: InfId) -> Result<bool, String> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let stream = StreamId::new(inf.stream_name()).map_err(|e| e.to_string())?;
-            store
-                .stream_version(&stream)
-                .map(|version| version > 0)
-                .map_err(|e: StoreError| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("the reading task failed: {e}"))?
+        self.core
+            .plan_create(document, &identity, false)
+            .map_err(|e| format!("the run's RADL is invalid: {e}"))
     }
 
     /// The VMs of `inf` with their addresses, or why one failed.
     fn pods(&self, inf: InfId) -> Result<Vec<PodAddress>, String> {
-        let model = self.projections.read();
+        let model = self.core.projections.read();
         let view = model
             .infrastructures
             .get(&inf)
@@ -164,21 +106,10 @@ impl RunDriver for SharedDriver {
     ) -> LocalBoxFuture<'static, Result<Vec<PodAddress>, String>> {
         let driver = Arc::clone(&self.0);
         Box::pin(async move {
-            if !driver.recorded(inf).await? {
-                let planned = driver.plan(&request)?;
-                match driver
-                    .registry
-                    .infrastructure(inf, planned, Metadata::default())
-                    .await
-                {
-                    Ok(_) | Err(ActorError::Domain(DomainError::AlreadyExists)) => {}
-                    Err(error) => return Err(error.to_string()),
-                }
-            }
             driver
-                .projections
-                .wait_for(driver.store.head_position())
-                .await;
+                .core
+                .create_once(inf, || driver.plan(&request))
+                .await?;
             driver.pods(inf)
         })
     }
@@ -188,32 +119,45 @@ impl RunDriver for SharedDriver {
         Box::pin(async move {
             let mut tries = 0;
             loop {
-                let request = InfrastructureRequest::Destroy {
-                    force: false,
-                    asynchronous: false,
-                    credentials: Default::default(),
-                };
-                match driver
-                    .registry
-                    .infrastructure(inf, request, Metadata::default())
-                    .await
-                {
-                    Ok(outcome) => {
-                        driver.projections.wait_for(outcome.position).await;
-                        return Ok(());
-                    }
-                    Err(ActorError::Domain(DomainError::NotFound)) => return Ok(()),
-                    // Still launching or busy: its turn comes.
-                    Err(ActorError::Domain(DomainError::IncorrectState))
-                    | Err(ActorError::Busy)
-                        if tries < DESTROY_TRIES =>
-                    {
+                match driver.core.destroy_once(inf).await {
+                    DestroyOnce::Done => return Ok(()),
+                    DestroyOnce::NotYet if tries < DESTROY_TRIES => {
                         tries += 1;
                         tokio::time::sleep(DESTROY_RETRY_DELAY).await;
                     }
-                    Err(error) => return Err(error.to_string()),
+                    DestroyOnce::NotYet => return Err("the infrastructure stays busy".into()),
+                    DestroyOnce::Failed(error) => return Err(error),
                 }
             }
         })
     }
+}
+
+/// What a started run has lost of its infrastructure, as the read model shows
+/// it: the infrastructure (destroyed, evicted or being destroyed), or the first
+/// pod that is no longer up (stopped, off, failed, being removed, removed).
+/// Before its processes start a run ignores what this says.
+pub fn run_loss(view: Option<&InfrastructureView>) -> Option<RunLoss> {
+    let Some(view) = view else {
+        return Some(RunLoss::Infrastructure);
+    };
+    if view.lifecycle != Lifecycle::Live {
+        return Some(RunLoss::Infrastructure);
+    }
+    view.vms.iter().find_map(|vm| {
+        let state = if vm.is_live() {
+            match vm.status(view.configured) {
+                status @ (Status::Stopped | Status::Off | Status::Failed | Status::Deleting) => {
+                    status.as_str()
+                }
+                _ => return None,
+            }
+        } else {
+            "removed"
+        };
+        Some(RunLoss::Pod {
+            vm: vm.id.0,
+            state: state.into(),
+        })
+    })
 }

@@ -10,4 +10,5 @@ mod imc_reads;
 mod imc_timers;
 mod mlbench;
 mod mlbench_crash;
+mod mlbench_loss;
 mod mlbench_metrics;

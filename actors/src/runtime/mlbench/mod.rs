@@ -28,8 +28,11 @@ use infralog_events::domain::mlbench::{
 use infralog_events::store::metrics::MetricStore;
 use infralog_events::{EventStore, Metadata, StoreError, StreamId};
 
+use super::directory::ActorDirectory;
 use super::journal;
-use crate::decide::mlbench::{check_request, to_admit, ActiveRun, AdmissionError, AdmissionMode};
+use crate::decide::mlbench::{
+    check_request, to_admit, ActiveRun, AdmissionError, AdmissionMode, RunLoss,
+};
 use crate::exec::Executor;
 
 mod output;
@@ -132,7 +135,7 @@ pub(crate) struct Shared {
 
 /// Run actors by number, started (and rehydrated) on first use.
 pub(crate) struct Directory {
-    actors: Mutex<HashMap<u64, Addr<RunActor>>>,
+    actors: ActorDirectory<u64, RunActor>,
     pub(crate) shared: Arc<Shared>,
     admission: Addr<RunAdmission>,
 }
@@ -141,20 +144,13 @@ impl Directory {
     /// The actor of run `id` if it runs: callers outside actix (the facades'
     /// follower) cannot start one, and a run with processes has its actor.
     fn existing(&self, id: u64) -> Option<Addr<RunActor>> {
-        let actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
-        actors.get(&id).filter(|a| a.connected()).cloned()
+        self.actors.existing(&id)
     }
 
     pub(crate) fn run(&self, id: u64) -> Addr<RunActor> {
-        // A poisoned lock only means another thread panicked while holding the
-        // map; the map itself is still whole.
-        let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(addr) = actors.get(&id).filter(|a| a.connected()) {
-            return addr.clone();
-        }
-        let addr = RunActor::new(id, Arc::clone(&self.shared), self.admission.clone()).start();
-        actors.insert(id, addr.clone());
-        addr
+        self.actors.get_or_start(id, || {
+            RunActor::new(id, Arc::clone(&self.shared), self.admission.clone())
+        })
     }
 }
 
@@ -183,7 +179,7 @@ impl Runs {
         });
         let context = Context::<RunAdmission>::new();
         let directory = Arc::new(Directory {
-            actors: Mutex::new(HashMap::new()),
+            actors: ActorDirectory::new(),
             shared,
             admission: context.address(),
         });
@@ -206,11 +202,11 @@ impl Runs {
         self.directory.run(id).send(Delete).await?
     }
 
-    /// Tells run `id` that its infrastructure `inf` is gone (destroyed, or
-    /// never recorded); the facades' follower calls this, so runs never poll.
-    pub fn observe_gone(&self, id: u64, inf: InfId) -> Result<(), RunFailure> {
+    /// Tells run `id` what it lost of its infrastructure `inf` (all of it, or a
+    /// pod); the facades' follower calls this, so runs never poll.
+    pub fn observe_loss(&self, id: u64, inf: InfId, loss: RunLoss) -> Result<(), RunFailure> {
         match self.directory.existing(id) {
-            Some(actor) => Ok(actor.try_send(Observed { inf })?),
+            Some(actor) => Ok(actor.try_send(Observed { inf, loss })?),
             None => Ok(()),
         }
     }
@@ -407,14 +403,7 @@ impl Handler<Shutdown> for RunAdmission {
     type Result = ();
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
-        let actors = std::mem::take(
-            &mut *self
-                .directory
-                .actors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for addr in actors.into_values() {
+        for addr in self.directory.actors.take_all() {
             addr.do_send(Stop);
         }
         ctx.stop();

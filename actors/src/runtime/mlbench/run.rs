@@ -17,7 +17,7 @@ use infralog_events::{Metadata, StoreError, StreamId};
 
 use super::output::Tail;
 use super::{waits, Ended, PodAddress, RunAdmission, RunFailure, Shared};
-use crate::decide::mlbench::{decide, ranks_to_run, ActiveRun, RunCommand};
+use crate::decide::mlbench::{decide, ranks_to_run, ActiveRun, RunCommand, RunLoss};
 use crate::exec::JobSignal;
 use crate::runtime::journal;
 
@@ -72,11 +72,13 @@ struct Exited {
 #[rtype(result = "()")]
 struct FlushOutput;
 
-/// Its infrastructure is gone (the facades' follower read it so).
+/// Its infrastructure, or one of its pods, is lost (the facades' follower read
+/// it so).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Observed {
     pub(crate) inf: InfId,
+    pub(crate) loss: RunLoss,
 }
 
 /// The end of the grace of an ended run's processes.
@@ -430,7 +432,7 @@ impl Handler<Observed> for RunActor {
         // recorded yet either: only a launched run can lose it.
         let launched = !self.state.processes.is_empty();
         let events = if launched && self.state.inf_id == Some(msg.inf) {
-            self.plan(&[RunCommand::InfrastructureLost])
+            self.plan(&[RunCommand::Lost(msg.loss)])
         } else {
             Vec::new()
         };
