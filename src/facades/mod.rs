@@ -26,6 +26,7 @@ use crate::history::HistorySubject;
 use crate::projections::Projections;
 
 pub mod batch;
+pub mod core;
 pub mod follower;
 pub mod imc;
 pub mod mlbench;
@@ -34,6 +35,25 @@ pub mod mlbench;
 /// enabled (the OpenAPI document describes each).
 pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
     batch::ROUTES.iter().copied()
+}
+
+/// The path each facade owns when enabled (no IM route uses them).
+const IMC_PREFIX: &str = "/v1";
+const BATCH_PREFIX: &str = "/jobs";
+const MLBENCH_PREFIX: &str = "/api";
+
+/// Whether `path` is `prefix` or below it.
+fn is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether `path` belongs to a facade, enabled here or not (a standby forwards
+/// them all: facades run on the active instance only).
+pub fn is_facade_path(path: &str) -> bool {
+    [IMC_PREFIX, BATCH_PREFIX, MLBENCH_PREFIX]
+        .iter()
+        .any(|prefix| is_under(path, prefix))
 }
 
 /// Which facades run, and how.
@@ -196,9 +216,9 @@ impl Facades {
 
     /// Whether a facade serves `path`.
     pub fn claims(&self, path: &str) -> bool {
-        (self.imc.is_some() && (path == "/v1" || path.starts_with("/v1/")))
-            || (self.batch.is_some() && (path == "/jobs" || path.starts_with("/jobs/")))
-            || (self.mlbench.is_some() && (path == "/api" || path.starts_with("/api/")))
+        (self.imc.is_some() && is_under(path, IMC_PREFIX))
+            || (self.batch.is_some() && is_under(path, BATCH_PREFIX))
+            || (self.mlbench.is_some() && is_under(path, MLBENCH_PREFIX))
     }
 
     /// Answers a request for a path [`Facades::claims`].
@@ -208,12 +228,12 @@ impl Facades {
         path: &str,
         payload: web::Payload,
     ) -> HttpResponse {
-        if path == "/jobs" || path.starts_with("/jobs/") {
+        if is_under(path, BATCH_PREFIX) {
             if let Some(batch) = &self.batch {
                 return batch.dispatch(context, path, payload).await;
             }
         }
-        if path == "/api" || path.starts_with("/api/") {
+        if is_under(path, MLBENCH_PREFIX) {
             if let Some(mlbench) = &self.mlbench {
                 return mlbench.dispatch(context, path, payload).await;
             }
@@ -245,6 +265,28 @@ impl Facades {
             mlbench.shutdown();
         }
     }
+}
+
+/// Whether the request's HTTP Basic credentials are `user` and `password` (the
+/// facades' service identities). Compared in constant time, so timing tells
+/// nothing about how much of a password was right.
+pub(crate) fn basic_matches(context: &RequestContext, user: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    let decoded = context
+        .request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, rest)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()
+        });
+    decoded.is_some_and(|decoded| {
+        crate::auth::ownership::constant_time_eq(&decoded, format!("{user}:{password}").as_bytes())
+    })
 }
 
 /// A facade's request body, read whole within `limit` bytes and `timeout`; the

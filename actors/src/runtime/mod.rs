@@ -33,6 +33,7 @@ use crate::decide::infrastructure::ResourceRequest;
 use crate::decide::DomainError;
 
 pub mod batch;
+mod directory;
 mod infrastructure;
 mod journal;
 pub mod ledger;

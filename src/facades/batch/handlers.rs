@@ -1,10 +1,9 @@
 //! The Batch routes. Errors are `{"message": …}` as upstream's; every check of a
 //! submission runs before anything is written or recorded.
 
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
-use base64::Engine;
 use infralog_actors::decide::batch::{JobAction, JobError};
 use infralog_actors::exec::local::sandbox_of;
 use infralog_actors::runtime::batch::BatchFailure;
@@ -64,30 +63,10 @@ fn authenticated(batch: &Batch, context: &RequestContext) -> bool {
     if batch.settings.no_auth {
         return true;
     }
-    let (Some(user), Some(password)) = (&batch.settings.user, &batch.settings.password) else {
-        return false;
-    };
-    let decoded = context
-        .request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, rest)| {
-            base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .ok()
-        });
-    let Some(decoded) = decoded else { return false };
-    let expected = format!("{user}:{password}");
-    // Without stopping at the first difference, so timing tells nothing.
-    decoded.len() == expected.len()
-        && decoded
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    match (&batch.settings.user, &batch.settings.password) {
+        (Some(user), Some(password)) => crate::facades::basic_matches(context, user, password),
+        _ => false,
+    }
 }
 
 fn find(batch: &Batch, id: &str) -> Option<JobView> {

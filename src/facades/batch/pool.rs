@@ -6,21 +6,17 @@
 
 use std::sync::Arc;
 
-use infralog_actors::decide::DomainError;
 use infralog_actors::exec::docker::DockerExecutors;
 use infralog_actors::exec::local::LocalExecutor;
 use infralog_actors::exec::{Executor, SlotExecutors};
 use infralog_actors::runtime::batch::Jobs;
-use infralog_actors::runtime::{ActorError, InfrastructureRequest};
 use infralog_events::domain::{InfId, Status, StreamOwner};
-use infralog_events::{Metadata, StreamId};
 
 use super::BatchSettings;
-use crate::api::plan;
-use crate::auth;
+use crate::facades::core::{CoreAccess, ServiceIdentity};
 use crate::facades::FacadeDeps;
 use crate::projections::{InfrastructureView, Lifecycle, Projections};
-use crate::radl::{self, Radl};
+use crate::radl;
 
 /// The Docker cloud's connector type.
 const DOCKER: &str = "Docker";
@@ -51,62 +47,30 @@ pub async fn ensure(
         .pool(InfId::random())
         .await
         .map_err(|e| format!("the Batch pool cannot be recorded: {e}"))?;
-    let store = Arc::clone(&deps.store);
-    let recorded = tokio::task::spawn_blocking(move || {
-        let stream = StreamId::new(pool.stream_name()).map_err(|e| e.to_string())?;
-        store.stream_version(&stream).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| format!("the reading task failed: {e}"))??;
-    if recorded > 0 {
-        return Ok(pool);
-    }
     let (user, password) = settings.identity();
-    // Open mode's identity has no password.
-    let password_field = if password.is_empty() {
-        String::new()
-    } else {
-        format!("; password = {password}")
+    let identity = ServiceIdentity {
+        facade: "batch",
+        username: user,
+        // Open mode's is empty: its infrastructures belong to `batch` with the
+        // empty password.
+        password: Some(password),
     };
-    let header = format!(
-        "id = batch; type = InfrastructureManager; username = {user}{password_field}\\n{}",
-        settings.pool_cloud
-    );
-    let lines = auth::parse_authorization(&header)
-        .map_err(|e| format!("the Batch pool's credentials cannot be read: {e}"))?;
-    let identity = auth::authenticate(&lines)
-        .map_err(|e| format!("the Batch pool's credentials are refused: {e}"))?;
-    let request = radl::parse_body(
-        &pool_radl(settings.slots, settings.pool_image.as_deref()),
-        radl::Format::Text,
-    )
-    .map_err(|e| format!("the Batch pool's RADL is invalid: {e}"))?;
-    let planned = plan::plan_resources(
-        &Radl::default(),
-        request,
-        &identity,
-        &deps.connectors,
-        deps.limits.max_vms_per_request,
-        true,
-        deps.policy,
-    )
-    .map_err(|e| format!("the Batch pool cannot be planned: {}", e.0))?;
-    let owner = crate::facades::imc::owner_record(deps, &user, &password).await?;
-    let create = InfrastructureRequest::Create {
-        owners: vec![owner],
-        tosca: None,
-        resources: planned.request,
-        credentials: crate::api::guard::cloud_credentials(&identity),
-        asynchronous: true,
+    let owner = identity.owner_record(deps).await?;
+    let core = CoreAccess::new(deps, owner);
+    let plan = || {
+        let credentials = identity.with_cloud(&settings.pool_cloud)?;
+        let request = radl::parse_body(
+            &pool_radl(settings.slots, settings.pool_image.as_deref()),
+            radl::Format::Text,
+        )
+        .map_err(|e| format!("the Batch pool's RADL is invalid: {e}"))?;
+        core.plan_create(request, &credentials, true)
+            .map_err(|e| format!("the Batch pool cannot be planned: {e}"))
     };
-    match deps
-        .registry
-        .infrastructure(pool, create, Metadata::default())
+    core.create_once(pool, plan)
         .await
-    {
-        Ok(_) | Err(ActorError::Domain(DomainError::AlreadyExists)) => Ok(pool),
-        Err(error) => Err(format!("the Batch pool cannot be created: {error}")),
-    }
+        .map_err(|e| format!("the Batch pool cannot be created: {e}"))?;
+    Ok(pool)
 }
 
 /// The pool's slots as its view shows them: the usable ones (running or

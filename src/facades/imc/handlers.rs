@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
-use base64::Engine;
 use infralog_actors::decide::placement::PlacementError;
 use infralog_actors::decide::sites;
 use infralog_actors::runtime::placement::PlacementFailure;
@@ -106,38 +104,10 @@ pub async fn dispatch(
 
 /// HTTP Basic against the service identity; with none configured nobody passes.
 fn authenticated(imc: &Imc, context: &RequestContext) -> bool {
-    let (Some(user), Some(password)) = (&imc.user, &imc.password) else {
-        return false;
-    };
-    let Some(header) = context
-        .request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(encoded) = header
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .map(|(_, rest)| rest.trim())
-    else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
-        return false;
-    };
-    let expected = format!("{user}:{password}");
-    constant_time_eq(&decoded, expected.as_bytes())
-}
-
-/// Compares without stopping at the first difference, so timing tells nothing
-/// about how much of a password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    match (&imc.user, &imc.password) {
+        (Some(user), Some(password)) => crate::facades::basic_matches(context, user, password),
+        _ => false,
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn read_body(

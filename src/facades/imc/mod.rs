@@ -10,12 +10,11 @@ use actix_web::{web, HttpResponse};
 use infralog_actors::decide::sites::{Flavour, Site, SiteImage, SiteQuotas};
 use infralog_actors::runtime::placement::{PlacementConfig, Placements};
 use infralog_events::domain::placement::PlacementStatus;
-use infralog_events::domain::OwnerRecord;
 use infralog_events::EventStore;
 
+use super::core::{CoreAccess, ServiceIdentity};
 use super::FacadeDeps;
 use crate::api::{Limits, RequestContext};
-use crate::auth::ownership::PasswordDigest;
 use crate::projections::Projections;
 
 pub mod driver;
@@ -130,19 +129,15 @@ impl Imc {
                 ));
             }
         }
-        let user = settings.user.clone().unwrap_or_else(|| "imc".into());
-        let password = settings.password.clone().unwrap_or_default();
-        let owner = owner_record(deps, &user, &password).await?;
+        let identity = ServiceIdentity {
+            facade: "imc",
+            username: settings.user.clone().unwrap_or_else(|| "imc".into()),
+            password: Some(settings.password.clone().unwrap_or_default()),
+        };
+        let owner = identity.owner_record(deps).await?;
         let driver = driver::ImcDriver {
-            registry: deps.registry.clone(),
-            projections: Arc::clone(&deps.projections),
-            store: Arc::clone(&deps.store),
-            connectors: deps.connectors.clone(),
-            username: user,
-            password,
-            owner,
-            max_vms: deps.limits.max_vms_per_request,
-            policy: deps.policy,
+            core: CoreAccess::new(deps, owner),
+            identity,
         };
         let placements = Placements::new(
             Arc::clone(&deps.store),
@@ -193,46 +188,4 @@ impl Imc {
     ) -> HttpResponse {
         handlers::dispatch(self, context, path, payload).await
     }
-}
-
-/// The owner record of the service identity: the one the log already holds for
-/// it (so its infrastructures share one salt), or a new digest.
-pub(crate) async fn owner_record(
-    deps: &FacadeDeps,
-    user: &str,
-    password: &str,
-) -> Result<OwnerRecord, String> {
-    let known: Vec<OwnerRecord> = {
-        let model = deps.projections.read();
-        model
-            .owners_with_gone
-            .entries(user)
-            .iter()
-            .map(|entry| entry.owner.clone())
-            .filter(|owner| !owner.via_token)
-            .collect()
-    };
-    let hasher = Arc::clone(&deps.hasher);
-    let (user, password) = (user.to_string(), password.to_string());
-    // Hashing is slow by design: off the async thread.
-    tokio::task::spawn_blocking(move || {
-        for owner in known {
-            let digest = PasswordDigest {
-                salt: owner.salt,
-                digest: owner.digest,
-            };
-            if hasher.verify(&digest, Some(&password)) {
-                return owner;
-            }
-        }
-        let digest = hasher.digest_for_new_owner(&user, Some(&password));
-        OwnerRecord {
-            username: user,
-            salt: digest.salt,
-            digest: digest.digest,
-            via_token: false,
-        }
-    })
-    .await
-    .map_err(|e| format!("hashing the IMC identity failed: {e}"))
 }

@@ -5,7 +5,6 @@
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
-use base64::Engine;
 use infralog_actors::decide::mlbench::AdmissionMode;
 use infralog_actors::runtime::mlbench::RunFailure;
 use infralog_events::domain::ids::run_stream_name;
@@ -107,30 +106,10 @@ pub async fn dispatch(
 
 /// Open without an identity [up]; HTTP Basic against it otherwise.
 fn basic_ok(mlbench: &Mlbench, context: &RequestContext) -> bool {
-    let (Some(user), Some(password)) = (&mlbench.settings.user, &mlbench.settings.password) else {
-        return true;
-    };
-    let decoded = context
-        .request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, rest)| {
-            base64::engine::general_purpose::STANDARD
-                .decode(rest.trim())
-                .ok()
-        });
-    let Some(decoded) = decoded else { return false };
-    let expected = format!("{user}:{password}");
-    // Without stopping at the first difference, so timing tells nothing.
-    decoded.len() == expected.len()
-        && decoded
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    match (&mlbench.settings.user, &mlbench.settings.password) {
+        (Some(user), Some(password)) => crate::facades::basic_matches(context, user, password),
+        _ => true,
+    }
 }
 
 /// The bearer token of a request, if any.

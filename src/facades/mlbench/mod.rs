@@ -13,12 +13,11 @@ use infralog_actors::decide::mlbench::AdmissionMode;
 use infralog_actors::exec::local::LocalExecutor;
 use infralog_actors::runtime::mlbench::{MlbenchConfig, Runs};
 use infralog_events::domain::mlbench::RunStatus;
-use infralog_events::domain::OwnerRecord;
 use infralog_events::store::metrics::MetricStore;
 
+use super::core::{CoreAccess, ServiceIdentity};
 use super::FacadeDeps;
 use crate::api::RequestContext;
-use crate::auth::ownership::PasswordDigest;
 use crate::projections::Projections;
 
 pub mod driver;
@@ -116,19 +115,15 @@ impl Mlbench {
             None => std::env::current_exe()
                 .map_err(|e| format!("cannot find this program for the MLBench workers: {e}"))?,
         };
-        let user = settings.user.clone().unwrap_or_else(|| "mlbench".into());
-        let password = settings.password.clone();
-        let owner = owner_record(deps, &user, password.as_deref()).await?;
+        let identity = ServiceIdentity {
+            facade: "mlbench",
+            username: settings.user.clone().unwrap_or_else(|| "mlbench".into()),
+            password: settings.password.clone(),
+        };
+        let owner = identity.owner_record(deps).await?;
         let driver = driver::MlbenchDriver {
-            registry: deps.registry.clone(),
-            projections: Arc::clone(&deps.projections),
-            store: Arc::clone(&deps.store),
-            connectors: deps.connectors.clone(),
-            username: user,
-            password,
-            owner,
-            max_vms: deps.limits.max_vms_per_request,
-            policy: deps.policy,
+            core: CoreAccess::new(deps, owner),
+            identity,
         };
         let runs = Runs::new(
             Arc::clone(&deps.store),
@@ -203,46 +198,4 @@ impl Mlbench {
     ) -> HttpResponse {
         handlers::dispatch(self, context, path, payload).await
     }
-}
-
-/// The owner record of the service identity: the one the log already holds for
-/// it (so its infrastructures share one salt), or a new digest.
-async fn owner_record(
-    deps: &FacadeDeps,
-    user: &str,
-    password: Option<&str>,
-) -> Result<OwnerRecord, String> {
-    let known: Vec<OwnerRecord> = {
-        let model = deps.projections.read();
-        model
-            .owners_with_gone
-            .entries(user)
-            .iter()
-            .map(|entry| entry.owner.clone())
-            .filter(|owner| !owner.via_token)
-            .collect()
-    };
-    let hasher = Arc::clone(&deps.hasher);
-    let (user, password) = (user.to_string(), password.map(str::to_string));
-    // Hashing is slow by design: off the async thread.
-    tokio::task::spawn_blocking(move || {
-        for owner in known {
-            let digest = PasswordDigest {
-                salt: owner.salt,
-                digest: owner.digest,
-            };
-            if hasher.verify(&digest, password.as_deref()) {
-                return owner;
-            }
-        }
-        let digest = hasher.digest_for_new_owner(&user, password.as_deref());
-        OwnerRecord {
-            username: user,
-            salt: digest.salt,
-            digest: digest.digest,
-            via_token: false,
-        }
-    })
-    .await
-    .map_err(|e| format!("hashing the MLBench identity failed: {e}"))
 }

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -30,6 +30,7 @@ use infralog_events::domain::InfId;
 use infralog_events::{EventStore, Metadata, StoreError, StreamId};
 use uuid::Uuid;
 
+use super::directory::ActorDirectory;
 use super::journal;
 use crate::decide::batch::{JobAction, JobError};
 use crate::exec::SlotExecutors;
@@ -102,22 +103,16 @@ pub(crate) struct Shared {
 
 /// Job actors by id, started (and rehydrated) on first use.
 pub(crate) struct Directory {
-    actors: Mutex<HashMap<Uuid, Addr<JobActor>>>,
+    actors: ActorDirectory<Uuid, JobActor>,
     shared: Arc<Shared>,
     scheduler: Addr<BatchScheduler>,
 }
 
 impl Directory {
     pub(crate) fn job(&self, id: Uuid) -> Addr<JobActor> {
-        // A poisoned lock only means another thread panicked while holding the
-        // map; the map itself is still whole.
-        let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(addr) = actors.get(&id).filter(|a| a.connected()) {
-            return addr.clone();
-        }
-        let addr = JobActor::new(id, Arc::clone(&self.shared), self.scheduler.clone()).start();
-        actors.insert(id, addr.clone());
-        addr
+        self.actors.get_or_start(id, || {
+            JobActor::new(id, Arc::clone(&self.shared), self.scheduler.clone())
+        })
     }
 }
 
@@ -145,7 +140,7 @@ impl Jobs {
         // that both it and the job actors use can name it.
         let context = Context::<BatchScheduler>::new();
         let directory = Arc::new(Directory {
-            actors: Mutex::new(HashMap::new()),
+            actors: ActorDirectory::new(),
             shared,
             scheduler: context.address(),
         });
@@ -474,14 +469,7 @@ impl Handler<Shutdown> for BatchScheduler {
     type Result = ();
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Self::Context) {
-        let actors = std::mem::take(
-            &mut *self
-                .directory
-                .actors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for addr in actors.into_values() {
+        for addr in self.directory.actors.take_all() {
             addr.do_send(job::Stop);
         }
         ctx.stop();
