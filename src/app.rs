@@ -15,7 +15,8 @@ use infralog_events::{Metadata, StoreError};
 use crate::api::{self, AppState, Limits};
 use crate::auth::ownership::PasswordHasher;
 use crate::projections::{self, Projections, RebuildError};
-use crate::storage::{OpenStore, StoreLocation};
+use crate::standby::Standby;
+use crate::storage::{OpenStore, Role, StoreLocation};
 
 /// How long a stopped server waits for its HTTP workers to let go of the log.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +34,10 @@ pub struct Settings {
     /// With the log in PostgreSQL: how long the active instance's lease lasts
     /// without a renewal (how soon a standby takes over).
     pub lease: Duration,
+    /// With the log in PostgreSQL: the URL other instances reach this one's API
+    /// at (standbys forward writes to it); by default `http://` and the address
+    /// listened on (loopback for an unspecified one).
+    pub advertise: Option<String>,
     /// What one request may carry: body and header sizes, VMs, body read time.
     pub limits: Limits,
     /// How long a simulated (Dummy) contextualization takes.
@@ -63,6 +68,7 @@ impl Settings {
             data_dir: data_dir.into(),
             store: StoreLocation::Embedded,
             lease: Duration::from_secs(5),
+            advertise: None,
             limits: Limits::default(),
             contextualization_delay: Duration::from_millis(
                 infralog_actors::contextualization::DEFAULT_DELAY_MS,
@@ -117,6 +123,37 @@ pub struct Application {
     facades: web::Data<crate::facades::Facades>,
     /// Set when another instance took over the shared log.
     lost_leadership: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether it opened the log as the active instance or a standby.
+    role: Role,
+    /// Set when this standby saw the lease free, and stopped to take over.
+    lease_freed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How a server's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It was asked to stop.
+    Done,
+    /// It was a standby and the lease freed: start again, to take over.
+    ToTakeOver,
+}
+
+/// Where other instances reach this one: `--advertise`, or the address listened
+/// on with the bound port (loopback for an unspecified address).
+fn advertised_address(settings: &Settings, port: u16) -> String {
+    if let Some(address) = &settings.advertise {
+        return address.clone();
+    }
+    let host = settings
+        .listen
+        .rsplit_once(':')
+        .map_or(settings.listen.as_str(), |(host, _)| host);
+    let host = match host {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "[::]" | "::" => "[::1]",
+        other => other,
+    };
+    format!("http://{host}:{port}")
 }
 
 impl Application {
@@ -128,10 +165,10 @@ impl Application {
         let cache = settings.cache_capacity_bytes;
         let lease = settings.lease;
         // Opening and folding the log are blocking: keep them off the async thread.
-        let (opened, model) = tokio::task::spawn_blocking(move || {
-            let opened = OpenStore::open(&location, &data_dir, cache, lease)?;
+        let ((opened, role), model) = tokio::task::spawn_blocking(move || {
+            let (opened, role) = OpenStore::open(&location, &data_dir, cache, lease)?;
             let model = projections::rebuild(opened.shared().as_ref())?;
-            Ok::<_, StartError>((opened, model))
+            Ok::<_, StartError>(((opened, role), model))
         })
         .await
         .map_err(|e| StartError::Thread(std::io::Error::other(e.to_string())))??;
@@ -141,14 +178,25 @@ impl Application {
             infrastructures = model.infrastructures.len(),
             "event log opened and read model rebuilt"
         );
+        // A standby does none of the work that must happen once: it forwards
+        // writes, and resumes interrupted work only when it takes over.
+        let standby = match (role, opened.postgres()) {
+            (Role::Standby, Some(shared)) => Some(Standby::new(Arc::clone(shared))),
+            _ => None,
+        };
+        let facade_settings = if standby.is_some() {
+            crate::facades::FacadeSettings::default()
+        } else {
+            settings.facades.clone()
+        };
         let unfinished: Vec<_> = model
             .infrastructures
             .values()
-            .filter(|view| view.has_unfinished_work())
+            .filter(|view| standby.is_none() && view.has_unfinished_work())
             .map(|view| view.id)
             .collect();
         let projections = Arc::new(Projections::new(model));
-        let (tap, facade_batches) = settings.facades.tap();
+        let (tap, facade_batches) = facade_settings.tap();
         let follower =
             projections::spawn_follower_with_tap(Arc::clone(&store), Arc::clone(&projections), tap)
                 .map_err(StartError::Thread)?;
@@ -161,7 +209,7 @@ impl Application {
                 settings.docker_labels.iter().cloned(),
             )));
         }
-        settings.facades.register_connectors(&mut clouds);
+        facade_settings.register_connectors(&mut clouds);
         let connectors = crate::metrics::connectors::measured(&clouds, &metrics);
         let registry = Registry::new(
             Arc::clone(&store),
@@ -190,7 +238,11 @@ impl Application {
             Arc::clone(&projections),
             settings.actors.observe_interval,
         ));
-        let sweep = Arc::clone(&observer).spawn_sweep(settings.actors.observe_interval);
+        let sweep = if standby.is_none() {
+            Arc::clone(&observer).spawn_sweep(settings.actors.observe_interval)
+        } else {
+            actix_web::rt::spawn(async {})
+        };
         let state = web::Data::new(AppState {
             projections,
             store: Arc::clone(&store),
@@ -204,6 +256,7 @@ impl Application {
             recently_used: Default::default(),
             use_counter: Default::default(),
             lanes: api::commit::Lanes::new(settings.actors.mailbox_capacity),
+            standby: standby.clone(),
         });
         // Bound before the facades start: MLBench workers are told the port.
         let listener = TcpListener::bind(&settings.listen).map_err(|source| StartError::Bind {
@@ -219,7 +272,7 @@ impl Application {
             .port();
         let facades = web::Data::new(
             crate::facades::Facades::start(
-                &settings.facades,
+                &facade_settings,
                 crate::facades::FacadeDeps {
                     store: Arc::clone(&store),
                     projections: Arc::clone(&state.projections),
@@ -262,8 +315,28 @@ impl Application {
                 source,
             })?
             .run();
-        tracing::info!(port, "serving the IM REST API");
+        tracing::info!(port, ?role, "serving the IM REST API");
         drop(store);
+        if let (Role::Active, Some(shared)) = (role, opened.postgres()) {
+            let address = advertised_address(&settings, port);
+            let shared = Arc::clone(shared);
+            let told = tokio::task::spawn_blocking(move || shared.advertise(&address)).await;
+            if let Ok(Err(error)) | Err(error) = told.map_err(|e| StoreError::Failed(e.to_string()))
+            {
+                tracing::warn!(%error, "cannot keep this instance's address with the lease: standbys cannot forward writes");
+            }
+        }
+        let lease_freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(standby) = standby {
+            // The active instance is gone: stop, and start again as the active one.
+            let handle = server.handle();
+            let freed = Arc::clone(&lease_freed);
+            actix_web::rt::spawn(async move {
+                standby.until_lease_frees().await;
+                freed.store(true, std::sync::atomic::Ordering::Release);
+                handle.stop(true).await;
+            });
+        }
         let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             // A replaced instance must stop serving: its writes are refused now.
@@ -280,13 +353,20 @@ impl Application {
         Ok(Application {
             server,
             port,
+            role,
             store: opened,
             lost_leadership,
+            lease_freed,
             registry,
             follower,
             sweep,
             facades,
         })
+    }
+
+    /// Whether this instance is the active one on its log, or a standby.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// The port the server listens on (the one picked when `listen` asked for 0).
@@ -301,7 +381,7 @@ impl Application {
 
     /// Serves until stopped (SIGINT, SIGTERM or [`Self::handle`]), then stops the
     /// actors, finishes pending appends and closes the log.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self) -> std::io::Result<Stopped> {
         let served = self.server.await;
         self.sweep.abort();
         let registry = self.registry;
@@ -338,6 +418,10 @@ impl Application {
                 "another instance took over the shared event log",
             ));
         }
-        served
+        served?;
+        if self.lease_freed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(Stopped::ToTakeOver);
+        }
+        Ok(Stopped::Done)
     }
 }

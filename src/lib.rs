@@ -31,6 +31,7 @@ pub mod history;
 pub mod metrics;
 pub mod observe;
 pub mod projections;
+pub mod standby;
 pub mod storage;
 pub mod transfer;
 

@@ -43,6 +43,16 @@ impl StoreLocation {
     }
 }
 
+/// What an instance on a shared log is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It holds the lease: it writes, and it does the work that must happen once.
+    Active,
+    /// Another instance holds the lease: it serves reads from its read model and
+    /// forwards writes to that instance (`crate::standby`) until the lease frees.
+    Standby,
+}
+
 /// An open store, of either kind.
 #[derive(Clone)]
 pub enum OpenStore {
@@ -57,13 +67,14 @@ pub enum OpenStore {
 const INSTANCE_ID_FILE: &str = "instance-id";
 
 impl OpenStore {
-    /// Opens the store `location` names. Blocking.
+    /// Opens the store `location` names, as the active instance when the shared
+    /// log's lease is free, else as a standby (read-only). Blocking.
     pub fn open(
         location: &StoreLocation,
         data_dir: &Path,
         cache_capacity_bytes: u64,
         lease: std::time::Duration,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(Self, Role), StoreError> {
         match location {
             StoreLocation::Embedded => {
                 let config = SledStoreConfig {
@@ -73,17 +84,29 @@ impl OpenStore {
                 let store = SledStore::open(config)?;
                 let report = store.recovery_report();
                 tracing::info!(head = report.head, "the sled event log is open");
-                Ok(OpenStore::Sled(Arc::new(store)))
+                Ok((OpenStore::Sled(Arc::new(store)), Role::Active))
             }
             StoreLocation::Postgres(url) => {
                 let instance = instance_id(data_dir)?;
                 let mut config = PgStoreConfig::new(url.clone(), instance);
-                // One active instance writes; others wait here as standbys.
+                // One active instance writes; the others serve as standbys.
                 config.exclusive = true;
+                config.wait_for_lease = false;
                 config.lease = lease;
-                let store = PgStore::open(config)?;
-                tracing::info!(head = store.head_position(), %instance, "the PostgreSQL event log is open");
-                Ok(OpenStore::Postgres(Arc::new(store)))
+                match PgStore::open(config.clone()) {
+                    Ok(store) => {
+                        tracing::info!(head = store.head_position(), %instance, "the PostgreSQL event log is open; this instance is the active one");
+                        Ok((OpenStore::Postgres(Arc::new(store)), Role::Active))
+                    }
+                    Err(StoreError::InUse(_)) => {
+                        config.exclusive = false;
+                        config.read_only = true;
+                        let store = PgStore::open(config)?;
+                        tracing::info!(head = store.head_position(), %instance, "the PostgreSQL event log is open; another instance is active, this one serves as a standby");
+                        Ok((OpenStore::Postgres(Arc::new(store)), Role::Standby))
+                    }
+                    Err(error) => Err(error),
+                }
             }
         }
     }
@@ -132,6 +155,14 @@ impl OpenStore {
                     std::future::pending::<()>().await;
                 }
             }
+        }
+    }
+
+    /// The shared log, when the store is one.
+    pub fn postgres(&self) -> Option<&Arc<PgStore>> {
+        match self {
+            OpenStore::Sled(_) => None,
+            OpenStore::Postgres(store) => Some(store),
         }
     }
 

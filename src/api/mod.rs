@@ -7,7 +7,7 @@
 //! with an error leaves nothing behind.
 
 mod admission;
-mod body;
+pub(crate) mod body;
 mod clouds;
 pub mod commit;
 pub mod errors;
@@ -74,6 +74,9 @@ pub struct AppState {
     pub use_counter: AtomicU64,
     /// Each infrastructure's write lane (see [`commit`]).
     pub lanes: commit::Lanes,
+    /// Set on a standby of a shared log: it forwards writes to the active
+    /// instance and catches up with the log before reads.
+    pub standby: Option<Arc<crate::standby::Standby>>,
 }
 
 impl AppState {
@@ -85,7 +88,8 @@ impl AppState {
         vm: Option<VmId>,
         at: Option<u64>,
     ) -> crate::projections::InfrastructureView {
-        if at.is_some() {
+        // A standby records nothing: the active instance observes the clouds.
+        if at.is_some() || self.standby.is_some() {
             return view;
         }
         self.observer.refresh(view, vm).await
@@ -230,6 +234,60 @@ fn base_url(request: &HttpRequest) -> String {
     format!("{scheme}://{host}")
 }
 
+/// A standby's answer: a write goes to the active instance; a read is answered
+/// here once the read model caught up with the log.
+async fn standby_dispatch(
+    state: &AppState,
+    context: &RequestContext,
+    path: &str,
+    payload: web::Payload,
+) -> HttpResponse {
+    let Some(standby) = state.standby.clone() else {
+        return ApiError::internal("not a standby").into_response(&context.accept);
+    };
+    let facade_path = crate::facades::is_facade_path(path);
+    if crate::standby::Standby::forwards(context, facade_path) {
+        return standby
+            .forward(
+                context,
+                payload,
+                state.limits.max_body_bytes,
+                &state.projections,
+            )
+            .await;
+    }
+    let (route, template) = match routes::match_route_with_template(context.request.method(), path)
+    {
+        Ok(matched) => matched,
+        Err(no_route) => return no_route_response(context, no_route),
+    };
+    if touches(&route) {
+        // Recency (IM lists the most recently saved first) is kept by the
+        // active instance only: the reads that count as saves, and the list
+        // that shows them, are its to answer.
+        return standby
+            .forward(
+                context,
+                payload,
+                state.limits.max_body_bytes,
+                &state.projections,
+            )
+            .await;
+    }
+    standby.catch_up(&state.projections).await;
+    answer_route(route, template, context, state, payload).await
+}
+
+/// Whether answering `route` counts as a use of the infrastructure (IM saves it
+/// on these reads), or shows the order of uses.
+fn touches(route: &Route) -> bool {
+    match route {
+        Route::ListInfrastructures | Route::GetVm { .. } | Route::GetVmProperty { .. } => true,
+        Route::GetInfrastructureProperty { prop, .. } => prop == "state",
+        _ => false,
+    }
+}
+
 /// The single entry point of the HTTP server.
 pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpResponse {
     let limits = request
@@ -248,6 +306,14 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
     let path = percent_encoding::percent_decode_str(context.request.path())
         .decode_utf8_lossy()
         .into_owned();
+    if let Some(state) = context
+        .request
+        .app_data::<web::Data<AppState>>()
+        .filter(|state| state.standby.is_some())
+        .cloned()
+    {
+        return standby_dispatch(&state, &context, &path, payload).await;
+    }
     // Enabled facades own their prefixes (`/v1/…`), which no IM route uses.
     if let Some(facades) = context
         .request
@@ -266,7 +332,17 @@ pub async fn dispatch(request: HttpRequest, payload: web::Payload) -> HttpRespon
         return ApiError::internal("the application state is missing")
             .into_response(&context.accept);
     };
-    let result = handle(route, &context, &state, payload).await;
+    answer_route(route, template, &context, &state, payload).await
+}
+
+async fn answer_route(
+    route: Route,
+    template: &'static str,
+    context: &RequestContext,
+    state: &AppState,
+    payload: web::Payload,
+) -> HttpResponse {
+    let result = handle(route, context, state, payload).await;
     let mut response = result.unwrap_or_else(|error| error.into_response(&context.accept));
     // For the access log and the metrics, which name routes, never paths.
     response

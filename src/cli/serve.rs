@@ -37,6 +37,13 @@ pub struct ServeArgs {
     #[arg(long, env = "INFRALOG_LEASE_SECONDS", default_value_t = 5.0)]
     pub lease_seconds: f64,
 
+    /// With `--store`: the URL other instances reach this one's API at, kept
+    /// with the lease while this instance is the active one (standbys forward
+    /// writes to it). By default `http://` and the `--listen` address with its
+    /// port (loopback when the host is unspecified).
+    #[arg(long, env = "INFRALOG_ADVERTISE")]
+    pub advertise: Option<String>,
+
     /// How long the Dummy cloud's simulated contextualization takes, in milliseconds.
     #[arg(
         long,
@@ -377,6 +384,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     settings.store = store;
     settings.lease =
         Duration::try_from_secs_f64(args.lease_seconds.max(0.3)).unwrap_or(Duration::from_secs(5));
+    settings.advertise = args.advertise.clone();
     settings.contextualization_delay = Duration::from_millis(args.contextualization_delay_ms);
     settings.limits.max_body_bytes = args.max_body_bytes;
     settings.limits.max_vms_per_request = args.max_vms_per_request;
@@ -421,8 +429,20 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
-        let application = Application::start(settings).await?;
-        application.run_until_stopped().await?;
+        // A standby of a shared log serves until the lease frees, then starts
+        // again to take over (or to stand by again, when another was quicker).
+        let mut settings = settings;
+        loop {
+            let application = Application::start(settings.clone()).await?;
+            // A takeover listens where the standby did (port 0 picked one).
+            if let Some((host, _)) = settings.listen.rsplit_once(':') {
+                settings.listen = format!("{host}:{}", application.port());
+            }
+            match application.run_until_stopped().await? {
+                crate::app::Stopped::ToTakeOver => continue,
+                crate::app::Stopped::Done => break,
+            }
+        }
         Ok::<(), Box<dyn std::error::Error>>(())
     });
     match result {

@@ -277,6 +277,20 @@ impl ChildServer {
         }
     }
 
+    /// Waits up to `timeout` for a log line (from now on, or logged before
+    /// and not yet read) holding every one of `parts`; whether one came.
+    pub fn wait_for_log(&self, parts: &[&str], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if parts.iter().all(|part| line.contains(part)) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Sends a signal by name (`STOP`, `CONT`, `TERM`…) to the server.
     pub fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
@@ -317,6 +331,16 @@ impl ChildServer {
             .skip_while(|line| logged_port(line).is_none())
             .skip(1)
             .collect()
+    }
+}
+
+/// A server known by its port only (shareable between threads).
+#[derive(Debug, Clone, Copy)]
+pub struct Port(pub u16);
+
+impl Api for Port {
+    fn port(&self) -> u16 {
+        self.0
     }
 }
 

@@ -15,6 +15,7 @@ mod harness;
 mod auth;
 mod bodies;
 mod clouds_and_stats;
+mod cluster;
 mod docker;
 mod facades;
 mod history;

@@ -16,11 +16,27 @@ fn instance(database: &TestDatabase, dir: &std::path::Path) -> TestServer {
     TestServer::start_with(settings)
 }
 
-/// One active instance writes; a second waits as a standby, and takes over
-/// when the active one is killed: it serves every infrastructure and finishes
-/// the contextualization the first one was running.
+/// How long a standby may take to take over, beyond the lease.
+const TAKEOVER: Duration = Duration::from_secs(60);
+
+/// Waits until `server`, started as a standby, took over and serves again.
+fn wait_for_takeover(server: &ChildServer) {
+    assert!(
+        server.wait_for_log(&["this instance is the active one"], TAKEOVER),
+        "the standby never took over"
+    );
+    assert!(
+        server.wait_for_log(&["serving the IM REST API"], TAKEOVER),
+        "the new active instance never served"
+    );
+}
+
+/// One active instance writes; a second serves as a standby (reads from its
+/// read model, writes forwarded), and takes over when the active one is
+/// killed: it serves every infrastructure and finishes the contextualization
+/// the first one was running.
 #[test]
-fn a_standby_takes_over_after_kill_9_and_finishes_the_work() {
+fn a_standby_serves_then_takes_over_after_kill_9_and_finishes_the_work() {
     let Some(database) = TestDatabase::create() else {
         return;
     };
@@ -38,29 +54,35 @@ fn a_standby_takes_over_after_kill_9_and_finishes_the_work() {
         "configured",
         Duration::from_secs(30),
     );
-    let standby_dir = dir_b.path().to_owned();
-    let url = database.url().to_owned();
-    let standby = std::thread::spawn(move || ChildServer::start(&standby_dir, &["--store", &url]));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        !standby.is_finished(),
-        "a standby does not serve while another instance is active"
+    let standby = ChildServer::start(dir_b.path(), &store);
+    assert!(standby.wait_for_log(&["serves as a standby"], Duration::from_secs(5)));
+    // It reads what the active one wrote, and its writes go to the active one.
+    assert_eq!(list(&standby, "alice"), infra_uri(&done));
+    let through_standby = create(&standby, "alice", RADL_NO_CTX);
+    assert_eq!(
+        infra_state(&active, "alice", &through_standby),
+        "configured"
     );
     // Killed while it contextualizes (the Dummy cloud's takes two seconds).
     let interrupted = create(&active, "alice", RADL_CTX);
     let killed = std::time::Instant::now();
     active.kill();
-    let taken_over = standby.join().expect("the standby starts");
+    wait_for_takeover(&standby);
     eprintln!(
-        "takeover: the standby served {:.2}s after the kill",
+        "takeover: the standby served as the active instance {:.2}s after the kill",
         killed.elapsed().as_secs_f64()
     );
+    let taken_over = standby;
     let mut listed: Vec<String> = list(&taken_over, "alice")
         .lines()
         .map(str::to_owned)
         .collect();
     listed.sort();
-    let mut expected = vec![infra_uri(&done), infra_uri(&interrupted)];
+    let mut expected = vec![
+        infra_uri(&done),
+        infra_uri(&through_standby),
+        infra_uri(&interrupted),
+    ];
     expected.sort();
     assert_eq!(listed, expected);
     assert_eq!(infra_state(&taken_over, "alice", &done), "configured");
@@ -126,13 +148,9 @@ fn a_frozen_instance_is_replaced_and_fenced_off_when_it_wakes() {
     frozen.signal("STOP");
     let stopped_at = std::time::Instant::now();
     let b_flags = flags(database.url());
-    let b_dir = dir_b.path().to_owned();
-    let taken_over = std::thread::spawn(move || {
-        let args: Vec<&str> = b_flags.iter().map(String::as_str).collect();
-        ChildServer::start(&b_dir, &args)
-    })
-    .join()
-    .expect("the standby starts");
+    let b_args: Vec<&str> = b_flags.iter().map(String::as_str).collect();
+    let taken_over = ChildServer::start(dir_b.path(), &b_args);
+    wait_for_takeover(&taken_over);
     eprintln!(
         "takeover of a frozen instance: {:.2}s after SIGSTOP (lease 1 s)",
         stopped_at.elapsed().as_secs_f64()

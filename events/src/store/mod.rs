@@ -42,7 +42,7 @@ pub mod pg_testing;
 mod sled_store;
 mod subscription;
 
-pub use pg_store::{Copied, PgStore, PgStoreConfig};
+pub use pg_store::{Copied, LeaseHolder, PgStore, PgStoreConfig};
 pub use sled_store::{
     CommitObserver, RecoveryReport, RepairReport, SledStore, SledStoreConfig, REPAIR_STREAM,
 };

@@ -33,13 +33,43 @@ fn millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Waits until this instance holds the lease; returns the client it renews the
-/// lease with, and its fencing token.
+/// Who holds the lease, as a standby reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// The active instance.
+    pub instance: uuid::Uuid,
+    /// Where it serves its API (`serve --advertise`), if it said.
+    pub address: Option<String>,
+    /// Whether its lease ran out (it died or froze): a standby may take over.
+    pub expired: bool,
+}
+
+/// Reads the lease (`None`: never taken).
+pub(super) async fn holder(client: &Client) -> Result<Option<LeaseHolder>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT instance, address, expires_at < now() FROM infralog_leader WHERE id = 1",
+            &[],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(row.map(|row| LeaseHolder {
+        instance: row.get(0),
+        address: row.get(1),
+        expired: row.get(2),
+    }))
+}
+
+/// Takes the lease for this instance, waiting as a standby while another holds
+/// it when `wait`, else trying once (`None`: another instance holds it). Returns
+/// the client the lease is renewed with, and the fencing token.
 pub(super) async fn acquire(
     config: &tokio_postgres::Config,
     instance: uuid::Uuid,
     lease: Duration,
-) -> Result<(Client, i64), StoreError> {
+    address: Option<&str>,
+    wait: bool,
+) -> Result<Option<(Client, i64)>, StoreError> {
     let (client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -50,20 +80,24 @@ pub(super) async fn acquire(
     loop {
         let taken = client
             .query_opt(
-                "INSERT INTO infralog_leader (id, token, instance, expires_at) \
-                 VALUES (1, 1, $1, now() + $2::bigint * interval '1 millisecond') \
+                "INSERT INTO infralog_leader (id, token, instance, expires_at, address) \
+                 VALUES (1, 1, $1, now() + $2::bigint * interval '1 millisecond', $3) \
                  ON CONFLICT (id) DO UPDATE SET token = infralog_leader.token + 1, \
-                 instance = EXCLUDED.instance, since = now(), expires_at = EXCLUDED.expires_at \
+                 instance = EXCLUDED.instance, since = now(), expires_at = EXCLUDED.expires_at, \
+                 address = EXCLUDED.address \
                  WHERE infralog_leader.expires_at < now() \
                  RETURNING token",
-                &[&instance, &millis(lease)],
+                &[&instance, &millis(lease), &address],
             )
             .await
             .map_err(pg_error)?;
         if let Some(row) = taken {
             let token: i64 = row.get(0);
             tracing::info!(token, "this instance is the active one on the log");
-            return Ok((client, token));
+            return Ok(Some((client, token)));
+        }
+        if !wait {
+            return Ok(None);
         }
         if reported.is_none_or(|at| at.elapsed() >= STANDBY_REPORT) {
             tracing::info!("another instance is active on this log; standing by to take over");

@@ -35,18 +35,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 use super::subscription::{LogReader, SubscriberHub};
-use super::{
-    AppendRequest, CommitObserver, EventStore, ImportRequest, Pending, PendingAppend,
-    PendingImport, StoreError, StoreHealth, Subscription,
-};
-use crate::envelope::{Envelope, StreamId};
+use super::{CommitObserver, StoreError};
+use crate::envelope::Envelope;
 
 mod copy;
+mod event_store;
 mod follower;
 mod leadership;
 mod rows;
@@ -54,6 +52,7 @@ mod schema;
 mod writer;
 
 pub use copy::Copied;
+pub use leadership::LeaseHolder;
 use rows::{envelope_of, COLUMNS};
 use writer::Job;
 
@@ -74,6 +73,13 @@ pub struct PgStoreConfig {
     /// How long the active instance's lease lasts without a renewal: how soon a
     /// standby takes over from an instance that died or froze.
     pub lease: std::time::Duration,
+    /// With `exclusive`: wait as a standby while another instance is active
+    /// (`true`), or give up at once with [`StoreError::InUse`] (`false`), for a
+    /// server that serves as a standby meanwhile.
+    pub wait_for_lease: bool,
+    /// Where this instance serves its API, kept with the lease while it is the
+    /// active one, so that standbys can forward writes to it.
+    pub advertise: Option<String>,
 }
 
 impl std::fmt::Debug for PgStoreConfig {
@@ -97,6 +103,8 @@ impl PgStoreConfig {
             read_only: false,
             exclusive: false,
             lease: std::time::Duration::from_secs(5),
+            wait_for_lease: true,
+            advertise: None,
         }
     }
 }
@@ -292,15 +300,24 @@ impl PgStore {
             let pg_config = pg_config.clone();
             let instance = config.instance_id;
             let lease = config.lease;
-            Some(block_on(&handle, async move {
+            let (address, wait) = (config.advertise.clone(), config.wait_for_lease);
+            let acquired = block_on(&handle, async move {
                 let (mut client, connection) = pg_config.connect(NoTls).await.map_err(pg_error)?;
                 let driver = tokio::spawn(connection);
                 // The leader table must exist before the lease is tried.
                 schema::migrate(&mut client).await?;
                 drop(client);
                 let _ = driver.await;
-                leadership::acquire(&pg_config, instance, lease).await
-            })?)
+                leadership::acquire(&pg_config, instance, lease, address.as_deref(), wait).await
+            })?;
+            match acquired {
+                Some(acquired) => Some(acquired),
+                None => {
+                    return Err(StoreError::InUse(
+                        "the PostgreSQL database (another instance is active)".into(),
+                    ))
+                }
+            }
         } else {
             None
         };
@@ -372,6 +389,41 @@ impl PgStore {
     /// more writes, and its server should stop.
     pub fn leadership_lost(&self) -> watch::Receiver<bool> {
         self.shared.leadership_lost.subscribe()
+    }
+
+    /// Who holds the log's lease now (`None`: nobody ever did). For standbys:
+    /// where to forward writes, and when to take over.
+    pub fn lease_holder(&self) -> Result<Option<LeaseHolder>, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        block_on(&self.handle, async move {
+            let client = shared.pool.get().await.map_err(pool_error)?;
+            leadership::holder(&client).await
+        })
+    }
+
+    /// Keeps `address` with the lease, as where this active instance serves, for
+    /// standbys to forward writes to; refused once another instance took over.
+    pub fn advertise(&self, address: &str) -> Result<(), StoreError> {
+        let Some(token) = self.shared.fencing_token else {
+            return Err(StoreError::ReadOnly);
+        };
+        let shared = Arc::clone(&self.shared);
+        let address = address.to_owned();
+        block_on(&self.handle, async move {
+            let client = shared.pool.get().await.map_err(pool_error)?;
+            let updated = client
+                .execute(
+                    "UPDATE infralog_leader SET address = $2 WHERE id = 1 AND token = $1",
+                    &[&token, &address],
+                )
+                .await
+                .map_err(pg_error)?;
+            if updated == 1 {
+                Ok(())
+            } else {
+                Err(leadership::fenced(token, None))
+            }
+        })
     }
 
     /// The fencing token this store writes with (exclusive stores only).
@@ -460,155 +512,5 @@ impl Drop for PgStore {
             // Allowed from any context, async ones included.
             runtime.shutdown_background();
         }
-    }
-}
-
-impl EventStore for PgStore {
-    fn append(&self, request: AppendRequest) -> PendingAppend {
-        if self.shared.read_only {
-            return Pending::ready(Err(StoreError::ReadOnly));
-        }
-        let (answer, receiver) = oneshot::channel();
-        match self.send(Job::Append(request, answer)) {
-            Ok(()) => Pending::new(receiver),
-            Err(_) => Pending::ready(Err(StoreError::Closed)),
-        }
-    }
-
-    fn import_streams(&self, request: ImportRequest) -> PendingImport {
-        if self.shared.read_only {
-            return Pending::ready(Err(StoreError::ReadOnly));
-        }
-        let (answer, receiver) = oneshot::channel();
-        match self.send(Job::Import(request, answer)) {
-            Ok(()) => Pending::new(receiver),
-            Err(_) => Pending::ready(Err(StoreError::Closed)),
-        }
-    }
-
-    fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: u64,
-        max: usize,
-    ) -> Result<Vec<Envelope>, StoreError> {
-        let shared = Arc::clone(&self.shared);
-        let name = stream.as_str().to_owned();
-        block_on(&self.handle, async move {
-            let client = shared.pool.get().await.map_err(pool_error)?;
-            let query = format!(
-                "SELECT {COLUMNS} FROM infralog_events WHERE stream = $1 AND version >= $2 \
-                 ORDER BY version LIMIT $3"
-            );
-            let rows = client
-                .query(&query, &[&name, &(from_version.max(1) as i64), &limit(max)])
-                .await
-                .map_err(pg_error)?;
-            rows.iter().map(envelope_of).collect()
-        })
-    }
-
-    fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Envelope>, StoreError> {
-        let shared = Arc::clone(&self.shared);
-        block_on(&self.handle, async move {
-            read_all_from(&shared, from_position, max).await
-        })
-    }
-
-    fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        let shared = Arc::clone(&self.shared);
-        let name = stream.as_str().to_owned();
-        block_on(&self.handle, async move {
-            let client = shared.pool.get().await.map_err(pool_error)?;
-            let row = client
-                .query_opt(
-                    "SELECT version FROM infralog_streams WHERE stream = $1",
-                    &[&name],
-                )
-                .await
-                .map_err(pg_error)?;
-            Ok(row.map_or(0, |row| row.get::<_, i64>(0) as u64))
-        })
-    }
-
-    fn list_streams(
-        &self,
-        after: Option<&StreamId>,
-        max: usize,
-    ) -> Result<Vec<(StreamId, u64)>, StoreError> {
-        let shared = Arc::clone(&self.shared);
-        let after = after.map(|s| s.as_str().to_owned());
-        block_on(&self.handle, async move {
-            let client = shared.pool.get().await.map_err(pool_error)?;
-            let rows = client
-                .query(
-                    "SELECT stream, version FROM infralog_streams \
-                     WHERE $1::text IS NULL OR stream > $1 ORDER BY stream LIMIT $2",
-                    &[&after, &limit(max)],
-                )
-                .await
-                .map_err(pg_error)?;
-            rows.iter()
-                .map(|row| {
-                    Ok((
-                        StreamId::new(row.get::<_, String>(0))?,
-                        row.get::<_, i64>(1) as u64,
-                    ))
-                })
-                .collect()
-        })
-    }
-
-    fn head_position(&self) -> u64 {
-        self.shared.head.load(Ordering::Acquire)
-    }
-
-    fn watch_head(&self) -> watch::Receiver<u64> {
-        self.shared.head_watch.subscribe()
-    }
-
-    fn subscribe(&self, after_position: u64) -> Subscription {
-        let receiver = self.shared.hub.add();
-        Subscription::new(
-            after_position,
-            receiver,
-            Arc::clone(&self.shared.head),
-            self.reader(),
-        )
-    }
-
-    fn instance_id(&self) -> Uuid {
-        self.shared.instance
-    }
-
-    fn health(&self) -> StoreHealth {
-        if self.shared.is_closed() {
-            StoreHealth::Closed
-        } else if self.shared.read_only {
-            StoreHealth::ReadOnly
-        } else if self.shared.has_lost_leadership() {
-            StoreHealth::FailStopped(
-                "another instance took over the log: this one takes no more writes".into(),
-            )
-        } else {
-            StoreHealth::Writable
-        }
-    }
-
-    fn latest_position(&self) -> Result<u64, StoreError> {
-        let shared = Arc::clone(&self.shared);
-        let latest = block_on(&self.handle, async move {
-            let client = shared.pool.get().await.map_err(pool_error)?;
-            let row = client
-                .query_one(
-                    "SELECT coalesce(max(position), 0) FROM infralog_events",
-                    &[],
-                )
-                .await
-                .map_err(pg_error)?;
-            Ok(row.get::<_, i64>(0) as u64)
-        })?;
-        self.shared.advance_head(latest);
-        Ok(latest)
     }
 }

@@ -73,10 +73,17 @@ const MIGRATIONS: &[Migration] = &[
         );
     "#,
     },
+    Migration {
+        version: 3,
+        description: "the active instance's address, for standbys to forward writes to",
+        sql: r#"
+        ALTER TABLE infralog_leader ADD COLUMN address text;
+    "#,
+    },
 ];
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i32 = 2;
+pub(super) const SCHEMA_VERSION: i32 = 3;
 
 /// Brings the database to [`SCHEMA_VERSION`]. Refuses a database migrated by a
 /// newer build: its tables may mean something this build does not know.
