@@ -127,6 +127,8 @@ pub struct Application {
     role: Role,
     /// Set when this standby saw the lease free, and stopped to take over.
     lease_freed: Arc<std::sync::atomic::AtomicBool>,
+    /// The lease's watchers, ended with the server.
+    watchers: Vec<actix_web::rt::task::JoinHandle<()>>,
 }
 
 /// How a server's run ended.
@@ -327,15 +329,19 @@ impl Application {
             }
         }
         let lease_freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Tasks that watch the shared log's lease; they hold the store, so they
+        // are ended when the server stops (the log closes with its last handle).
+        let mut watchers = Vec::new();
         if let Some(standby) = standby {
-            // The active instance is gone: stop, and start again as the active one.
+            // The active instance is gone: stop at once (requests in flight are
+            // cut; clients retry), and start again as the active one.
             let handle = server.handle();
             let freed = Arc::clone(&lease_freed);
-            actix_web::rt::spawn(async move {
+            watchers.push(actix_web::rt::spawn(async move {
                 standby.until_lease_frees().await;
                 freed.store(true, std::sync::atomic::Ordering::Release);
-                handle.stop(true).await;
-            });
+                handle.stop(false).await;
+            }));
         }
         let lost_leadership = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
@@ -343,12 +349,12 @@ impl Application {
             let opened = opened.clone();
             let handle = server.handle();
             let lost = Arc::clone(&lost_leadership);
-            actix_web::rt::spawn(async move {
+            watchers.push(actix_web::rt::spawn(async move {
                 opened.leadership_lost().await;
                 tracing::error!("another instance is active on the shared log now: stopping");
                 lost.store(true, std::sync::atomic::Ordering::Release);
                 handle.stop(false).await;
-            });
+            }));
         }
         Ok(Application {
             server,
@@ -357,6 +363,7 @@ impl Application {
             store: opened,
             lost_leadership,
             lease_freed,
+            watchers,
             registry,
             follower,
             sweep,
@@ -384,6 +391,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<Stopped> {
         let served = self.server.await;
         self.sweep.abort();
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
         let registry = self.registry;
         let store = self.store;
         let follower = self.follower;

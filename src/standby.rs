@@ -87,6 +87,18 @@ impl Standby {
         }
     }
 
+    /// The active instance's address, read from the lease now.
+    async fn read_active(&self) -> Option<String> {
+        let store = Arc::clone(&self.store);
+        let holder = tokio::task::spawn_blocking(move || store.lease_holder())
+            .await
+            .ok()?
+            .ok()??;
+        let address = holder.address.filter(|_| !holder.expired)?;
+        *self.active.write().unwrap_or_else(|p| p.into_inner()) = Some(address.clone());
+        Some(address)
+    }
+
     /// Whether this request may write, and so goes to the active instance.
     pub fn forwards(context: &RequestContext, facade_path: bool) -> bool {
         let method = context.request.method();
@@ -123,11 +135,16 @@ impl Standby {
             Ok(body) => body,
             Err(error) => return error.into_response(&context.accept),
         };
-        let active = self
+        let known = self
             .active
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        // Not read yet (the standby just started): read it now.
+        let active = match known {
+            Some(active) => Some(active),
+            None => self.read_active().await,
+        };
         let Some(active) = active else {
             return unreachable_active("no active instance has said where it serves");
         };

@@ -16,6 +16,7 @@ mod auth;
 mod bodies;
 mod clouds_and_stats;
 mod cluster;
+mod cluster_failover;
 mod docker;
 mod facades;
 mod history;
