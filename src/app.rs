@@ -306,7 +306,10 @@ impl Application {
                 .app_data(served_facades.clone())
                 .default_service(web::to(api::dispatch))
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // `serve` handles the signals: a takeover starts a second server in the
+        // same process, which must stop on them too.
+        .disable_signals();
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }

@@ -1,6 +1,10 @@
 //! `infralog serve`: the HTTP server over the event log.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::ServerHandle;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -429,11 +433,21 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
+        // Signals are handled here, not by each HTTP server: a standby that
+        // takes over starts a new server, and a SIGTERM that arrives meanwhile
+        // must still stop the process.
+        let stopping = Arc::new(AtomicBool::new(false));
+        let current: Arc<Mutex<Option<ServerHandle>>> = Arc::default();
+        actix_web::rt::spawn(stop_on_signals(Arc::clone(&stopping), Arc::clone(&current)));
         // A standby of a shared log serves until the lease frees, then starts
         // again to take over (or to stand by again, when another was quicker).
         let mut settings = settings;
-        loop {
+        while !stopping.load(Ordering::Acquire) {
             let application = Application::start(settings.clone()).await?;
+            *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(application.handle());
+            if stopping.load(Ordering::Acquire) {
+                application.handle().stop(true).await;
+            }
             // A takeover listens where the standby did (port 0 picked one).
             if let Some((host, _)) = settings.listen.rsplit_once(':') {
                 settings.listen = format!("{host}:{}", application.port());
@@ -454,6 +468,31 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 eprintln!("{}", crate::cli::offline::damage_hint());
             }
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Stops the running server gracefully on SIGINT or SIGTERM, and marks the
+/// process as stopping so that no new server starts.
+async fn stop_on_signals(stopping: Arc<AtomicBool>, current: Arc<Mutex<Option<ServerHandle>>>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("stopping on a signal");
+        stopping.store(true, Ordering::Release);
+        let handle = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(handle) = handle {
+            handle.stop(true).await;
         }
     }
 }
