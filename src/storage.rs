@@ -119,12 +119,12 @@ impl OpenStore {
         }
     }
 
-    /// Where MLBench metric points are kept: the sled log's `metrics` tree. The
-    /// PostgreSQL store keeps none yet.
+    /// Where MLBench metric points are kept: the sled log's `metrics` tree, or
+    /// the database's `infralog_metrics` table.
     pub fn metric_store(&self) -> Option<Arc<dyn infralog_events::store::metrics::MetricStore>> {
         match self {
             OpenStore::Sled(store) => Some(store.clone()),
-            OpenStore::Postgres(_) => None,
+            OpenStore::Postgres(store) => Some(store.clone()),
         }
     }
 

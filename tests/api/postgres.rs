@@ -375,3 +375,48 @@ fn verify_store_finds_a_damaged_payload() {
     );
     assert!(String::from_utf8_lossy(&damaged.stdout).contains("position 1"));
 }
+
+/// The MLBench facade on a PostgreSQL log: metric points are kept in the
+/// database, durable before their 201, and read back after a restart.
+#[test]
+fn mlbench_metric_points_live_in_the_database() {
+    use crate::facades::mlbench::{custom_run, metrics, mlbench_settings, post_form, wait_run};
+    let Some(database) = TestDatabase::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a dir");
+    let settings = || {
+        let mut settings = mlbench_settings(dir.path(), |_| {});
+        settings.store = StoreLocation::Postgres(database.url().to_owned());
+        settings
+    };
+    let server = TestServer::start_with(settings());
+    custom_run(&server, "pg", "1", "gloo", "sleep 60").expect(201);
+    wait_run(&server, 1, "started", Duration::from_secs(20));
+    for (date, value) in [("2024-05-01 10:00:00", "1"), ("2024-05-01 10:00:01", "2")] {
+        post_form(
+            &server,
+            "/api/metrics/",
+            &[
+                ("run_id", "1"),
+                ("name", "loss"),
+                ("date", date),
+                ("value", value),
+            ],
+            None,
+        )
+        .expect(201);
+    }
+    let stored = database
+        .query_i64("SELECT count(*) FROM infralog_metrics WHERE subject = 'run:1'")
+        .expect("reads");
+    assert_eq!(stored, 2, "acknowledged points are in the database");
+    server.stop();
+    let again = TestServer::start_with(settings());
+    let read = metrics(&again, "1/?metric_type=run").expect(200).json();
+    let values: Vec<&str> = read["loss"]
+        .as_array()
+        .map(|points| points.iter().filter_map(|p| p["value"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(values, ["1", "2"], "{read}");
+}

@@ -109,7 +109,7 @@ impl Mlbench {
         let metrics = deps
             .metrics
             .clone()
-            .ok_or("the MLBench facade keeps metric points in the sled log's metrics tree, which the PostgreSQL store (--store) does not have yet")?;
+            .ok_or("this store keeps no metric points: the MLBench facade cannot start")?;
         let worker_program = match &settings.worker_program {
             Some(program) => program.clone(),
             None => std::env::current_exe()

@@ -8,7 +8,7 @@ pub mod imc;
 mod imc_crash;
 mod imc_reads;
 mod imc_timers;
-mod mlbench;
+pub mod mlbench;
 mod mlbench_crash;
 mod mlbench_loss;
 mod mlbench_metrics;

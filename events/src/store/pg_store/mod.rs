@@ -47,6 +47,7 @@ mod copy;
 mod event_store;
 mod follower;
 mod leadership;
+mod metrics;
 mod rows;
 mod schema;
 mod writer;

@@ -80,10 +80,27 @@ const MIGRATIONS: &[Migration] = &[
         ALTER TABLE infralog_leader ADD COLUMN address text;
     "#,
     },
+    Migration {
+        version: 4,
+        description: "the MLBench facade's metric points",
+        sql: r#"
+        CREATE TABLE infralog_metrics (
+            -- Keeps two points of one series at one date apart, in write order.
+            seq         bigserial PRIMARY KEY,
+            subject     text COLLATE "C" NOT NULL,
+            name        text COLLATE "C" NOT NULL,
+            date_us     bigint NOT NULL,
+            value       text NOT NULL,
+            metadata    text NOT NULL,
+            cumulative  boolean NOT NULL
+        );
+        CREATE INDEX infralog_metrics_series ON infralog_metrics (subject, name, date_us, seq);
+    "#,
+    },
 ];
 
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i32 = 3;
+pub(super) const SCHEMA_VERSION: i32 = 4;
 
 /// Brings the database to [`SCHEMA_VERSION`]. Refuses a database migrated by a
 /// newer build: its tables may mean something this build does not know.
