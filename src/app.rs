@@ -325,9 +325,11 @@ impl Application {
         if let (Role::Active, Some(shared)) = (role, opened.postgres()) {
             let address = advertised_address(&settings, port);
             let shared = Arc::clone(shared);
-            let told = tokio::task::spawn_blocking(move || shared.advertise(&address)).await;
-            if let Ok(Err(error)) | Err(error) = told.map_err(|e| StoreError::Failed(e.to_string()))
-            {
+            let told = tokio::task::spawn_blocking(move || shared.advertise(&address))
+                .await
+                .map_err(|e| StoreError::Failed(e.to_string()))
+                .and_then(|told| told);
+            if let Err(error) = told {
                 tracing::warn!(%error, "cannot keep this instance's address with the lease: standbys cannot forward writes");
             }
         }

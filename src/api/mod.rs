@@ -246,7 +246,13 @@ async fn standby_dispatch(
         return ApiError::internal("not a standby").into_response(&context.accept);
     };
     let facade_path = crate::facades::is_facade_path(path);
-    if crate::standby::Standby::forwards(context, facade_path) {
+    let matched = routes::match_route_with_template(context.request.method(), path);
+    // Recency (IM lists the most recently saved first) is kept by the active
+    // instance only: the reads that count as saves, and the list that shows
+    // them, are its to answer, as every write is.
+    let to_active = crate::standby::Standby::forwards(context, facade_path)
+        || matches!(&matched, Ok((route, _)) if touches(route));
+    if to_active {
         return standby
             .forward(
                 context,
@@ -256,24 +262,10 @@ async fn standby_dispatch(
             )
             .await;
     }
-    let (route, template) = match routes::match_route_with_template(context.request.method(), path)
-    {
+    let (route, template) = match matched {
         Ok(matched) => matched,
         Err(no_route) => return no_route_response(context, no_route),
     };
-    if touches(&route) {
-        // Recency (IM lists the most recently saved first) is kept by the
-        // active instance only: the reads that count as saves, and the list
-        // that shows them, are its to answer.
-        return standby
-            .forward(
-                context,
-                payload,
-                state.limits.max_body_bytes,
-                &state.projections,
-            )
-            .await;
-    }
     standby.catch_up(&state.projections).await;
     answer_route(route, template, context, state, payload).await
 }

@@ -108,22 +108,13 @@ impl Request {
     /// Sends the request; `None` when the server cannot be reached or closes
     /// without a whole answer head (it was killed), for tests that kill servers.
     pub fn try_send(&self) -> Option<Response> {
-        let bytes = self.bytes();
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .ok()?;
-        stream.write_all(&bytes).ok()?;
-        let mut answer = Vec::new();
-        let mut buffer = [0u8; 16 * 1024];
-        loop {
-            match stream.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => answer.extend_from_slice(&buffer[..n]),
-                Err(_) if !answer.is_empty() => break,
-                Err(_) => return None,
-            }
-        }
+        let mut stream = connect(self.port).ok()?;
+        stream.write_all(&self.bytes()).ok()?;
+        let answer = match read_until_closed(&mut stream) {
+            Ok(answer) => answer,
+            Err((answer, _)) if !answer.is_empty() => answer,
+            Err(_) => return None,
+        };
         answer
             .windows(4)
             .any(|w| w == b"\r\n\r\n")
@@ -152,28 +143,40 @@ impl Request {
     }
 }
 
-/// Sends `bytes` as they are and reads the answer until the server closes.
-pub fn send_raw(port: u16, bytes: &[u8]) -> Response {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("read timeout");
-    // A server may answer (413, 431) and close before it read everything we send.
-    let _ = stream.write_all(bytes);
+fn connect(port: u16) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    Ok(stream)
+}
+
+/// Everything the server sends until it closes; on a read error, what came
+/// before it, with the error.
+fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, (Vec<u8>, std::io::Error)> {
     let mut answer = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     loop {
         match stream.read(&mut buffer) {
-            Ok(0) => break,
+            Ok(0) => return Ok(answer),
             Ok(n) => answer.extend_from_slice(&buffer[..n]),
-            Err(error)
-                if error.kind() == std::io::ErrorKind::ConnectionReset && !answer.is_empty() =>
-            {
-                break
-            }
-            Err(error) => panic!("reading the answer: {error}"),
+            Err(error) => return Err((answer, error)),
         }
     }
+}
+
+/// Sends `bytes` as they are and reads the answer until the server closes.
+pub fn send_raw(port: u16, bytes: &[u8]) -> Response {
+    let mut stream = connect(port).expect("connect to the server");
+    // A server may answer (413, 431) and close before it read everything we send.
+    let _ = stream.write_all(bytes);
+    let answer = match read_until_closed(&mut stream) {
+        Ok(answer) => answer,
+        Err((answer, error))
+            if error.kind() == std::io::ErrorKind::ConnectionReset && !answer.is_empty() =>
+        {
+            answer
+        }
+        Err((_, error)) => panic!("reading the answer: {error}"),
+    };
     Response::parse(&answer)
 }
 
