@@ -9,7 +9,13 @@
 //!   and of the same query over all 100 series;
 //! - the rate of durable metric POSTs (forms, 201 each) from 8 concurrent
 //!   posters, one request in flight each (target ≥ 20,000 points/s), and with
-//!   8 connections per poster.
+//!   8 connections per poster;
+//! - where a one-in-flight POST's time goes: one write and `fdatasync` of this
+//!   disk, the store alone (8 threads, one write in flight each, no HTTP), and
+//!   the HTTP path without the write (the same POSTs for an unknown run, 404).
+//!
+//! The posters run on the same machine as the server, as the facade's workers
+//! do.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -128,8 +134,15 @@ fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// `posters × connections` clients posting for `seconds`; answers points/s.
-fn post_rate(port: u16, posters: usize, connections: usize, seconds: u64) -> f64 {
+/// `posters × connections` clients posting points of `run` for `seconds`, each
+/// answered `expect`; answers requests/s.
+fn post_rate(
+    port: u16,
+    run: u64,
+    expect: u16,
+    (posters, connections): (usize, usize),
+    seconds: u64,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..posters * connections)
@@ -141,7 +154,7 @@ fn post_rate(port: u16, posters: usize, connections: usize, seconds: u64) -> f64
                 while !stop.load(Ordering::Relaxed) {
                     let date = format_date(1_700_000_000_000_000 + i as i64).replace('T', " ");
                     let body = format!(
-                        "run_id=1&name=poster-{}&value={i}&date={}&cumulative=False",
+                        "run_id={run}&name=poster-{}&value={i}&date={}&cumulative=False",
                         n / connections,
                         encode(date.trim_end_matches('Z'))
                     );
@@ -153,7 +166,7 @@ fn post_rate(port: u16, posters: usize, connections: usize, seconds: u64) -> f64
                             body.as_bytes(),
                         )
                         .expect("post");
-                    assert_eq!(status, 201, "{answer}");
+                    assert_eq!(status, expect, "{answer}");
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
@@ -211,13 +224,98 @@ fn main() {
         p50.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0
     );
-    let rate = post_rate(port, 8, 1, 10);
+    let rate = post_rate(port, 1, 201, (8, 1), 10);
     println!(
         "durable metric POSTs, 8 posters, 1 in flight each: {rate:.0} points/s (target ≥ 20,000)"
     );
-    let rate = post_rate(port, 8, 8, 10);
+    let rate = post_rate(port, 1, 201, (8, 8), 10);
     println!("durable metric POSTs, 8 posters, 8 connections each: {rate:.0} points/s");
+    println!("where a one-in-flight POST's time goes:");
+    let rate = post_rate(port, 999_999, 404, (8, 1), 5);
+    println!("  the HTTP path without the write (unknown run, 404), 8 posters, 1 in flight each: {rate:.0} requests/s");
     let _ = server.kill();
     let _ = server.wait();
+    let sync = disk_sync(&dir.join("sync-probe"), 2_000);
+    println!(
+        "  one 256-byte write and fdatasync of this disk: {:.0} µs",
+        sync.as_secs_f64() * 1e6
+    );
+    let store_dir = dir.join("store-alone");
+    for writers in [1, 8] {
+        let rate = store_rate(&store_dir, writers, 3);
+        println!(
+            "  the store alone, {writers} writer(s), one point in flight each: {rate:.0} points/s"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The mean time of one small write and `fdatasync` at the end of a file that
+/// was written and synced beforehand (so no block allocation is timed).
+fn disk_sync(path: &Path, rounds: u64) -> Duration {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .expect("create the sync probe");
+    file.write_all_at(&vec![0u8; rounds as usize * 256], 0)
+        .expect("fill the sync probe");
+    file.sync_all().expect("sync the sync probe");
+    let record = [7u8; 256];
+    let started = Instant::now();
+    for n in 0..rounds {
+        file.write_all_at(&record, n * 256).expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    let elapsed = started.elapsed();
+    let _ = std::fs::remove_file(path);
+    elapsed / rounds as u32
+}
+
+/// `writers` threads writing one point at a time to a fresh store for
+/// `seconds`, each waiting for its point to be durable; answers points/s.
+fn store_rate(dir: &Path, writers: usize, seconds: u64) -> f64 {
+    let _ = std::fs::remove_dir_all(dir);
+    let store = Arc::new(SledStore::open(SledStoreConfig::new(dir)).expect("open the probe store"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..writers)
+        .map(|n| {
+            let (store, stop, done) = (Arc::clone(&store), Arc::clone(&stop), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut i = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    let point = MetricPoint {
+                        subject: "run:1".into(),
+                        name: format!("writer-{n}"),
+                        date_us: 1_700_000_000_000_000 + i,
+                        value: i.to_string(),
+                        metadata: String::new(),
+                        cumulative: false,
+                    };
+                    store
+                        .write_metrics(MetricWrite::Insert(vec![point]))
+                        .wait()
+                        .expect("write a point");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().expect("writer");
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    rate
 }
