@@ -134,39 +134,23 @@ fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// `posters × connections` clients posting points of `run` for `seconds`, each
-/// answered `expect`; answers requests/s.
-fn post_rate(
-    port: u16,
-    run: u64,
-    expect: u16,
-    (posters, connections): (usize, usize),
-    seconds: u64,
-) -> f64 {
+/// Runs `threads` loops side by side for `seconds`, each calling its step
+/// (made by `step_of(thread)`) with a counter until told to stop; answers
+/// steps/s over all of them.
+fn rate_of<S>(threads: usize, seconds: u64, step_of: impl Fn(usize) -> S) -> f64
+where
+    S: FnMut(u64) + Send + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..posters * connections)
+    let threads: Vec<_> = (0..threads)
         .map(|n| {
             let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
+            let mut step = step_of(n);
             std::thread::spawn(move || {
-                let mut client = Client::connect(port).expect("connect");
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let date = format_date(1_700_000_000_000_000 + i as i64).replace('T', " ");
-                    let body = format!(
-                        "run_id={run}&name=poster-{}&value={i}&date={}&cumulative=False",
-                        n / connections,
-                        encode(date.trim_end_matches('Z'))
-                    );
-                    let (status, answer) = client
-                        .request(
-                            "POST",
-                            "/api/metrics/",
-                            &[("Content-Type", "application/x-www-form-urlencoded")],
-                            body.as_bytes(),
-                        )
-                        .expect("post");
-                    assert_eq!(status, expect, "{answer}");
+                    step(i);
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
@@ -177,9 +161,40 @@ fn post_rate(
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     for thread in threads {
-        thread.join().expect("poster");
+        thread.join().expect("a measured thread");
     }
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `posters × connections` clients posting points of `run` for `seconds`, each
+/// answered `expect`; answers requests/s.
+fn post_rate(
+    port: u16,
+    run: u64,
+    expect: u16,
+    (posters, connections): (usize, usize),
+    seconds: u64,
+) -> f64 {
+    rate_of(posters * connections, seconds, |n| {
+        let mut client = Client::connect(port).expect("connect");
+        move |i| {
+            let date = format_date(1_700_000_000_000_000 + i as i64).replace('T', " ");
+            let body = format!(
+                "run_id={run}&name=poster-{}&value={i}&date={}&cumulative=False",
+                n / connections,
+                encode(date.trim_end_matches('Z'))
+            );
+            let (status, answer) = client
+                .request(
+                    "POST",
+                    "/api/metrics/",
+                    &[("Content-Type", "application/x-www-form-urlencoded")],
+                    body.as_bytes(),
+                )
+                .expect("post");
+            assert_eq!(status, expect, "{answer}");
+        }
+    })
 }
 
 fn main() {
@@ -280,39 +295,23 @@ fn disk_sync(path: &Path, rounds: u64) -> Duration {
 fn store_rate(dir: &Path, writers: usize, seconds: u64) -> f64 {
     let _ = std::fs::remove_dir_all(dir);
     let store = Arc::new(SledStore::open(SledStoreConfig::new(dir)).expect("open the probe store"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..writers)
-        .map(|n| {
-            let (store, stop, done) = (Arc::clone(&store), Arc::clone(&stop), Arc::clone(&done));
-            std::thread::spawn(move || {
-                let mut i = 0i64;
-                while !stop.load(Ordering::Relaxed) {
-                    let point = MetricPoint {
-                        subject: "run:1".into(),
-                        name: format!("writer-{n}"),
-                        date_us: 1_700_000_000_000_000 + i,
-                        value: i.to_string(),
-                        metadata: String::new(),
-                        cumulative: false,
-                    };
-                    store
-                        .write_metrics(MetricWrite::Insert(vec![point]))
-                        .wait()
-                        .expect("write a point");
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += 1;
-                }
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(seconds));
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        thread.join().expect("writer");
-    }
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let rate = rate_of(writers, seconds, |n| {
+        let store = Arc::clone(&store);
+        move |i| {
+            let point = MetricPoint {
+                subject: "run:1".into(),
+                name: format!("writer-{n}"),
+                date_us: 1_700_000_000_000_000 + i as i64,
+                value: i.to_string(),
+                metadata: String::new(),
+                cumulative: false,
+            };
+            store
+                .write_metrics(MetricWrite::Insert(vec![point]))
+                .wait()
+                .expect("write a point");
+        }
+    });
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close();
     }
